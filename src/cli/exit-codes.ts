@@ -1,0 +1,42 @@
+/** The one table from error codes to process exit codes (README, "Exit codes"). */
+import { FtxError, StatusError } from '../errors.js';
+
+/** Exit codes of the ftx command. Stable: scripts depend on them. */
+export const EXIT = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  CONNECT: 3,
+  AUTH: 4,
+  REJECTED: 5,
+  VERIFICATION: 6,
+  CONNECTION_LOST: 7,
+  PROTOCOL: 8,
+  LOCAL_FILE: 9,
+} as const;
+
+/** Maps any thrown value to the exit code the CLI ends with. */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof StatusError) {
+    if (error.status === 401) return EXIT.AUTH;
+    if (error.status === 422) return EXIT.VERIFICATION;
+    return EXIT.REJECTED;
+  }
+  if (!(error instanceof FtxError)) return EXIT.INTERNAL;
+  switch (error.code) {
+    case 'usage': return EXIT.USAGE;
+    case 'connect_failed': return EXIT.CONNECT;
+    case 'verification_failed': return EXIT.VERIFICATION;
+    case 'connection_lost': return EXIT.CONNECTION_LOST;
+    case 'protocol_error': return EXIT.PROTOCOL;
+    case 'local_io': return EXIT.LOCAL_FILE;
+    default: return EXIT.INTERNAL;
+  }
+}
+
+/** The one line printed for a failure: the message, plus the server's status and code when it refused. */
+export function describeError(error: unknown): string {
+  if (error instanceof StatusError) return `${error.message} (server: ${error.status} ${error.code})`;
+  if (error instanceof FtxError) return error.message;
+  return `internal error: ${error instanceof Error ? error.message : String(error)}`;
+}

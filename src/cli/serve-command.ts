@@ -1,0 +1,119 @@
+/** `ftx serve [dir]`: plan from argv (pure), then listen until SIGINT/SIGTERM. */
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { UsageError } from '../errors.js';
+import { DEFAULT_PORT } from '../protocol/constants.js';
+import { startServer, type RunningServer } from '../server/server.js';
+import type { CliIo } from './io.js';
+import { parsePort, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
+
+/** Raw commander options of `serve`. */
+export interface ServeCliOptions {
+  host?: string;
+  port?: string;
+  token?: string;
+  tokenFile?: string;
+  maxSize?: string;
+  idleTimeout?: string;
+  quiet?: boolean;
+}
+
+/** Everything `serve` will do. */
+export interface ServePlan {
+  root: string;
+  host: string;
+  port: number;
+  token?: string;
+  /** True when the token was generated here (it is printed so clients can use it). */
+  tokenGenerated: boolean;
+  maxSize?: number;
+  idleTimeoutMs: number;
+  quiet: boolean;
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/**
+ * Decides the plan. No unauthenticated writes from the network: without a token the default host
+ * is 127.0.0.1; a non-loopback --host without a token gets a random token generated for this run.
+ * With a token the default host is every interface (::, or 0.0.0.0 where IPv6 is off).
+ */
+export function planServe(dir: string | undefined, options: ServeCliOptions, env: NodeJS.ProcessEnv): ServePlan {
+  const root = dir ?? '.';
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(root).isDirectory();
+  } catch {
+    isDirectory = false;
+  }
+  if (!isDirectory) throw new UsageError(`${root} is not a directory`);
+  let token = resolveToken(options, env);
+  const host = options.host ?? (token ? '::' : '127.0.0.1');
+  let tokenGenerated = false;
+  if (!token && !isLoopbackHost(host)) {
+    token = randomBytes(18).toString('base64url');
+    tokenGenerated = true;
+  }
+  return {
+    root,
+    host,
+    port: options.port === undefined ? DEFAULT_PORT : parsePort(options.port, '--port', true),
+    ...(token !== undefined ? { token } : {}),
+    tokenGenerated,
+    ...(options.maxSize !== undefined ? { maxSize: parseSize(options.maxSize, '--max-size') } : {}),
+    idleTimeoutMs: options.idleTimeout === undefined ? 120_000 : parseSeconds(options.idleTimeout, '--idle-timeout'),
+    quiet: options.quiet ?? false,
+  };
+}
+
+async function listen(plan: ServePlan, io: CliIo, host: string): Promise<RunningServer> {
+  return startServer({
+    root: plan.root,
+    host,
+    port: plan.port,
+    idleTimeoutMs: plan.idleTimeoutMs,
+    ...(plan.token !== undefined ? { token: plan.token } : {}),
+    ...(plan.maxSize !== undefined ? { maxSize: plan.maxSize } : {}),
+    log: plan.quiet ? undefined : (line) => io.stderr.write(`${line}\n`),
+  });
+}
+
+/** Serves until SIGINT or SIGTERM, then stops accepting, drops connections and removes temp files. */
+export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
+  let server: RunningServer;
+  try {
+    server = await listen(plan, io, plan.host);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (plan.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+      server = await listen(plan, io, '0.0.0.0');
+    } else {
+      throw new UsageError(`cannot listen on ${plan.host}:${plan.port}: ${code ?? String(error)}`);
+    }
+  }
+  const shown = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
+  const auth = plan.token ? 'token required' : 'no token: loopback only';
+  io.stderr.write(`ftx: serving ${server.root} on ${shown} (${auth})\n`);
+  if (plan.tokenGenerated) {
+    io.stderr.write(`ftx: no token configured for a network address; generated one for this run: ${plan.token}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      // A second signal during shutdown exits at once.
+      process.once(signal as NodeJS.Signals, () => process.exit(130));
+      if (!plan.quiet) io.stderr.write(`ftx: ${signal}: shutting down\n`);
+      void server.close().then(resolve);
+    };
+    const onInt = (): void => stop('SIGINT');
+    const onTerm = (): void => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * Every expected failure in ftx is an FtxError with a stable `code`.
+ * Tests assert `code`, never message text; the CLI maps codes to exit codes in one table
+ * (src/cli/exit-codes.ts). This module imports nothing.
+ */
+
+/** Base class: a failure with a stable machine-readable code and a one-line human message. */
+export class FtxError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Thrown when command-line arguments or API options are invalid. */
+export class UsageError extends FtxError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
+
+/** Thrown when a TCP connection to the server cannot be established (refused, unresolvable, timed out). */
+export class ConnectError extends FtxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('connect_failed', message, options);
+  }
+}
+
+/** Thrown when an established connection closes, resets or goes idle before the exchange is complete. */
+export class ConnectionLostError extends FtxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('connection_lost', message, options);
+  }
+}
+
+/** Thrown when the peer violates the wire format (bad length, bad JSON, wrong message shape or order). */
+export class ProtocolError extends FtxError {
+  constructor(message: string) {
+    super('protocol_error', message);
+  }
+}
+
+/** Thrown when a local file cannot be read (client side). */
+export class LocalFileError extends FtxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('local_io', message, options);
+  }
+}
+
+/** Thrown when the md5 the server reports differs from the md5 computed locally. */
+export class VerificationError extends FtxError {
+  constructor(message: string) {
+    super('verification_failed', message);
+  }
+}
+
+/**
+ * A refusal with a wire status (docs/PROTOCOL.md, "Status codes"): raised by server handlers and sent
+ * to the peer as an error reply; raised on the client when the server answers with such a reply.
+ * `code` is the wire error code (e.g. `exists`, `too_large`).
+ */
+export class StatusError extends FtxError {
+  readonly status: number;
+  constructor(status: number, code: string, message: string) {
+    super(code, message);
+    this.status = status;
+  }
+}

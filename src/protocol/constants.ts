@@ -1,0 +1,61 @@
+/** Wire constants of ftx protocol v1. Every value here is specified in docs/PROTOCOL.md. */
+
+/** Protocol version sent in both hellos. */
+export const PROTOCOL_VERSION = 1;
+/** Bytes of the big-endian unsigned length prefix in front of every control frame. */
+export const FRAME_HEADER_BYTES = 4;
+/** Largest control-frame payload (JSON bytes, excluding the prefix) either side accepts. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** TCP port `ftx serve` listens on and `ftx put` connects to when none is given. */
+export const DEFAULT_PORT = 7420;
+/** The design's protocol unit: the body is a sequence of chunks of this many bytes (the last may be shorter). */
+export const DEFAULT_CHUNK_SIZE = 4096;
+/** Smallest chunk size a put may declare. */
+export const MIN_CHUNK_SIZE = 512;
+/** Largest chunk size a put may declare. */
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+/** Longest filename, in UTF-8 bytes, a put may carry. */
+export const MAX_FILENAME_BYTES = 4096;
+/** Longest path segment, in UTF-8 bytes (the usual NAME_MAX). */
+export const MAX_SEGMENT_BYTES = 255;
+/** Largest size a put may declare (sizes travel as JSON numbers: keep them exact). */
+export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+/** Prefix reserved for the server's own files (temp files); no path segment may start with it. */
+export const RESERVED_PREFIX = '.ftx-';
+/** Authentication scheme announced in the server hello when a token is configured. */
+export const AUTH_HMAC_SHA256 = 'hmac-sha256';
+/** Authentication scheme announced when no token is configured. */
+export const AUTH_NONE = 'none';
+/** Actions a v1 server implements, announced in its hello. */
+export const V1_ACTIONS = ['put'] as const;
+
+/** Status numbers of replies (HTTP-like). */
+export const STATUS = {
+  OK: 200,
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  CONFLICT: 409,
+  TOO_LARGE: 413,
+  CHECKSUM_MISMATCH: 422,
+  BUSY: 423,
+  UPGRADE_REQUIRED: 426,
+  INTERNAL: 500,
+  INSUFFICIENT_STORAGE: 507,
+} as const;
+
+/** Stable machine-readable codes carried in replies, one per failure kind (docs/PROTOCOL.md). */
+export const ERROR_CODE = {
+  PROTOCOL_ERROR: 'protocol_error',
+  BAD_REQUEST: 'bad_request',
+  UNKNOWN_ACTION: 'unknown_action',
+  AUTH_FAILED: 'auth_failed',
+  FORBIDDEN_PATH: 'forbidden_path',
+  EXISTS: 'exists',
+  TOO_LARGE: 'too_large',
+  CHECKSUM_MISMATCH: 'checksum_mismatch',
+  BUSY: 'busy',
+  UNSUPPORTED_VERSION: 'unsupported_version',
+  INTERNAL: 'internal',
+  INSUFFICIENT_STORAGE: 'insufficient_storage',
+} as const;

@@ -1,0 +1,5 @@
+/** Protocol v1: wire constants, frame codec, message shapes, authentication proof. No I/O. */
+export * from './constants.js';
+export * from './frame.js';
+export * from './messages.js';
+export * from './auth.js';

@@ -1,0 +1,193 @@
+/**
+ * Message shapes of protocol v1 and their validation. Client→server frames are requests named by
+ * `action`; server→client frames are named by `type`. Unknown extra fields are ignored (forward
+ * compatibility); a known field of the wrong type is a `bad_request`.
+ */
+import { ProtocolError, StatusError } from '../errors.js';
+import { ERROR_CODE, MAX_CHUNK_SIZE, MAX_FILE_SIZE, MIN_CHUNK_SIZE, STATUS } from './constants.js';
+import type { FrameObject } from './frame.js';
+
+/** Server→client, first frame on every connection. */
+export interface ServerHello {
+  type: 'hello';
+  protocol: number;
+  server: string;
+  auth: string;
+  nonce: string;
+  actions: string[];
+  maxFrame: number;
+  maxSize?: number;
+}
+
+/** Server→client answer to a request: status 200 or an error status with a stable code. */
+export interface Reply {
+  type: 'reply';
+  id?: number;
+  status: number;
+  code: string;
+  message: string;
+  offset?: number;
+  receipt?: Receipt;
+}
+
+/** What the server states about a landed file. */
+export interface Receipt {
+  filename: string;
+  size: number;
+  md5: string;
+}
+
+/** Client→server answer to the server hello. */
+export interface ClientHello {
+  action: 'hello';
+  protocol: number;
+  client: string;
+  hmac?: string;
+}
+
+/** Client→server request to upload one file of known size. */
+export interface PutRequest {
+  action: 'put';
+  id: number;
+  filename: string;
+  size: number;
+  chunkSize: number;
+  overwrite: boolean;
+  mtime?: number;
+}
+
+/** Client→server trailer after the body of a put: the md5 the client computed while reading. */
+export interface EndRequest {
+  action: 'end';
+  id: number;
+  md5: string;
+}
+
+/** Any request frame: has a string `action`; the rest is checked by the action's own parser. */
+export interface Request extends FrameObject {
+  action: string;
+}
+
+const MD5_HEX = /^[0-9a-f]{32}$/;
+
+function badRequest(message: string): StatusError {
+  return new StatusError(STATUS.BAD_REQUEST, ERROR_CODE.BAD_REQUEST, message);
+}
+
+function isSafeInteger(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
+}
+
+/** Checks a decoded frame is a request (an object with a string `action`); else a protocol error. */
+export function asRequest(frame: FrameObject): Request {
+  if (typeof frame.action !== 'string' || frame.action.length === 0) {
+    throw new ProtocolError('request frame has no string "action"');
+  }
+  return frame as Request;
+}
+
+/** Validates the client hello (protocol version is checked by the caller to give a 426). */
+export function parseClientHello(frame: Request): ClientHello {
+  if (frame.action !== 'hello') throw new ProtocolError(`expected "hello", got "${frame.action}"`);
+  if (!isSafeInteger(frame.protocol, 0, 0xffff)) throw badRequest('hello.protocol must be an integer');
+  if (frame.hmac !== undefined && typeof frame.hmac !== 'string') throw badRequest('hello.hmac must be a string');
+  return {
+    action: 'hello',
+    protocol: frame.protocol,
+    client: typeof frame.client === 'string' ? frame.client : 'unknown',
+    ...(typeof frame.hmac === 'string' ? { hmac: frame.hmac } : {}),
+  };
+}
+
+/** Validates the fields of a put request; `filename` safety is the server's job (server/safe-path.ts). */
+export function parsePutRequest(frame: Request): PutRequest {
+  if (!isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) throw badRequest('put.id must be a non-negative integer');
+  if (typeof frame.filename !== 'string') throw badRequest('put.filename must be a string');
+  if (!isSafeInteger(frame.size, 0, MAX_FILE_SIZE)) throw badRequest('put.size must be a non-negative integer');
+  const chunkSize = frame.chunkSize ?? 4096;
+  if (!isSafeInteger(chunkSize, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE)) {
+    throw badRequest(`put.chunkSize must be an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`);
+  }
+  const overwrite = frame.overwrite ?? false;
+  if (typeof overwrite !== 'boolean') throw badRequest('put.overwrite must be a boolean');
+  if (frame.mtime !== undefined && !isSafeInteger(frame.mtime, 0, 253402300799999)) {
+    throw badRequest('put.mtime must be milliseconds since the epoch');
+  }
+  return {
+    action: 'put',
+    id: frame.id,
+    filename: frame.filename,
+    size: frame.size,
+    chunkSize,
+    overwrite,
+    ...(frame.mtime !== undefined ? { mtime: frame.mtime as number } : {}),
+  };
+}
+
+/** Validates the end-of-body trailer of the put with `id`; anything else here is a protocol error. */
+export function parseEndRequest(frame: Request, id: number): EndRequest {
+  if (frame.action !== 'end') throw new ProtocolError(`expected "end" after the body, got "${frame.action}"`);
+  if (frame.id !== id) throw new ProtocolError(`"end" for id ${String(frame.id)} while put ${id} is open`);
+  if (typeof frame.md5 !== 'string' || !MD5_HEX.test(frame.md5)) {
+    throw new ProtocolError('end.md5 must be 32 lowercase hex digits');
+  }
+  return { action: 'end', id, md5: frame.md5 };
+}
+
+/** Validates the server hello. */
+export function parseServerHello(frame: FrameObject): ServerHello {
+  if (frame.type !== 'hello') throw new ProtocolError('the peer did not start with an ftx hello');
+  if (!isSafeInteger(frame.protocol, 0, 0xffff)) throw new ProtocolError('hello.protocol must be an integer');
+  if (typeof frame.auth !== 'string' || typeof frame.nonce !== 'string') {
+    throw new ProtocolError('hello.auth and hello.nonce must be strings');
+  }
+  return {
+    type: 'hello',
+    protocol: frame.protocol,
+    server: typeof frame.server === 'string' ? frame.server : 'unknown',
+    auth: frame.auth,
+    nonce: frame.nonce,
+    actions: Array.isArray(frame.actions) ? frame.actions.filter((a): a is string => typeof a === 'string') : [],
+    maxFrame: isSafeInteger(frame.maxFrame, 0, 2 ** 32 - 1) ? frame.maxFrame : 0,
+    ...(isSafeInteger(frame.maxSize, 0, MAX_FILE_SIZE) ? { maxSize: frame.maxSize } : {}),
+  };
+}
+
+/** Validates a reply frame. */
+export function parseReply(frame: FrameObject): Reply {
+  if (frame.type !== 'reply') throw new ProtocolError(`expected a reply, got type "${String(frame.type)}"`);
+  if (!isSafeInteger(frame.status, 100, 999)) throw new ProtocolError('reply.status must be an integer');
+  if (typeof frame.code !== 'string') throw new ProtocolError('reply.code must be a string');
+  const reply: Reply = {
+    type: 'reply',
+    status: frame.status,
+    code: frame.code,
+    message: typeof frame.message === 'string' ? frame.message : frame.code,
+  };
+  if (isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) reply.id = frame.id;
+  if (isSafeInteger(frame.offset, 0, MAX_FILE_SIZE)) reply.offset = frame.offset;
+  const receipt = frame.receipt as Record<string, unknown> | undefined;
+  if (receipt !== undefined) {
+    if (
+      typeof receipt !== 'object' || receipt === null ||
+      typeof receipt.filename !== 'string' ||
+      !isSafeInteger(receipt.size, 0, MAX_FILE_SIZE) ||
+      typeof receipt.md5 !== 'string'
+    ) {
+      throw new ProtocolError('reply.receipt is malformed');
+    }
+    reply.receipt = { filename: receipt.filename, size: receipt.size, md5: receipt.md5 };
+  }
+  return reply;
+}
+
+/** Builds an error reply from a StatusError. */
+export function errorReply(error: StatusError, id?: number): Reply {
+  return {
+    type: 'reply',
+    ...(id !== undefined ? { id } : {}),
+    status: error.status,
+    code: error.code,
+    message: error.message,
+  };
+}

@@ -1,0 +1,22 @@
+/** What every action handler may use: storage, limits, logging. */
+import type { FramedConnection } from '../transport/framed-connection.js';
+import type { Request } from '../protocol/messages.js';
+import type { TransferRecord } from './log.js';
+import type { Storage } from './storage.js';
+
+/** Shared, read-only server state handed to each session and action. */
+export interface ServerContext {
+  storage: Storage;
+  /** When set, clients must prove knowledge of it (HMAC over the hello nonce). */
+  token?: string;
+  /** Largest upload accepted, announced in the hello. */
+  maxSize?: number;
+  /** Called once per finished or failed transfer. */
+  logTransfer: (record: TransferRecord) => void;
+}
+
+/**
+ * Handles one request. Refusals before any body byte are thrown as StatusError (the session replies
+ * and the connection stays usable). Return 'close' when the connection can no longer be used.
+ */
+export type ActionHandler = (conn: FramedConnection, request: Request, context: ServerContext) => Promise<'close' | void>;

@@ -1,0 +1,96 @@
+/** `ftx serve`: accept connections, run a session for each, shut down cleanly. */
+import { createServer, type Socket } from 'node:net';
+import type { FtxError } from '../errors.js';
+import { DEFAULT_PORT } from '../protocol/constants.js';
+import { FramedConnection } from '../transport/framed-connection.js';
+import type { ServerContext } from './context.js';
+import { DiskStorage } from './disk-storage.js';
+import { formatTransferRecord, type TransferRecord } from './log.js';
+import { runSession } from './session.js';
+
+/** Options of startServer. */
+export interface ServerOptions {
+  /** Directory to serve; must exist. */
+  root: string;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port to listen on (default 7420; 0 picks a free one). */
+  port?: number;
+  /** Shared secret clients must prove; without one, anyone who can connect may upload. */
+  token?: string;
+  /** Largest file accepted, in bytes. */
+  maxSize?: number;
+  /** Close a connection that sends and receives nothing for this long (default 120 s). */
+  idleTimeoutMs?: number;
+  /** Receives each log line (default: none). */
+  log?: (line: string) => void;
+  /** Receives each transfer record (for tests and embedding). */
+  onTransfer?: (record: TransferRecord) => void;
+}
+
+/** A listening server. */
+export interface RunningServer {
+  host: string;
+  port: number;
+  /** The storage root, resolved. */
+  root: string;
+  /** Stops accepting, drops connections, removes in-flight temp files. */
+  close(): Promise<void>;
+}
+
+/** Starts listening; resolves once the port is bound. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const storage = await DiskStorage.open(options.root, options.maxSize !== undefined ? { maxSize: options.maxSize } : {});
+  const log = options.log ?? (() => undefined);
+  const context: ServerContext = {
+    storage,
+    ...(options.token ? { token: options.token } : {}),
+    ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    logTransfer: (record) => {
+      options.onTransfer?.(record);
+      log(formatTransferRecord(record));
+    },
+  };
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Promise<void>>();
+  const onHandshakeFailure = (peer: string) => (error: FtxError): void => {
+    log(`${new Date().toISOString()} ${peer} hello FAILED ${error.code}: ${error.message}`);
+  };
+  const server = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? 120_000 });
+    const peer = conn.peer;
+    const session = runSession(conn, context, onHandshakeFailure(peer)).catch((error: unknown) => {
+      log(`${new Date().toISOString()} ${peer} internal error: ${(error as Error).stack ?? String(error)}`);
+      conn.destroy();
+    });
+    sessions.add(session);
+    void session.finally(() => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? DEFAULT_PORT }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
+  let closing: Promise<void> | undefined;
+  return {
+    host: address.address,
+    port: address.port,
+    root: storage.root,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const socket of sockets) socket.destroy();
+        await Promise.allSettled([...sessions]);
+        await storage.abortAll();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/** One client connection: hello, authentication, then requests dispatched by action name. */
+import { ConnectionLostError, FtxError, ProtocolError, StatusError } from '../errors.js';
+import {
+  AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, MAX_FRAME_BYTES, PROTOCOL_VERSION, STATUS, V1_ACTIONS,
+} from '../protocol/constants.js';
+import { createNonce, verifyAuthProof } from '../protocol/auth.js';
+import { asRequest, errorReply, parseClientHello, type Reply, type ServerHello } from '../protocol/messages.js';
+import type { FramedConnection } from '../transport/framed-connection.js';
+import { FTX_VERSION } from '../version.js';
+import { handlePut } from './actions/put.js';
+import type { ActionHandler, ServerContext } from './context.js';
+
+/** Actions by wire name (docs/PROTOCOL.md, "Actions"). */
+const ACTIONS: Record<string, ActionHandler> = {
+  put: handlePut,
+};
+
+/** How long a new connection may take to send a valid hello. */
+const HELLO_TIMEOUT_MS = 10_000;
+
+function refuse(status: number, code: string, message: string): StatusError {
+  return new StatusError(status, code, message);
+}
+
+/** Runs the handshake; throws StatusError (401/426) or ProtocolError when the client may not go on. */
+async function handshake(conn: FramedConnection, context: ServerContext): Promise<boolean> {
+  const nonce = createNonce();
+  const hello: ServerHello = {
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    server: `ftx/${FTX_VERSION}`,
+    auth: context.token ? AUTH_HMAC_SHA256 : AUTH_NONE,
+    nonce,
+    actions: [...V1_ACTIONS],
+    maxFrame: MAX_FRAME_BYTES,
+    ...(context.maxSize !== undefined ? { maxSize: context.maxSize } : {}),
+  };
+  conn.send(hello);
+  const timer = setTimeout(() => conn.destroy(new ConnectionLostError('no hello within 10 s')), HELLO_TIMEOUT_MS);
+  let frame;
+  try {
+    frame = await conn.receive();
+  } finally {
+    clearTimeout(timer);
+  }
+  if (frame === null) return false;
+  const clientHello = parseClientHello(asRequest(frame));
+  if (clientHello.protocol !== PROTOCOL_VERSION) {
+    throw refuse(STATUS.UPGRADE_REQUIRED, ERROR_CODE.UNSUPPORTED_VERSION,
+      `protocol ${clientHello.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+  }
+  if (context.token && !verifyAuthProof(context.token, nonce, clientHello.hmac)) {
+    throw refuse(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED,
+      clientHello.hmac === undefined ? 'this server requires a token' : 'wrong token');
+  }
+  conn.send({ type: 'reply', status: STATUS.OK, code: 'ok', message: 'welcome' } satisfies Reply);
+  return true;
+}
+
+/** Serves one connection until the client leaves, breaks the protocol, or the server shuts down. */
+export async function runSession(conn: FramedConnection, context: ServerContext, onHandshakeFailure: (error: FtxError) => void): Promise<void> {
+  try {
+    try {
+      if (!(await handshake(conn, context))) return;
+    } catch (error) {
+      if (error instanceof FtxError && !(error instanceof ConnectionLostError)) onHandshakeFailure(error);
+      throw error;
+    }
+    for (;;) {
+      const frame = await conn.receive();
+      if (frame === null) break;
+      const request = asRequest(frame);
+      const handler = Object.hasOwn(ACTIONS, request.action) ? ACTIONS[request.action] : undefined;
+      if (!handler) {
+        conn.send(errorReply(refuse(STATUS.BAD_REQUEST, ERROR_CODE.UNKNOWN_ACTION,
+          `unknown action "${request.action.slice(0, 64)}"; this server knows: ${Object.keys(ACTIONS).join(', ')}`), idOf(request)));
+        continue;
+      }
+      try {
+        if ((await handler(conn, request, context)) === 'close') {
+          conn.closeAfterReply();
+          return;
+        }
+      } catch (error) {
+        if (!(error instanceof StatusError)) throw error;
+        conn.send(errorReply(error, idOf(request)));
+      }
+    }
+    conn.end();
+  } catch (error) {
+    if (error instanceof ConnectionLostError) {
+      conn.destroy();
+      return;
+    }
+    const refusal = error instanceof StatusError
+      ? error
+      : error instanceof ProtocolError
+        ? refuse(STATUS.BAD_REQUEST, ERROR_CODE.PROTOCOL_ERROR, error.message)
+        : refuse(STATUS.INTERNAL, ERROR_CODE.INTERNAL, 'internal server error');
+    if (!conn.socket.destroyed) {
+      conn.send(errorReply(refusal));
+      conn.closeAfterReply();
+    }
+    if (refusal.code === ERROR_CODE.INTERNAL) throw error;
+  }
+}
+
+function idOf(request: Record<string, unknown>): number | undefined {
+  return typeof request.id === 'number' && Number.isSafeInteger(request.id) ? request.id : undefined;
+}

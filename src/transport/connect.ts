@@ -1,0 +1,33 @@
+/** Opening a TCP connection with a connect timeout, as a FramedConnection. */
+import { connect as netConnect } from 'node:net';
+import { ConnectError } from '../errors.js';
+import { FramedConnection, type FramedConnectionOptions } from './framed-connection.js';
+
+/** Where and how to connect. */
+export interface ConnectTarget extends FramedConnectionOptions {
+  host: string;
+  port: number;
+  /** Give up when the TCP handshake has not completed after this long. */
+  connectTimeoutMs: number;
+}
+
+/** Connects, resolving once the TCP connection is established; rejects with ConnectError. */
+export function openConnection(target: ConnectTarget): Promise<FramedConnection> {
+  const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: target.host, port: target.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new ConnectError(`cannot connect to ${where}: timed out after ${target.connectTimeoutMs} ms`));
+    }, target.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(new FramedConnection(socket, target));
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new ConnectError(`cannot connect to ${where}: ${error.code ?? error.message}`, { cause: error }));
+    });
+  });
+}

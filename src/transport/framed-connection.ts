@@ -1,0 +1,198 @@
+/**
+ * A framed ftx connection over a stream socket (TCP now, TLS later): send frames and raw body bytes
+ * with backpressure, receive frames and body bytes in arrival order, idle timeout, clean close.
+ */
+import type { Socket } from 'node:net';
+import { ConnectionLostError } from '../errors.js';
+import { encodeFrame, FrameReader, type FrameObject } from '../protocol/frame.js';
+import { MAX_FRAME_BYTES } from '../protocol/constants.js';
+
+/** Pause reading from the socket when this many received bytes wait for a consumer. */
+const MAX_UNCONSUMED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Called with each piece of body data. Return a promise to apply backpressure: no more data is
+ * delivered (and the socket is paused) until it settles; a rejection aborts the body read.
+ */
+export type BodyHandler = (chunk: Buffer) => Promise<void> | void;
+
+/** Options of a FramedConnection. */
+export interface FramedConnectionOptions {
+  /** Destroy the connection when nothing is received or sent for this long (0 = never). */
+  idleTimeoutMs?: number;
+  /** Largest frame payload accepted from the peer. */
+  maxFrameBytes?: number;
+}
+
+/** One framed connection. Reading is pull-based: one pending receive/readBody at a time. */
+export class FramedConnection {
+  readonly socket: Socket;
+  private readonly reader: FrameReader;
+  private wake: (() => void) | undefined;
+  private failure: Error | undefined;
+  private ended = false;
+  private discarding = false;
+
+  constructor(socket: Socket, options: FramedConnectionOptions = {}) {
+    this.socket = socket;
+    this.reader = new FrameReader(options.maxFrameBytes ?? MAX_FRAME_BYTES);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.discarding) return;
+      this.reader.push(chunk);
+      if (this.wake) this.wake();
+      else if (this.reader.buffered > MAX_UNCONSUMED_BYTES) socket.pause();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.wake?.();
+    });
+    socket.on('error', (error) => this.fail(new ConnectionLostError(`connection error: ${error.message}`, { cause: error })));
+    socket.on('close', () => this.fail(new ConnectionLostError('connection closed by peer')));
+    const idle = options.idleTimeoutMs ?? 0;
+    if (idle > 0) {
+      socket.setTimeout(idle, () => {
+        const error = new ConnectionLostError(`no data for ${Math.round(idle / 1000)} s: idle timeout`);
+        this.fail(error);
+        socket.destroy(error);
+      });
+    }
+  }
+
+  /** Peer address as "host:port" ("[v6]:port" for IPv6). */
+  get peer(): string {
+    const { remoteAddress, remotePort } = this.socket;
+    if (!remoteAddress) return 'unknown';
+    return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+  }
+
+  /** Sends one control frame. Returns false when the socket buffer is full (see drain()). */
+  send(message: object): boolean {
+    return this.socket.write(encodeFrame(message));
+  }
+
+  /** Sends raw body bytes; `onFlushed` runs when the kernel has accepted them. False = wait for drain(). */
+  sendRaw(data: Buffer, onFlushed?: () => void): boolean {
+    return this.socket.write(data, onFlushed ? (error) => { if (!error) onFlushed(); } : undefined);
+  }
+
+  /** Resolves when the socket's write buffer has drained; rejects if the connection fails first. */
+  drain(): Promise<void> {
+    if (!this.socket.writableNeedDrain) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const onDrain = (): void => { cleanup(); resolve(); };
+      const onClose = (): void => { cleanup(); reject(this.failure ?? new ConnectionLostError('connection closed while sending')); };
+      const cleanup = (): void => { this.socket.off('drain', onDrain); this.socket.off('close', onClose); };
+      this.socket.on('drain', onDrain);
+      this.socket.on('close', onClose);
+    });
+  }
+
+  /**
+   * Resolves with the next control frame, or null when the peer closed cleanly between frames.
+   * Rejects with ProtocolError on a malformed frame, ConnectionLostError on a broken connection.
+   */
+  receive(): Promise<FrameObject | null> {
+    return this.pull(() => {
+      const frame = this.reader.readFrame();
+      if (frame !== undefined) return { value: frame };
+      if (this.ended) {
+        if (this.reader.midFrame) throw new ConnectionLostError('connection closed in the middle of a frame');
+        return { value: null };
+      }
+      return undefined;
+    });
+  }
+
+  /** Delivers exactly `size` body bytes to `onData`, honouring the backpressure it asks for. */
+  readBody(size: number, onData: BodyHandler): Promise<void> {
+    let remaining = size;
+    return this.pull(() => {
+      while (remaining > 0) {
+        const chunk = this.reader.readBody(remaining);
+        if (chunk === undefined) break;
+        remaining -= chunk.length;
+        const wait = onData(chunk);
+        if (wait) return { wait };
+      }
+      if (remaining === 0) return { value: undefined };
+      if (this.ended) throw new ConnectionLostError(`connection closed with ${remaining} body bytes missing`);
+      return undefined;
+    });
+  }
+
+  /**
+   * Closes after a refusal the peer may not expect mid-body: sends FIN after pending writes, then
+   * discards what still arrives for up to `lingerMs` so the peer reads our reply instead of a reset.
+   */
+  closeAfterReply(lingerMs = 2000): void {
+    this.discarding = true;
+    this.socket.end();
+    this.socket.resume();
+    const timer = setTimeout(() => this.socket.destroy(), lingerMs);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  /** Half-closes (sends FIN) after pending writes; the peer sees a clean end. */
+  end(): void {
+    this.socket.end();
+  }
+
+  /** Closes at once. */
+  destroy(error?: Error): void {
+    this.socket.destroy(error);
+  }
+
+  /** Resolves when the socket is fully closed. */
+  closed(): Promise<void> {
+    if (this.socket.closed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once('close', () => resolve()));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.wake?.();
+  }
+
+  /**
+   * Runs `attempt` now and after every arrival of data until it yields a value, asks to wait for a
+   * consumer's promise, or throws. The socket flows only while someone is waiting for bytes.
+   */
+  private pull<T>(attempt: () => { value: T } | { wait: Promise<void> } | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const finish = (error: unknown, value?: T): void => {
+        this.wake = undefined;
+        if (error !== undefined) reject(error);
+        else resolve(value as T);
+      };
+      const step = (): void => {
+        let result: ReturnType<typeof attempt>;
+        try {
+          result = attempt();
+        } catch (error) {
+          finish(error);
+          return;
+        }
+        if (result === undefined) {
+          if (this.failure) {
+            finish(this.failure);
+            return;
+          }
+          this.wake = step;
+          this.socket.resume();
+          return;
+        }
+        if ('wait' in result) {
+          this.wake = undefined;
+          this.socket.pause();
+          result.wait.then(step, (error: unknown) => finish(error));
+          return;
+        }
+        finish(undefined, result.value);
+      };
+      step();
+    });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Progress display for uploads: a cli-progress bar on a terminal, nothing otherwise.
+ * Knows nothing of the protocol: it is told names, totals and counts.
+ */
+import cliProgress from 'cli-progress';
+import { formatBytes, formatRate } from './format.js';
+
+/** Receives progress of one file at a time. */
+export interface ProgressView {
+  start(name: string, total: number): void;
+  update(done: number): void;
+  /** Removes the bar (before the summary line is printed). */
+  stop(): void;
+}
+
+/** A view that shows nothing (no TTY, --no-progress, --quiet). */
+export const silentProgress: ProgressView = { start() {}, update() {}, stop() {} };
+
+/** Shortens a name to fit the bar line, keeping its end (the extension and last characters). */
+function fitName(name: string, width: number): string {
+  return name.length <= width ? name.padEnd(width) : `…${name.slice(name.length - width + 1)}`;
+}
+
+/** A single cli-progress bar on `stream` (a TTY): name, bar, percent, done/total, rate, ETA. */
+export function createBarView(stream: NodeJS.WriteStream): ProgressView {
+  let bar: cliProgress.SingleBar | undefined;
+  let started = 0;
+  let shown = 0;
+  return {
+    start(name, total) {
+      started = Date.now();
+      shown = 0;
+      bar = new cliProgress.SingleBar({
+        stream,
+        format: '{name} |{bar}| {percentage}% | {value} / {total} | {rate} | ETA {eta_formatted}',
+        formatValue: (value, _options, type) =>
+          type === 'value' || type === 'total' ? formatBytes(value) : String(value),
+        barCompleteChar: '█',
+        barIncompleteChar: '░',
+        barsize: 24,
+        hideCursor: true,
+        etaBuffer: 50,
+        fps: 10,
+        clearOnComplete: false,
+        stopOnComplete: false,
+        gracefulExit: true,
+      });
+      bar.start(total, 0, { name: fitName(name, 24), rate: formatRate(0) });
+    },
+    update(done) {
+      // Progress never goes backwards, even if a caller reports out of order.
+      shown = Math.max(shown, done);
+      const seconds = (Date.now() - started) / 1000;
+      bar?.update(shown, { rate: formatRate(seconds > 0 ? shown / seconds : 0) });
+    },
+    stop() {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}
