@@ -1,0 +1,239 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FtxClient } from '../src/client/client.js';
+import { listTree, withServer, writeRandomFile, type ServerFixture } from './helpers/server.js';
+import { RawPeer } from './helpers/raw-peer.js';
+
+const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+
+/** Proves the server still serves: a normal client lands a file. */
+async function expectServerUp(fixture: ServerFixture, token?: string): Promise<void> {
+  const { path } = await writeRandomFile(fixture.scratch, 'probe', 1234);
+  const client = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port, ...(token ? { token } : {}) });
+  const name = `probe-${randomBytes(4).toString('hex')}`;
+  await client.put(path, { remoteName: name });
+  await client.close();
+  expect((await readFile(join(fixture.root, name))).length).toBe(1234);
+}
+
+async function putHeader(peer: RawPeer, fields: Record<string, unknown>): Promise<Record<string, unknown> | null> {
+  peer.send({ action: 'put', id: 1, chunkSize: 4096, overwrite: false, ...fields });
+  return peer.frame();
+}
+
+/** Waits until the server has cleaned up after a dropped client (poll, bounded). */
+async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('bad input over a raw socket', () => {
+  it('wrong md5: 422, nothing visible, temp file gone, connection still usable', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      expect((await peer.handshake())?.status).toBe(200);
+      const body = randomBytes(10_000);
+      expect((await putHeader(peer, { filename: 'f.bin', size: body.length }))?.status).toBe(200);
+      peer.sendRaw(body);
+      peer.send({ action: 'end', id: 1, md5: '0'.repeat(32) });
+      const verdict = await peer.frame();
+      expect(verdict).toMatchObject({ status: 422, code: 'checksum_mismatch', id: 1 });
+      expect(await listTree(fixture.root)).toEqual([]);
+      // Same connection: a correct put now succeeds.
+      expect((await putHeader(peer, { filename: 'f.bin', size: body.length }))?.status).toBe(200);
+      peer.sendRaw(body);
+      peer.send({ action: 'end', id: 1, md5: md5(body) });
+      expect(await peer.frame()).toMatchObject({ status: 200, receipt: { md5: md5(body), size: body.length } });
+      expect(await listTree(fixture.root)).toEqual(['f.bin']);
+      peer.destroy();
+    });
+  });
+
+  it('fewer bytes than declared, then close: nothing visible, no temp file, server up', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      expect((await putHeader(peer, { filename: 'dir/short.bin', size: 100_000 }))?.status).toBe(200);
+      peer.sendRaw(randomBytes(60_000));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peer.destroy();
+      await eventually(async () => (await listTree(fixture.root)).length === 0);
+      await expectServerUp(fixture);
+    });
+  });
+
+  it('more bytes than declared: refused as a protocol error, nothing landed', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      const body = randomBytes(5000);
+      expect((await putHeader(peer, { filename: 'long.bin', size: 4000 }))?.status).toBe(200);
+      peer.sendRaw(body);
+      peer.send({ action: 'end', id: 1, md5: md5(body.subarray(0, 4000)) });
+      expect(await peer.frame()).toMatchObject({ status: 400, code: 'protocol_error' });
+      await peer.closed();
+      expect(await listTree(fixture.root)).toEqual([]);
+      await expectServerUp(fixture);
+    });
+  });
+
+  it('wrong or missing token: 401 and the connection closes; nothing can be written', async () => {
+    await withServer({ token: 'right' }, async (fixture) => {
+      for (const token of ['wrong', undefined]) {
+        const peer = await RawPeer.connect(fixture.server.port);
+        expect(await peer.handshake(token)).toMatchObject({ status: 401, code: 'auth_failed' });
+        await peer.closed();
+      }
+      // A put without a hello is refused too.
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.frame();
+      peer.send({ action: 'put', id: 1, filename: 'x', size: 1 });
+      expect(await peer.frame()).toMatchObject({ status: 400, code: 'protocol_error' });
+      await peer.closed();
+      expect(await listTree(fixture.root)).toEqual([]);
+      await expectServerUp(fixture, 'right');
+    });
+  });
+
+  it('unsupported protocol version: 426', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.frame();
+      peer.send({ action: 'hello', protocol: 99 });
+      expect(await peer.frame()).toMatchObject({ status: 426, code: 'unsupported_version' });
+      await peer.closed();
+    });
+  });
+
+  it.each([
+    ['an oversized length prefix', Buffer.from([0x7f, 0xff, 0xff, 0xff])],
+    ['a frame of invalid JSON', Buffer.concat([Buffer.from([0, 0, 0, 5]), Buffer.from('{oops')])],
+    ['a JSON array frame', Buffer.concat([Buffer.from([0, 0, 0, 2]), Buffer.from('[]')])],
+    ['a frame without an action', Buffer.concat([Buffer.from([0, 0, 0, 13]), Buffer.from('{"type":"x"} ')])],
+  ])('%s: 400 protocol_error, connection closed, server serves the next client', async (_name, bytes) => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      peer.sendRaw(bytes);
+      expect(await peer.frame()).toMatchObject({ type: 'reply', status: 400, code: 'protocol_error' });
+      await peer.closed();
+      await expectServerUp(fixture);
+    });
+  });
+
+  it('malformed put fields and unknown actions: 400, connection stays usable', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      expect(await putHeader(peer, { filename: 'a', size: -5 })).toMatchObject({ status: 400, code: 'bad_request' });
+      expect(await putHeader(peer, { filename: ['a'], size: 5 })).toMatchObject({ status: 400, code: 'bad_request' });
+      peer.send({ action: 'rm', id: 9, filename: '*' });
+      expect(await peer.frame()).toMatchObject({ status: 400, code: 'unknown_action', id: 9 });
+      peer.send({ action: '__proto__', id: 10 });
+      expect(await peer.frame()).toMatchObject({ status: 400, code: 'unknown_action' });
+      expect((await putHeader(peer, { filename: 'ok.txt', size: 2 }))?.status).toBe(200);
+      peer.sendRaw('hi');
+      peer.send({ action: 'end', id: 1, md5: md5(Buffer.from('hi')) });
+      expect((await peer.frame())?.status).toBe(200);
+      peer.destroy();
+    });
+  });
+
+  it('a client stuck in the middle of a frame does not stall other clients', async () => {
+    await withServer({}, async (fixture) => {
+      const stuck = await RawPeer.connect(fixture.server.port);
+      await stuck.handshake();
+      stuck.sendRaw(Buffer.from([0, 0, 1, 0, 0x7b]));
+      const silent = await RawPeer.connect(fixture.server.port);
+      await expectServerUp(fixture);
+      stuck.destroy();
+      silent.destroy();
+    });
+  });
+});
+
+describe('filenames that try to leave the root: 403, nothing written outside', () => {
+  const tricks: [string, string][] = [
+    ['parent segment', '../escape.txt'],
+    ['nested parent segment', 'a/../../escape.txt'],
+    ['trailing parent segment', 'a/..'],
+    ['absolute path', '/tmp/escape.txt'],
+    ['dot segment', './x'],
+    ['empty name', ''],
+    ['empty segment', 'a//b'],
+    ['trailing slash', 'dir/'],
+    ['NUL byte', 'a\u0000b'],
+    ['newline', 'a\nb'],
+    ['escape character', 'a\u001b[31mb'],
+    ['C1 control', 'a\u0085b'],
+    ['backslash traversal', '..\\escape.txt'],
+    ['drive letter', 'C:evil'],
+    ['server temp-file name', '.ftx-0123456789abcdef.part'],
+    ['server temp-file name in a subdirectory', 'd/.ftx-x'],
+    ['segment too long', 'x'.repeat(256)],
+    ['symlink to outside', 'outlink/escape.txt'],
+    ['symlink to outside, nested', 'inside/outlink2/escape.txt'],
+  ];
+
+  it.each(tricks)('%s', async (_name, filename) => {
+    await withServer({}, async (fixture) => {
+      const outside = join(fixture.scratch, 'outside');
+      await mkdir(outside);
+      await symlink(outside, join(fixture.root, 'outlink'));
+      await mkdir(join(fixture.root, 'inside'));
+      await symlink(outside, join(fixture.root, 'inside', 'outlink2'));
+      const before = await listTree(fixture.root);
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      expect(await putHeader(peer, { filename, size: 3 })).toMatchObject({ status: 403, code: 'forbidden_path' });
+      peer.destroy();
+      expect(await listTree(outside)).toEqual([]);
+      expect(await listTree(fixture.root)).toEqual(before);
+      expect(await listTree(fixture.scratch)).toEqual(['outside']);
+    });
+  });
+
+  it('a symlinked directory that stays inside the root is followed', async () => {
+    await withServer({}, async (fixture) => {
+      await mkdir(join(fixture.root, 'real'));
+      await symlink(join(fixture.root, 'real'), join(fixture.root, 'alias'));
+      const { path } = await writeRandomFile(fixture.scratch, 's', 10);
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port });
+      await client.put(path, { remoteName: 'alias/s' });
+      await client.close();
+      expect((await readFile(join(fixture.root, 'real', 's'))).length).toBe(10);
+    });
+  });
+
+  it('an existing symlink at the target is replaced with --force, never written through', async () => {
+    await withServer({}, async (fixture) => {
+      const victim = join(fixture.scratch, 'victim.txt');
+      await writeFile(victim, 'precious');
+      await symlink(victim, join(fixture.root, 'link.txt'));
+      const { path } = await writeRandomFile(fixture.scratch, 'new', 10);
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port });
+      await expect(client.put(path, { remoteName: 'link.txt' })).rejects.toMatchObject({ code: 'exists' });
+      await client.put(path, { remoteName: 'link.txt', overwrite: true });
+      await client.close();
+      expect(await readFile(victim, 'utf8')).toBe('precious');
+      expect((await readFile(join(fixture.root, 'link.txt'))).length).toBe(10);
+    });
+  });
+
+  it('an existing file without overwrite: 409 and the original is intact', async () => {
+    await withServer({}, async (fixture) => {
+      await writeFile(join(fixture.root, 'keep.txt'), 'original');
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      expect(await putHeader(peer, { filename: 'keep.txt', size: 3 })).toMatchObject({ status: 409, code: 'exists' });
+      expect(await putHeader(peer, { filename: 'keep.txt/below', size: 3 })).toMatchObject({ status: 409, code: 'exists' });
+      peer.destroy();
+      expect(await readFile(join(fixture.root, 'keep.txt'), 'utf8')).toBe('original');
+    });
+  });
+});

@@ -1,0 +1,250 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/cli/exit-codes.js';
+import { encodeFrame, FrameReader } from '../src/protocol/frame.js';
+import { FTX_VERSION } from '../src/version.js';
+import { runFtx, spawnServe, type ServeProcess } from './helpers/cli.js';
+import { makeTempDir } from './helpers/server.js';
+
+const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let serve: ServeProcess;
+let root: string;
+
+beforeAll(async () => {
+  tmp = await makeTempDir('ftx-cli-');
+  root = join(tmp.dir, 'root');
+  await mkdir(root);
+  serve = await spawnServe([root, '--port', '0']);
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await tmp?.cleanup();
+});
+
+async function source(name: string, size: number): Promise<{ path: string; data: Buffer }> {
+  const data = randomBytes(size);
+  const path = join(tmp.dir, name);
+  await writeFile(path, data);
+  return { path, data };
+}
+
+/** A fake server on loopback that speaks just enough protocol to misbehave in one chosen way. */
+async function withFakeServer(onConnection: (socket: Socket) => void, fn: (port: number) => Promise<void>): Promise<void> {
+  const server: Server = createServer(onConnection);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await fn((server.address() as { port: number }).port);
+  } finally {
+    server.close();
+  }
+}
+
+/** Fake server: hello, accept any client hello and put, read the body, then call `verdict`. */
+function fakeFtx(verdict: (socket: Socket, put: Record<string, unknown>) => void) {
+  return (socket: Socket): void => {
+    const reader = new FrameReader();
+    let stage = 0;
+    let put: Record<string, unknown> = {};
+    let remaining = 0;
+    socket.on('error', () => undefined);
+    socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake', auth: 'none', nonce: 'a'.repeat(64), actions: ['put'], maxFrame: 65536 }));
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      for (;;) {
+        if (stage === 0 || stage === 1) {
+          const frame = reader.readFrame();
+          if (!frame) return;
+          if (stage === 0) socket.write(encodeFrame({ type: 'reply', status: 200, code: 'ok', message: 'hi' }));
+          else {
+            put = frame;
+            remaining = Number(frame.size);
+            socket.write(encodeFrame({ type: 'reply', id: frame.id, status: 200, code: 'ok', message: 'go', offset: 0 }));
+          }
+          stage++;
+        } else if (stage === 2) {
+          const body = reader.readBody(remaining);
+          if (!body) return;
+          remaining -= body.length;
+          if (remaining === 0) {
+            stage = 3;
+            verdict(socket, put);
+            return;
+          }
+        } else return;
+      }
+    });
+  };
+}
+
+describe('the ftx binary', () => {
+  it('prints its version and help', async () => {
+    const version = await runFtx(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(FTX_VERSION);
+    const help = await runFtx(['put', '--help']);
+    expect(help.code).toBe(0);
+    for (const option of ['--dir', '--token', '--token-file', '--force', '--chunk-size', '--connect-timeout', '--idle-timeout', '--no-progress', '--quiet']) {
+      expect(help.stdout).toContain(option);
+    }
+  });
+
+  it('uploads files end to end, one receipt line per file, exit 0', async () => {
+    const files = await Promise.all([source('a.bin', 0), source('b.bin', 4097), source('c.bin', 3 * 1024 * 1024 + 1)]);
+    const result = await runFtx(['put', ...files.map((f) => f.path), '--dir', 'cli/run1', `127.0.0.1:${serve.port}`]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(EXIT.OK);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const [i, file] of files.entries()) {
+      expect(lines[i]).toContain(`md5 ${md5(file.data)} verified`);
+      expect(md5(await readFile(join(root, 'cli', 'run1', `${'abc'[i]}.bin`)))).toBe(md5(file.data));
+    }
+    // Nothing but the landed files: no temp files left behind.
+    expect((await readdir(join(root, 'cli', 'run1'))).sort()).toEqual(['a.bin', 'b.bin', 'c.bin']);
+    expect(serve.log()).toMatch(/put "cli\/run1\/c\.bin" 3145729 B .* ok md5=/);
+  });
+
+  it('accepts an IPv6 literal destination', async () => {
+    const v6 = await spawnServe([root, '--port', '0', '--host', '::1']).catch(() => undefined);
+    expect(v6, 'ftx serve --host ::1 must start (is IPv6 loopback available?)').toBeDefined();
+    try {
+      const file = await source('v6.bin', 1000);
+      const result = await runFtx(['put', file.path, `[::1]:${v6!.port}`]);
+      expect(result.code).toBe(EXIT.OK);
+      expect(md5(await readFile(join(root, 'v6.bin')))).toBe(md5(file.data));
+    } finally {
+      await v6?.stop();
+    }
+  });
+
+  it.each([
+    ['no destination', ['put', 'only-one-arg']],
+    ['a bad port', ['put', 'x', 'localhost:99999']],
+    ['an unknown option', ['put', '--bogus', 'x', 'h']],
+    ['an unknown command', ['fly']],
+    ['a bad chunk size', ['put', 'package.json', 'h', '--chunk-size', 'lots']],
+  ])('exits %s with the usage code', async (_name, args) => {
+    const result = await runFtx(args);
+    expect(result.code).toBe(EXIT.USAGE);
+    expect(result.stderr.trim().length).toBeGreaterThan(0);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('exits with the local-file code for a missing source, before connecting', async () => {
+    const result = await runFtx(['put', join(tmp.dir, 'missing'), '127.0.0.1:1']);
+    expect(result.code).toBe(EXIT.LOCAL_FILE);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('exits with the connect code when nothing listens', async () => {
+    const file = await source('n.bin', 10);
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const result = await runFtx(['put', file.path, `127.0.0.1:${port}`]);
+    expect(result.code).toBe(EXIT.CONNECT);
+    expect(result.stderr).toMatch(/^ftx: error: cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED\n$/);
+  });
+
+  it('exits with the auth code for a wrong or missing token, and 0 with the right one', async () => {
+    const tokenDir = join(tmp.dir, 'auth-root');
+    await mkdir(tokenDir);
+    const secured = await spawnServe([tokenDir, '--port', '0', '--host', '127.0.0.1'], { FTX_TOKEN: 'tok' });
+    try {
+      const file = await source('t.bin', 10);
+      expect((await runFtx(['put', file.path, `127.0.0.1:${secured.port}`])).code).toBe(EXIT.AUTH);
+      const wrong = await runFtx(['put', file.path, `127.0.0.1:${secured.port}`, '--token', 'nope']);
+      expect(wrong.code).toBe(EXIT.AUTH);
+      expect(wrong.stderr).toContain('401 auth_failed');
+      const tokenFile = join(tmp.dir, 'token.txt');
+      await writeFile(tokenFile, 'tok\n');
+      expect((await runFtx(['put', file.path, `127.0.0.1:${secured.port}`, '--token-file', tokenFile])).code).toBe(EXIT.OK);
+      expect(await readdir(tokenDir)).toEqual(['t.bin']);
+    } finally {
+      await secured.stop();
+    }
+  });
+
+  it('exits with the rejected code and the server reason for an existing file; --force overwrites', async () => {
+    const file = await source('dup.bin', 100);
+    expect((await runFtx(['put', file.path, `127.0.0.1:${serve.port}`])).code).toBe(EXIT.OK);
+    const again = await runFtx(['put', file.path, `127.0.0.1:${serve.port}`]);
+    expect(again.code).toBe(EXIT.REJECTED);
+    expect(again.stderr).toMatch(/^ftx: error: dup\.bin already exists .*\(server: 409 exists\)\n$/);
+    expect((await runFtx(['put', file.path, `127.0.0.1:${serve.port}`, '--force'])).code).toBe(EXIT.OK);
+  });
+
+  it('exits with the verification code when the server reports a different md5', async () => {
+    const file = await source('v.bin', 5000);
+    await withFakeServer(fakeFtx((socket, put) => {
+      socket.write(encodeFrame({ type: 'reply', id: put.id, status: 200, code: 'ok', message: 'ok', receipt: { filename: 'v.bin', size: 5000, md5: 'f'.repeat(32) } }));
+    }), async (port) => {
+      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`]);
+      expect(result.code).toBe(EXIT.VERIFICATION);
+      expect(result.stderr).toContain('md5');
+    });
+    await withFakeServer(fakeFtx((socket, put) => {
+      socket.write(encodeFrame({ type: 'reply', id: put.id, status: 422, code: 'checksum_mismatch', message: 'md5 mismatch' }));
+    }), async (port) => {
+      expect((await runFtx(['put', file.path, `127.0.0.1:${port}`])).code).toBe(EXIT.VERIFICATION);
+    });
+  });
+
+  it('exits with the connection-lost code when the server drops the connection mid-transfer', async () => {
+    const file = await source('lost.bin', 2 * 1024 * 1024);
+    await withFakeServer(fakeFtx((socket) => socket.destroy()), async (port) => {
+      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`]);
+      expect(result.code).toBe(EXIT.CONNECTION_LOST);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    });
+  });
+
+  it('exits with the protocol code when the peer is not an ftx server', async () => {
+    const file = await source('http.bin', 10);
+    await withFakeServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+    }, async (port) => {
+      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`]);
+      expect(result.code).toBe(EXIT.PROTOCOL);
+    });
+  });
+
+  it('exits with the connection-lost code on idle timeout', async () => {
+    const file = await source('idle.bin', 10);
+    await withFakeServer((socket) => socket.on('error', () => undefined), async (port) => {
+      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`, '--idle-timeout', '0.5']);
+      expect(result.code).toBe(EXIT.CONNECTION_LOST);
+      expect(result.stderr).toContain('idle timeout');
+    });
+  });
+
+  it('serve refuses a missing directory with the usage code', async () => {
+    const result = await runFtx(['serve', join(tmp.dir, 'nope'), '--port', '0']);
+    expect(result.code).toBe(EXIT.USAGE);
+  });
+
+  it('serve removes in-flight temp files and exits 0 on SIGTERM', async () => {
+    const dir = join(tmp.dir, 'sigterm-root');
+    await mkdir(dir);
+    const server = await spawnServe([dir, '--port', '0']);
+    const { RawPeer } = await import('./helpers/raw-peer.js');
+    const peer = await RawPeer.connect(server.port);
+    await peer.handshake();
+    peer.send({ action: 'put', id: 1, filename: 'half.bin', size: 1_000_000 });
+    expect((await peer.frame())?.status).toBe(200);
+    peer.sendRaw(randomBytes(300_000));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await readdir(dir)).some((name) => name.startsWith('.ftx-'))).toBe(true);
+    expect(await server.stop('SIGTERM')).toBe(0);
+    expect(await readdir(dir)).toEqual([]);
+    peer.destroy();
+  });
+});

@@ -1,0 +1,84 @@
+/** Running the built `ftx` binary as a user would: real processes, real sockets. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** Path of the built CLI (npm test builds before running vitest). */
+export const FTX_BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
+
+/** Outcome of one CLI run. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `ftx args...` to completion (bounded by `timeoutMs`). */
+export function runFtx(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
+  return runCommand(process.execPath, [FTX_BIN, ...args], env, timeoutMs);
+}
+
+/** Runs any command to completion, collecting its output. */
+export function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: { ...process.env, FTX_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out: ${args.join(' ')}\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A spawned `ftx serve`; `port` parsed from its start-up line. */
+export interface ServeProcess {
+  child: ChildProcess;
+  port: number;
+  /** Everything it wrote to stderr so far. */
+  log: () => string;
+  /** Sends a signal and resolves with the exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/** Starts `ftx serve <args>` (add --port 0) and waits for its "serving … on host:port" line. */
+export function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FTX_BIN, 'serve', ...args], {
+      env: { ...process.env, FTX_TOKEN: '', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let log = '';
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start: ${log}`));
+    }, 10_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      log += d.toString();
+      const match = /serving .* on (?:\[[^\]]+\]|[^\s]+):(\d+) /.exec(log);
+      if (match) {
+        clearTimeout(timer);
+        resolve({
+          child,
+          port: Number(match[1]),
+          log: () => log,
+          stop: (signal = 'SIGTERM') => {
+            if (child.exitCode === null) child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}: ${log}`));
+    });
+  });
+}

@@ -1,0 +1,84 @@
+/** A hand-driven protocol peer over a raw socket, for feeding a server bad input. */
+import { connect, type Socket } from 'node:net';
+import { computeAuthProof } from '../../src/protocol/auth.js';
+import { encodeFrame, FrameReader, type FrameObject } from '../../src/protocol/frame.js';
+
+/** A raw TCP connection that decodes the server's frames and sends anything. */
+export class RawPeer {
+  private readonly reader = new FrameReader();
+  private waiting: (() => void) | undefined;
+  private ended = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.reader.push(chunk);
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.waiting?.();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  /** Connects to 127.0.0.1:port. */
+  static connect(port: number): Promise<RawPeer> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Next frame from the server, or null once the server has closed. Fails after `timeoutMs`. */
+  frame(timeoutMs = 5000): Promise<FrameObject | null> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no frame from server in time')), timeoutMs);
+      const attempt = (): void => {
+        const frame = this.reader.readFrame();
+        if (frame !== undefined || this.ended) {
+          clearTimeout(timer);
+          this.waiting = undefined;
+          resolve(frame ?? null);
+        } else {
+          this.waiting = attempt;
+        }
+      };
+      attempt();
+    });
+  }
+
+  /** Sends one frame. */
+  send(message: object): void {
+    this.socket.write(encodeFrame(message));
+  }
+
+  /** Sends raw bytes. */
+  sendRaw(data: Buffer | string): void {
+    this.socket.write(data);
+  }
+
+  /** Reads the server hello and answers it (with an HMAC when `token` is given); returns the reply. */
+  async handshake(token?: string): Promise<FrameObject | null> {
+    const hello = await this.frame();
+    if (!hello) throw new Error('no hello');
+    this.send({ action: 'hello', protocol: 1, client: 'raw-peer', ...(token ? { hmac: computeAuthProof(token, String(hello.nonce)) } : {}) });
+    return this.frame();
+  }
+
+  /** Resolves when the server has closed the connection. */
+  closed(timeoutMs = 5000): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('server did not close the connection')), timeoutMs);
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Closes our side at once. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,57 @@
+/** Test helpers: a real server on 127.0.0.1:0 in a real temp dir, always closed in `finally`. */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js';
+import type { TransferRecord } from '../../src/server/log.js';
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export async function makeTempDir(prefix = 'ftx-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Writes `size` random bytes to a new file and returns its path and content. */
+export async function writeRandomFile(dir: string, name: string, size: number): Promise<{ path: string; data: Buffer }> {
+  const data = randomBytes(size);
+  const path = join(dir, name);
+  await writeFile(path, data);
+  return { path, data };
+}
+
+/** What a test gets from withServer. */
+export interface ServerFixture {
+  server: RunningServer;
+  /** The served root. */
+  root: string;
+  /** A scratch directory for source files, outside the root. */
+  scratch: string;
+  /** Transfer records logged so far. */
+  records: TransferRecord[];
+}
+
+/** Runs `fn` against a server on 127.0.0.1, port 0, serving a fresh temp dir. */
+export async function withServer<T>(options: Partial<ServerOptions>, fn: (fixture: ServerFixture) => Promise<T>): Promise<T> {
+  const { dir, cleanup } = await makeTempDir();
+  const root = join(dir, 'root');
+  const scratch = join(dir, 'scratch');
+  await import('node:fs/promises').then(async (fs) => {
+    await fs.mkdir(root);
+    await fs.mkdir(scratch);
+  });
+  const records: TransferRecord[] = [];
+  const server = await startServer({ root, host: '127.0.0.1', port: 0, ...options, onTransfer: (r) => records.push(r) });
+  try {
+    return await fn({ server, root, scratch, records });
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+}
+
+/** All entries under `dir`, recursively, as relative paths (hidden ones included). */
+export async function listTree(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.map(String).sort();
+}
