@@ -1,0 +1,135 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDestination } from '../src/client/address.js';
+import { describeError, EXIT, exitCodeFor } from '../src/cli/exit-codes.js';
+import { parseSeconds, parseSize, resolveToken } from '../src/cli/option-parsers.js';
+import { planPut, remoteNameFor } from '../src/cli/put-command.js';
+import { isLoopbackHost, planServe } from '../src/cli/serve-command.js';
+import { ConnectError, ConnectionLostError, FtxError, LocalFileError, ProtocolError, StatusError, UsageError, VerificationError } from '../src/errors.js';
+import { makeTempDir } from './helpers/server.js';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return error instanceof FtxError ? error.code : String(error);
+  }
+  return undefined;
+}
+
+describe('destinations', () => {
+  it.each([
+    ['backup-host', 'backup-host', 7420],
+    ['backup-host:9000', 'backup-host', 9000],
+    ['127.0.0.1:1', '127.0.0.1', 1],
+    ['[::1]:7421', '::1', 7421],
+    ['[::1]', '::1', 7420],
+    ['::1', '::1', 7420],
+    ['fe80::1', 'fe80::1', 7420],
+  ])('%s', (text, host, port) => {
+    expect(parseDestination(text)).toEqual({ host, port });
+  });
+
+  it.each(['', ':80', 'host:0', 'host:65536', 'host:http', '[::1', '[::1]:x'])('refuses "%s"', (text) => {
+    expect(codeOf(() => parseDestination(text))).toBe('usage');
+  });
+});
+
+describe('option values', () => {
+  it('parses sizes with binary units', () => {
+    expect(parseSize('4096', '--x')).toBe(4096);
+    expect(parseSize('64K', '--x')).toBe(65536);
+    expect(parseSize('10G', '--x')).toBe(10 * 2 ** 30);
+    expect(parseSize('1.5GiB', '--x')).toBe(1.5 * 2 ** 30);
+    expect(codeOf(() => parseSize('ten', '--x'))).toBe('usage');
+    expect(codeOf(() => parseSize('-1', '--x'))).toBe('usage');
+    expect(codeOf(() => parseSize('99999999T', '--x'))).toBe('usage');
+  });
+
+  it('parses seconds', () => {
+    expect(parseSeconds('0.5', '--t')).toBe(500);
+    expect(codeOf(() => parseSeconds('0', '--t'))).toBe('usage');
+    expect(codeOf(() => parseSeconds('soon', '--t'))).toBe('usage');
+  });
+
+  it('takes the token from --token, then --token-file, then FTX_TOKEN', async () => {
+    const { dir, cleanup } = await makeTempDir();
+    try {
+      const file = join(dir, 't');
+      await writeFile(file, 'from-file\nignored\n');
+      expect(resolveToken({ token: 'flag', tokenFile: file }, { FTX_TOKEN: 'env' })).toBe('flag');
+      expect(resolveToken({ tokenFile: file }, { FTX_TOKEN: 'env' })).toBe('from-file');
+      expect(resolveToken({}, { FTX_TOKEN: 'env' })).toBe('env');
+      expect(resolveToken({}, {})).toBeUndefined();
+      expect(codeOf(() => resolveToken({ tokenFile: join(dir, 'missing') }, {}))).toBe('usage');
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('serve plan: no unauthenticated writes from the network', () => {
+  it('listens on loopback only without a token', () => {
+    const plan = planServe('.', {}, {});
+    expect(plan.host).toBe('127.0.0.1');
+    expect(plan.token).toBeUndefined();
+    expect(plan.port).toBe(7420);
+  });
+
+  it('generates a token for a non-loopback address when none is configured', () => {
+    const plan = planServe('.', { host: '0.0.0.0' }, {});
+    expect(plan.tokenGenerated).toBe(true);
+    expect(plan.token!.length).toBeGreaterThanOrEqual(20);
+    expect(planServe('.', { host: '0.0.0.0' }, {}).token).not.toBe(plan.token);
+  });
+
+  it('listens on all interfaces when a token is configured', () => {
+    const plan = planServe('.', {}, { FTX_TOKEN: 'abc' });
+    expect(plan.host).toBe('::');
+    expect(plan.token).toBe('abc');
+    expect(plan.tokenGenerated).toBe(false);
+  });
+
+  it('knows loopback addresses', () => {
+    expect(['127.0.0.1', '127.5.0.1', '::1', 'localhost'].every(isLoopbackHost)).toBe(true);
+    expect(['0.0.0.0', '::', '10.0.0.1', 'example.org'].some(isLoopbackHost)).toBe(false);
+  });
+});
+
+describe('put plan', () => {
+  it('splits files from the destination and joins the remote directory', () => {
+    const plan = planPut(['package.json', 'tsconfig.json', '[::1]:9'], { dir: '/backups/daily/' }, {}, false);
+    expect(plan.destination).toEqual({ host: '::1', port: 9 });
+    expect(plan.files.map((f) => f.remoteName)).toEqual(['backups/daily/package.json', 'backups/daily/tsconfig.json']);
+    expect(plan.progress).toBe(false);
+    expect(remoteNameFor(undefined, '/a/b/c.txt')).toBe('c.txt');
+  });
+
+  it('shows progress only on a TTY and not when quiet or --no-progress', () => {
+    expect(planPut(['package.json', 'h'], {}, {}, true).progress).toBe(true);
+    expect(planPut(['package.json', 'h'], { progress: false }, {}, true).progress).toBe(false);
+    expect(planPut(['package.json', 'h'], { quiet: true }, {}, true).progress).toBe(false);
+  });
+
+  it('refuses two sources that would land under one name', () => {
+    expect(codeOf(() => planPut(['package.json', './package.json', 'h'], {}, {}, false))).toBe('usage');
+  });
+});
+
+describe('exit codes', () => {
+  it('maps every failure kind to its documented code', () => {
+    expect(exitCodeFor(new UsageError('x'))).toBe(EXIT.USAGE);
+    expect(exitCodeFor(new ConnectError('x'))).toBe(EXIT.CONNECT);
+    expect(exitCodeFor(new StatusError(401, 'auth_failed', 'x'))).toBe(EXIT.AUTH);
+    expect(exitCodeFor(new StatusError(409, 'exists', 'x'))).toBe(EXIT.REJECTED);
+    expect(exitCodeFor(new StatusError(507, 'insufficient_storage', 'x'))).toBe(EXIT.REJECTED);
+    expect(exitCodeFor(new StatusError(422, 'checksum_mismatch', 'x'))).toBe(EXIT.VERIFICATION);
+    expect(exitCodeFor(new VerificationError('x'))).toBe(EXIT.VERIFICATION);
+    expect(exitCodeFor(new ConnectionLostError('x'))).toBe(EXIT.CONNECTION_LOST);
+    expect(exitCodeFor(new ProtocolError('x'))).toBe(EXIT.PROTOCOL);
+    expect(exitCodeFor(new LocalFileError('x'))).toBe(EXIT.LOCAL_FILE);
+    expect(exitCodeFor(new Error('boom'))).toBe(EXIT.INTERNAL);
+    expect(describeError(new StatusError(403, 'forbidden_path', 'no'))).toBe('no (server: 403 forbidden_path)');
+  });
+});

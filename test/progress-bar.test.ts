@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FTX_BIN, runCommand, runFtx, spawnServe, type ServeProcess } from './helpers/cli.js';
+import { makeTempDir } from './helpers/server.js';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let serve: ServeProcess;
+let bigFile: string;
+
+beforeAll(async () => {
+  tmp = await makeTempDir('ftx-bar-');
+  await mkdir(join(tmp.dir, 'root'));
+  serve = await spawnServe([join(tmp.dir, 'root'), '--port', '0']);
+  bigFile = join(tmp.dir, 'big.bin');
+  await writeFile(bigFile, randomBytes(48 * 1024 * 1024));
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await tmp?.cleanup();
+});
+
+const ESC = '\u001b';
+
+describe('progress display', () => {
+  it('draws a cli-progress bar under a pseudo-terminal, never going down, ending at 100%', async () => {
+    // script(1) from util-linux gives the command a pty; its output is what a terminal would show.
+    const command = `${process.execPath} ${FTX_BIN} put ${bigFile} --dir tty 127.0.0.1:${serve.port}`;
+    const result = await runCommand('script', ['-qec', command, '/dev/null'], { COLUMNS: '120' });
+    expect(result.code, result.stdout).toBe(0);
+    const screen = result.stdout;
+    expect(screen).toContain(ESC);
+    expect(screen).toContain('big.bin');
+    expect(screen).toMatch(/[█░]{24}/);
+    expect(screen).toMatch(/MiB\/s/);
+    expect(screen).toContain('48.0 MiB / 48.0 MiB');
+    const percents = [...screen.matchAll(/\| (\d{1,3})% \|/g)].map((m) => Number(m[1]));
+    expect(percents.length).toBeGreaterThan(0);
+    for (let i = 1; i < percents.length; i++) expect(percents[i]!).toBeGreaterThanOrEqual(percents[i - 1]!);
+    expect(percents.at(-1)).toBe(100);
+    expect(screen).toMatch(/md5 [0-9a-f]{32} verified/);
+  });
+
+  it('prints no bar and no control characters when output is piped', async () => {
+    const result = await runFtx(['put', bigFile, '--dir', 'piped', `127.0.0.1:${serve.port}`]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+    expect(result.stdout.trim().split('\n')).toHaveLength(1);
+    expect(result.stdout).toMatch(/^sent .*big\.bin .*48\.0 MiB in .* md5 [0-9a-f]{32} verified\n$/);
+  });
+
+  it('--no-progress and --quiet silence the bar on a terminal; --quiet also the receipt', async () => {
+    const base = `${process.execPath} ${FTX_BIN} put ${bigFile} 127.0.0.1:${serve.port} --force`;
+    const noBar = await runCommand('script', ['-qec', `${base} --dir np --no-progress`, '/dev/null']);
+    expect(noBar.code).toBe(0);
+    expect(noBar.stdout).not.toContain('█');
+    expect(noBar.stdout).toMatch(/verified/);
+    const quiet = await runCommand('script', ['-qec', `${base} --dir q --quiet`, '/dev/null']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout.trim()).toBe('');
+  });
+});
