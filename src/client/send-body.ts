@@ -1,14 +1,18 @@
 /**
  * The client's hot path: read the file in large blocks (whole chunks), hash each block once, hand it
- * to the socket, wait only when the socket asks to. One read is always in flight ahead of the send.
+ * to the socket. Reads run ahead on the thread pool while the main thread hashes; several blocks may
+ * wait in the socket's queue so hashing never waits for a full drain. Blocks come from a small pool,
+ * reused once the kernel has taken them: memory stays flat whatever the file size.
  */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { LocalFileError } from '../errors.js';
+import { ConnectionLostError, LocalFileError } from '../errors.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 
 /** Target size of one read/hash/socket write: about 1 MiB, rounded down to whole chunks. */
 const IO_BLOCK_BYTES = 1024 * 1024;
+/** Bytes handed to the socket but not yet accepted by the kernel before we wait. */
+const MAX_UNFLUSHED_BYTES = 4 * 1024 * 1024;
 
 /** Bytes per read and write for a given protocol chunk size: a whole number of chunks. */
 export function ioBlockSize(chunkSize: number): number {
@@ -26,8 +30,7 @@ export interface SendBodyOptions {
   shouldStop: () => boolean;
 }
 
-async function readBlock(handle: FileHandle, at: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafeSlow(length);
+async function readInto(handle: FileHandle, buffer: Buffer, at: number, length: number): Promise<Buffer> {
   let filled = 0;
   while (filled < length) {
     let bytesRead: number;
@@ -39,23 +42,43 @@ async function readBlock(handle: FileHandle, at: number, length: number): Promis
     if (bytesRead === 0) throw new LocalFileError('the file shrank while it was being sent');
     filled += bytesRead;
   }
-  return buffer;
+  return buffer.subarray(0, length);
 }
 
 /** Sends exactly `size` bytes of `handle` from offset 0, feeding `hash` with the same bytes. */
 export async function sendBody(conn: FramedConnection, handle: FileHandle, options: SendBodyOptions): Promise<void> {
   const { size, hash } = options;
   const block = ioBlockSize(options.chunkSize);
+  const free: Buffer[] = [];
+  let unflushed = 0;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const take = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(block);
+  const readAt = (at: number): Promise<Buffer> => readInto(handle, take(), at, Math.min(block, size - at));
+
   let position = 0;
-  let next: Promise<Buffer> | undefined = size > 0 ? readBlock(handle, 0, Math.min(block, size)) : undefined;
+  let next: Promise<Buffer> | undefined = size > 0 ? readAt(0) : undefined;
   try {
     while (next) {
       const data = await next;
       position += data.length;
-      next = position < size ? readBlock(handle, position, Math.min(block, size - position)) : undefined;
+      next = position < size ? readAt(position) : undefined;
       hash.update(data);
-      const length = data.length;
-      if (!conn.sendRaw(data, () => options.onAccepted(length))) await conn.drain();
+      while (unflushed > 0 && unflushed + data.length > MAX_UNFLUSHED_BYTES && !failure) {
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      if (failure) throw failure;
+      unflushed += data.length;
+      conn.sendRaw(data, (error) => {
+        unflushed -= data.length;
+        if (error) failure ??= new ConnectionLostError(`connection lost while sending: ${error.message}`, { cause: error });
+        else {
+          free.push(Buffer.from(data.buffer, data.byteOffset, block));
+          options.onAccepted(data.length);
+        }
+        wake?.();
+        wake = undefined;
+      });
       if (options.shouldStop()) return;
     }
   } finally {

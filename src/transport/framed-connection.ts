@@ -71,9 +71,12 @@ export class FramedConnection {
     return this.socket.write(encodeFrame(message));
   }
 
-  /** Sends raw body bytes; `onFlushed` runs when the kernel has accepted them. False = wait for drain(). */
-  sendRaw(data: Buffer, onFlushed?: () => void): boolean {
-    return this.socket.write(data, onFlushed ? (error) => { if (!error) onFlushed(); } : undefined);
+  /**
+   * Sends raw body bytes. `onDone` runs once the kernel has accepted them (no argument) or the
+   * connection failed first (with the error). False = the socket buffer is over its mark.
+   */
+  sendRaw(data: Buffer, onDone?: (error?: Error) => void): boolean {
+    return this.socket.write(data, onDone ? (error) => onDone(error ?? undefined) : undefined);
   }
 
   /** Resolves when the socket's write buffer has drained; rejects if the connection fails first. */
