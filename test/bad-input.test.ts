@@ -3,7 +3,7 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
-import { listTree, withServer, writeRandomFile, type ServerFixture } from './helpers/server.js';
+import { listPartialStates, listTree, withServer, writeRandomFile, type ServerFixture } from './helpers/server.js';
 import { RawPeer } from './helpers/raw-peer.js';
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
@@ -44,6 +44,7 @@ describe('bad input over a raw socket', () => {
       const verdict = await peer.frame();
       expect(verdict).toMatchObject({ status: 422, code: 'checksum_mismatch', id: 1 });
       expect(await listTree(fixture.root)).toEqual([]);
+      expect(await listPartialStates(fixture.root)).toEqual([]);
       // Same connection: a correct put now succeeds.
       expect((await putHeader(peer, { filename: 'f.bin', size: body.length }))?.status).toBe(200);
       peer.sendRaw(body);
@@ -54,7 +55,7 @@ describe('bad input over a raw socket', () => {
     });
   });
 
-  it('fewer bytes than declared, then close: nothing visible, no temp file, server up', async () => {
+  it('fewer bytes than declared, then close: nothing visible under the name, a hidden partial kept, server up', async () => {
     await withServer({}, async (fixture) => {
       const peer = await RawPeer.connect(fixture.server.port);
       await peer.handshake();
@@ -62,7 +63,10 @@ describe('bad input over a raw socket', () => {
       peer.sendRaw(randomBytes(60_000));
       await new Promise((resolve) => setTimeout(resolve, 50));
       peer.destroy();
-      await eventually(async () => (await listTree(fixture.root)).length === 0);
+      await eventually(async () => (await listPartialStates(fixture.root)).length === 1 && fixture.records.length === 1);
+      const tree = await listTree(fixture.root);
+      expect(tree).not.toContain('dir/short.bin');
+      expect(tree.filter((e) => e.startsWith('dir/') && !e.startsWith('dir/.ftx-'))).toEqual([]);
       await expectServerUp(fixture);
     });
   });
@@ -77,7 +81,8 @@ describe('bad input over a raw socket', () => {
       peer.send({ action: 'end', id: 1, md5: md5(body.subarray(0, 4000)) });
       expect(await peer.frame()).toMatchObject({ status: 400, code: 'protocol_error' });
       await peer.closed();
-      expect(await listTree(fixture.root)).toEqual([]);
+      await eventually(async () => (await listTree(fixture.root)).length === 0);
+      expect(await listPartialStates(fixture.root)).toEqual([]);
       await expectServerUp(fixture);
     });
   });

@@ -7,7 +7,7 @@ import { EXIT } from '../src/cli/exit-codes.js';
 import { encodeFrame, FrameReader } from '../src/protocol/frame.js';
 import { FTX_VERSION } from '../src/version.js';
 import { runFtx, spawnServe, type ServeProcess } from './helpers/cli.js';
-import { makeTempDir } from './helpers/server.js';
+import { listPartialStates, listTree, makeTempDir } from './helpers/server.js';
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
@@ -106,7 +106,7 @@ describe('the ftx binary', () => {
       expect(md5(await readFile(join(root, 'cli', 'run1', `${'abc'[i]}.bin`)))).toBe(md5(file.data));
     }
     // Nothing but the landed files: no temp files left behind.
-    expect((await readdir(join(root, 'cli', 'run1'))).sort()).toEqual(['a.bin', 'b.bin', 'c.bin']);
+    expect(await listTree(join(root, 'cli', 'run1'))).toEqual(['a.bin', 'b.bin', 'c.bin']);
     expect(serve.log()).toMatch(/put "cli\/run1\/c\.bin" 3145729 B .* ok md5=/);
   });
 
@@ -148,7 +148,7 @@ describe('the ftx binary', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as { port: number }).port;
     await new Promise((resolve) => closed.close(resolve));
-    const result = await runFtx(['put', file.path, `127.0.0.1:${port}`]);
+    const result = await runFtx(['put', file.path, `127.0.0.1:${port}`, '--retries', '0']);
     expect(result.code).toBe(EXIT.CONNECT);
     expect(result.stderr).toMatch(/^ftx: error: cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED\n$/);
   });
@@ -166,7 +166,7 @@ describe('the ftx binary', () => {
       const tokenFile = join(tmp.dir, 'token.txt');
       await writeFile(tokenFile, 'tok\n');
       expect((await runFtx(['put', file.path, `127.0.0.1:${secured.port}`, '--token-file', tokenFile])).code).toBe(EXIT.OK);
-      expect(await readdir(tokenDir)).toEqual(['t.bin']);
+      expect(await listTree(tokenDir)).toEqual(['t.bin']);
     } finally {
       await secured.stop();
     }
@@ -200,9 +200,17 @@ describe('the ftx binary', () => {
   it('exits with the connection-lost code when the server drops the connection mid-transfer', async () => {
     const file = await source('lost.bin', 2 * 1024 * 1024);
     await withFakeServer(fakeFtx((socket) => socket.destroy()), async (port) => {
-      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`]);
+      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`, '--retries', '0']);
       expect(result.code).toBe(EXIT.CONNECTION_LOST);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      // With retries: one line per retry, then the final error.
+      const retried = await runFtx(['put', file.path, `127.0.0.1:${port}`, '--retries', '2', '--retry-wait', '0.05']);
+      expect(retried.code).toBe(EXIT.CONNECTION_LOST);
+      const lines = retried.stderr.trim().split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(/retry 1\/2 in/);
+      expect(lines[1]).toMatch(/retry 2\/2 in/);
+      expect(lines[2]).toMatch(/^ftx: error: /);
     });
   });
 
@@ -220,7 +228,7 @@ describe('the ftx binary', () => {
   it('exits with the connection-lost code on idle timeout', async () => {
     const file = await source('idle.bin', 10);
     await withFakeServer((socket) => socket.on('error', () => undefined), async (port) => {
-      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`, '--idle-timeout', '0.5']);
+      const result = await runFtx(['put', file.path, `127.0.0.1:${port}`, '--idle-timeout', '0.5', '--retries', '0']);
       expect(result.code).toBe(EXIT.CONNECTION_LOST);
       expect(result.stderr).toContain('idle timeout');
     });
@@ -231,7 +239,7 @@ describe('the ftx binary', () => {
     expect(result.code).toBe(EXIT.USAGE);
   });
 
-  it('serve removes in-flight temp files and exits 0 on SIGTERM', async () => {
+  it('serve keeps in-flight uploads as resumable partials and exits 0 on SIGTERM', async () => {
     const dir = join(tmp.dir, 'sigterm-root');
     await mkdir(dir);
     const server = await spawnServe([dir, '--port', '0']);
@@ -244,7 +252,8 @@ describe('the ftx binary', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await readdir(dir)).some((name) => name.startsWith('.ftx-'))).toBe(true);
     expect(await server.stop('SIGTERM')).toBe(0);
-    expect(await readdir(dir)).toEqual([]);
+    expect(await listPartialStates(dir)).toHaveLength(1);
+    expect((await listTree(dir)).filter((name) => !name.startsWith('.ftx-'))).toEqual([]);
     peer.destroy();
   });
 });

@@ -23,6 +23,12 @@ export function parseSeconds(text: string, option: string): number {
   return Math.round(value * 1000);
 }
 
+/** "5" → 5: a non-negative integer. */
+export function parseCount(text: string, option: string): number {
+  if (!/^\d{1,6}$/.test(text.trim())) throw new UsageError(`${option}: expected a whole number, got "${text}"`);
+  return Number(text);
+}
+
 /** "7420" → 7420; 0 allowed when `allowZero` (pick a free port). */
 export function parsePort(text: string, option: string, allowZero = false): number {
   const value = Number(text);

@@ -30,6 +30,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--token-file <path>', 'read the token from the first line of a file')
     .option('--max-size <size>', 'refuse files larger than this (e.g. 10G; K/M/G/T are powers of 1024)')
     .option('--idle-timeout <seconds>', 'drop a connection silent for this long (default: 120)')
+    .option('--partial-ttl <hours>', 'remove kept partial uploads untouched for this long (default: 24)')
     .option('-q, --quiet', 'no log lines, errors only')
     .exitOverride()
     .action(async (dir: string, options: ServeCliOptions) => {
@@ -49,6 +50,9 @@ export function buildProgram(io: CliIo): Command {
     .option('--chunk-size <bytes>', 'protocol chunk size (default: 4096)')
     .option('--connect-timeout <seconds>', 'give up connecting after this long (default: 10)')
     .option('--idle-timeout <seconds>', 'fail when the server is silent this long (default: 60)')
+    .option('--retries <count>', 'reconnect and resume this many times after a lost connection (default: 5)')
+    .option('--retry-wait <seconds>', 'first wait before a retry; doubles each time, with jitter (default: 1)')
+    .option('--no-resume', 'always send whole files (ignore partials the server kept)')
     .addOption(new Option('--no-progress', 'no progress bar'))
     .option('-q, --quiet', 'print nothing but errors')
     .exitOverride()

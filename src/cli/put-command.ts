@@ -2,13 +2,13 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseDestination, type Destination } from '../client/address.js';
-import { FtxClient } from '../client/client.js';
+import { DEFAULT_RETRY_POLICY, putWithRetry, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
 import { LocalFileError, UsageError } from '../errors.js';
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
 import { createBarView, silentProgress, type ProgressView } from '../ui/progress.js';
 import { formatUploadSummary } from '../ui/summary.js';
 import type { CliIo } from './io.js';
-import { parseSeconds, parseSize, resolveToken } from './option-parsers.js';
+import { parseCount, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
 
 /** Raw commander options of `put`. */
 export interface PutCliOptions {
@@ -21,6 +21,9 @@ export interface PutCliOptions {
   idleTimeout?: string;
   progress?: boolean;
   quiet?: boolean;
+  resume?: boolean;
+  retries?: string;
+  retryWait?: string;
 }
 
 /** Everything `put` will do, decided before any connection is made. */
@@ -34,6 +37,8 @@ export interface PutPlan {
   idleTimeoutMs: number;
   quiet: boolean;
   progress: boolean;
+  resume: boolean;
+  retry: RetryPolicy;
 }
 
 /** Joins the remote directory (relative to the served root; surrounding slashes dropped) and a name. */
@@ -73,32 +78,49 @@ export function planPut(args: string[], options: PutCliOptions, env: NodeJS.Proc
     idleTimeoutMs: options.idleTimeout === undefined ? 60_000 : parseSeconds(options.idleTimeout, '--idle-timeout'),
     quiet,
     progress: options.progress !== false && !quiet && stderrIsTty,
+    resume: options.resume !== false,
+    retry: {
+      ...DEFAULT_RETRY_POLICY,
+      ...(options.retries !== undefined ? { retries: parseCount(options.retries, '--retries') } : {}),
+      ...(options.retryWait !== undefined ? { baseDelayMs: parseSeconds(options.retryWait, '--retry-wait') } : {}),
+    },
   };
 }
 
-/** Runs a plan: one connection, files in order, a receipt line per file on stdout. */
+/** Runs a plan: one connection (re-opened after a break), files in order, a receipt line per file. */
 export async function runPut(plan: PutPlan, io: CliIo): Promise<void> {
   const view: ProgressView = plan.progress ? createBarView(io.stderr) : silentProgress;
   const { host, port } = plan.destination;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  const client = await FtxClient.connect({
+  const session = new ReconnectingClient({
     host, port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs,
     ...(plan.token !== undefined ? { token: plan.token } : {}),
   });
   try {
     for (const file of plan.files) {
-      let shown = false;
+      let shown = 0;
+      let barOpen = false;
       let receipt;
       try {
-        receipt = await client.put(file.localPath, {
+        receipt = await putWithRetry(session, file.localPath, {
           remoteName: file.remoteName,
           overwrite: plan.overwrite,
           chunkSize: plan.chunkSize,
+          resume: plan.resume,
           onProgress: (done, total) => {
-            if (!shown) view.start(file.remoteName, total);
-            shown = true;
-            view.update(done);
+            // A new bar after a retry continues where the last one was: never backwards.
+            shown = Math.max(shown, done);
+            if (!barOpen) view.start(file.remoteName, total, shown);
+            barOpen = true;
+            view.update(shown);
           },
+        }, plan.retry, (notice) => {
+          view.stop();
+          barOpen = false;
+          if (!plan.quiet) {
+            const wait = notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : '';
+            io.stderr.write(`ftx: ${file.remoteName}: ${notice.reason}${wait}\n`);
+          }
         });
       } finally {
         view.stop();
@@ -106,8 +128,8 @@ export async function runPut(plan: PutPlan, io: CliIo): Promise<void> {
       if (!plan.quiet) io.stdout.write(`${formatUploadSummary(receipt, where)}\n`);
     }
   } catch (error) {
-    client.destroy();
+    session.drop();
     throw error;
   }
-  await client.close();
+  await session.close();
 }

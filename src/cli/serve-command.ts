@@ -16,6 +16,7 @@ export interface ServeCliOptions {
   tokenFile?: string;
   maxSize?: string;
   idleTimeout?: string;
+  partialTtl?: string;
   quiet?: boolean;
 }
 
@@ -29,6 +30,7 @@ export interface ServePlan {
   tokenGenerated: boolean;
   maxSize?: number;
   idleTimeoutMs: number;
+  partialTtlMs: number;
   quiet: boolean;
 }
 
@@ -67,6 +69,7 @@ export function planServe(dir: string | undefined, options: ServeCliOptions, env
     tokenGenerated,
     ...(options.maxSize !== undefined ? { maxSize: parseSize(options.maxSize, '--max-size') } : {}),
     idleTimeoutMs: options.idleTimeout === undefined ? 120_000 : parseSeconds(options.idleTimeout, '--idle-timeout'),
+    partialTtlMs: options.partialTtl === undefined ? 24 * 3600 * 1000 : parseSeconds(options.partialTtl, '--partial-ttl') * 3600,
     quiet: options.quiet ?? false,
   };
 }
@@ -77,6 +80,7 @@ async function listen(plan: ServePlan, io: CliIo, host: string): Promise<Running
     host,
     port: plan.port,
     idleTimeoutMs: plan.idleTimeoutMs,
+    partialTtlMs: plan.partialTtlMs,
     ...(plan.token !== undefined ? { token: plan.token } : {}),
     ...(plan.maxSize !== undefined ? { maxSize: plan.maxSize } : {}),
     log: plan.quiet ? undefined : (line) => io.stderr.write(`${line}\n`),

@@ -1,5 +1,5 @@
 /** The library API: connect to an ftx server, authenticate, upload files one after another. */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { createMd5 } from '../checksum.js';
 import { ConnectionLostError, LocalFileError, ProtocolError, StatusError, UsageError, VerificationError } from '../errors.js';
@@ -7,11 +7,14 @@ import { computeAuthProof } from '../protocol/auth.js';
 import {
   AUTH_HMAC_SHA256, AUTH_NONE, DEFAULT_CHUNK_SIZE, ERROR_CODE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, PROTOCOL_VERSION, STATUS,
 } from '../protocol/constants.js';
-import { parseReply, parseServerHello, type ClientHello, type PutRequest, type Reply, type ServerHello } from '../protocol/messages.js';
+import {
+  parseReply, parseServerHello, type ClientHello, type PutRequest, type Reply, type ServerHello, type WaitNotice,
+} from '../protocol/messages.js';
 import { openConnection } from '../transport/connect.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
-import { sendBody } from './send-body.js';
+import { ResumeState } from './resume-state.js';
+import { hashRange, sendBody } from './send-body.js';
 
 /** How to reach and authenticate to a server. */
 export interface ClientOptions {
@@ -34,6 +37,12 @@ export interface PutOptions {
   chunkSize?: number;
   /** Called with (bytes accepted by the socket so far, total) as the upload progresses. */
   onProgress?: (done: number, total: number) => void;
+  /** Ask the server to continue a partial it kept of this same source. */
+  resume?: boolean;
+  /** Memory shared by the attempts of one upload (see putWithRetry). */
+  resumeState?: ResumeState;
+  /** Called when the server sends a keep-alive while it works (re-reading a kept prefix, landing). */
+  onWait?: (notice: WaitNotice) => void;
 }
 
 /** What a successful, verified upload reports. */
@@ -43,6 +52,10 @@ export interface PutReceipt {
   size: number;
   md5: string;
   seconds: number;
+  /** Offset this attempt started at (0 = whole file; size = it had already landed). */
+  resumedFrom: number;
+  /** Body bytes this attempt sent. */
+  bytesSent: number;
 }
 
 /** Turns a non-200 reply into the error the caller sees. */
@@ -90,7 +103,10 @@ export class FtxClient {
     }
   }
 
-  /** Uploads one file; resolves only when the server's md5 equals the one computed while reading. */
+  /**
+   * Uploads one file; resolves only when the server's md5 equals the one computed while reading.
+   * With `resume`, continues a partial the server kept from an earlier attempt of the same source.
+   */
   async put(localPath: string, options: PutOptions): Promise<PutReceipt> {
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
@@ -102,31 +118,44 @@ export class FtxClient {
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw new LocalFileError(`${localPath} is not a regular file`);
+      const size = info.size;
+      const source = { size, mtime: Math.round(info.mtimeMs) };
+      const memory = options.resumeState ?? new ResumeState();
+      memory.adopt(source);
       const started = performance.now();
       const id = this.nextId++;
       const request: PutRequest = {
-        action: 'put', id, filename: options.remoteName, size: info.size, chunkSize,
-        overwrite: options.overwrite ?? false, mtime: Math.round(info.mtimeMs),
+        action: 'put', id, filename: options.remoteName, size, chunkSize,
+        overwrite: options.overwrite ?? false, mtime: source.mtime, resume: options.resume ?? false, source,
+        uploadId: memory.uploadId,
       };
       this.conn.send(request);
-      const ack = await receiveReply(this.conn);
+      const ack = await receiveReply(this.conn, options.onWait);
       if (ack.status !== STATUS.OK) throw replyError(ack);
-      if ((ack.offset ?? 0) !== 0) throw new ProtocolError(`the server offered offset ${ack.offset}; this client sends whole files`);
+      const offset = ack.offset ?? 0;
+      if (offset > size || (offset > 0 && !request.resume)) throw new ProtocolError(`the server offered offset ${offset} for a ${size}-byte put`);
+      memory.lastOffset = offset;
+      if (ack.complete) return await this.confirmLanded(ack, handle, memory, { localPath, size, started });
+
+      // The md5 of the prefix the server kept: from a snapshot of an earlier attempt, topped up from disk.
+      const snapshot = memory.bestAtOrBefore(offset);
+      const hash = snapshot?.hash ?? createMd5();
+      await hashRange(handle, hash, snapshot?.offset ?? 0, offset);
 
       // The next reply is the verdict; a server may send it early (e.g. disk full) and stop reading.
       let verdict: Reply | undefined;
-      const verdictPromise = receiveReply(this.conn).then((reply) => (verdict = reply));
+      const verdictPromise = receiveReply(this.conn, options.onWait).then((reply) => (verdict = reply));
       verdictPromise.catch(() => undefined);
-      const hash = createMd5();
-      let accepted = 0;
-      options.onProgress?.(0, info.size);
+      let accepted = offset;
+      options.onProgress?.(offset, size);
       try {
         await sendBody(this.conn, handle, {
-          size: info.size, chunkSize, hash,
+          start: offset, size, chunkSize, hash,
           onAccepted: (bytes) => {
             accepted += bytes;
-            options.onProgress?.(accepted, info.size);
+            options.onProgress?.(accepted, size);
           },
+          onHashed: (at, current) => memory.record(at, current),
           shouldStop: () => verdict !== undefined,
         });
       } catch (error) {
@@ -137,17 +166,36 @@ export class FtxClient {
         throw error;
       }
       const md5 = hash.digest('hex');
+      memory.fullMd5 = md5;
       if (verdict === undefined) this.conn.send({ action: 'end', id, md5 });
       const reply = await verdictPromise;
       if (reply.status !== STATUS.OK) throw replyError(reply);
-      if (!reply.receipt || reply.receipt.md5 !== md5 || reply.receipt.size !== info.size) {
-        throw new VerificationError(`server reports md5 ${reply.receipt?.md5 ?? 'none'}, local file is ${md5}`);
-      }
-      const seconds = (performance.now() - started) / 1000;
-      return { localPath, filename: reply.receipt.filename, size: info.size, md5, seconds };
+      return this.checkReceipt(reply, md5, { localPath, size, started, offset });
     } finally {
       await handle.close();
     }
+  }
+
+  /** The server says this exact upload already landed: check its md5 against ours. */
+  private async confirmLanded(ack: Reply, handle: FileHandle, memory: ResumeState, facts: { localPath: string; size: number; started: number }): Promise<PutReceipt> {
+    let md5 = memory.fullMd5;
+    if (md5 === undefined) {
+      const hash = createMd5();
+      await hashRange(handle, hash, 0, facts.size);
+      md5 = hash.digest('hex');
+    }
+    return this.checkReceipt(ack, md5, { ...facts, offset: facts.size });
+  }
+
+  private checkReceipt(reply: Reply, md5: string, facts: { localPath: string; size: number; started: number; offset: number }): PutReceipt {
+    if (!reply.receipt || reply.receipt.md5 !== md5 || reply.receipt.size !== facts.size) {
+      throw new VerificationError(`server reports md5 ${reply.receipt?.md5 ?? 'none'}, local file is ${md5}`);
+    }
+    const seconds = (performance.now() - facts.started) / 1000;
+    return {
+      localPath: facts.localPath, filename: reply.receipt.filename, size: facts.size, md5, seconds,
+      resumedFrom: facts.offset, bytesSent: facts.size - facts.offset,
+    };
   }
 
   /** Says goodbye (FIN) and waits for the server to close. */
@@ -167,8 +215,15 @@ function delay(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
 }
 
-async function receiveReply(conn: FramedConnection): Promise<Reply> {
-  const frame = await conn.receive();
-  if (frame === null) throw new ConnectionLostError('the server closed the connection');
-  return parseReply(frame);
+/** The next reply, skipping (and reporting) keep-alive `wait` frames. */
+async function receiveReply(conn: FramedConnection, onWait?: (notice: WaitNotice) => void): Promise<Reply> {
+  for (;;) {
+    const frame = await conn.receive();
+    if (frame === null) throw new ConnectionLostError('the server closed the connection');
+    if (frame.type === 'wait') {
+      onWait?.({ type: 'wait', message: String(frame.message ?? ''), ...(typeof frame.done === 'number' ? { done: frame.done } : {}), ...(typeof frame.total === 'number' ? { total: frame.total } : {}) });
+      continue;
+    }
+    return parseReply(frame);
+  }
 }

@@ -14,6 +14,16 @@ const IO_BLOCK_BYTES = 1024 * 1024;
 /** Bytes handed to the socket but not yet accepted by the kernel before we wait. */
 const MAX_UNFLUSHED_BYTES = 4 * 1024 * 1024;
 
+/** Hashes bytes [from, to) of a file into `hash` (to catch up to a resume offset). */
+export async function hashRange(handle: FileHandle, hash: Hash, from: number, to: number): Promise<void> {
+  const buffer = Buffer.allocUnsafeSlow(Math.min(IO_BLOCK_BYTES, Math.max(1, to - from)));
+  for (let at = from; at < to;) {
+    const data = await readInto(handle, buffer, at, Math.min(buffer.length, to - at));
+    hash.update(data);
+    at += data.length;
+  }
+}
+
 /** Bytes per read and write for a given protocol chunk size: a whole number of chunks. */
 export function ioBlockSize(chunkSize: number): number {
   return chunkSize * Math.max(1, Math.floor(IO_BLOCK_BYTES / chunkSize));
@@ -21,6 +31,8 @@ export function ioBlockSize(chunkSize: number): number {
 
 /** What sendBody needs besides the connection and the file. */
 export interface SendBodyOptions {
+  /** First byte to send (a resume); `hash` must already cover the bytes before it. */
+  start: number;
   size: number;
   chunkSize: number;
   hash: Hash;
@@ -28,6 +40,8 @@ export interface SendBodyOptions {
   onAccepted: (bytes: number) => void;
   /** Checked after each block; true stops sending (the server has already answered). */
   shouldStop: () => boolean;
+  /** Called after each block is hashed, with the offset the hash now covers. */
+  onHashed?: (offset: number, hash: Hash) => void;
 }
 
 async function readInto(handle: FileHandle, buffer: Buffer, at: number, length: number): Promise<Buffer> {
@@ -45,7 +59,7 @@ async function readInto(handle: FileHandle, buffer: Buffer, at: number, length: 
   return buffer.subarray(0, length);
 }
 
-/** Sends exactly `size` bytes of `handle` from offset 0, feeding `hash` with the same bytes. */
+/** Sends bytes [start, size) of `handle`, feeding `hash` with the same bytes. */
 export async function sendBody(conn: FramedConnection, handle: FileHandle, options: SendBodyOptions): Promise<void> {
   const { size, hash } = options;
   const block = ioBlockSize(options.chunkSize);
@@ -56,14 +70,15 @@ export async function sendBody(conn: FramedConnection, handle: FileHandle, optio
   const take = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(block);
   const readAt = (at: number): Promise<Buffer> => readInto(handle, take(), at, Math.min(block, size - at));
 
-  let position = 0;
-  let next: Promise<Buffer> | undefined = size > 0 ? readAt(0) : undefined;
+  let position = options.start;
+  let next: Promise<Buffer> | undefined = position < size ? readAt(position) : undefined;
   try {
     while (next) {
       const data = await next;
       position += data.length;
       next = position < size ? readAt(position) : undefined;
       hash.update(data);
+      options.onHashed?.(position, hash);
       while (unflushed > 0 && unflushed + data.length > MAX_UNFLUSHED_BYTES && !failure) {
         await new Promise<void>((resolve) => (wake = resolve));
       }

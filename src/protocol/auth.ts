@@ -15,7 +15,7 @@ export function computeAuthProof(token: string, nonce: string): string {
 export function verifyAuthProof(token: string, nonce: string, proof: unknown): boolean {
   if (typeof proof !== 'string') return false;
   const expected = Buffer.from(computeAuthProof(token, nonce), 'ascii');
-  const given = Buffer.from(proof, 'ascii');
+  const given = Buffer.from(proof, 'utf8');
   // Compare equal-length buffers only; a wrong length is as wrong as a wrong byte.
   const sameLength = given.length === expected.length;
   return timingSafeEqual(expected, sameLength ? given : expected) && sameLength;

@@ -20,6 +20,9 @@ export const MAX_FILENAME_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 255;
 /** Largest size a put may declare (sizes travel as JSON numbers: keep them exact). */
 export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+/** Earliest and latest mtime a put may carry, ms since the epoch (years 1 to 9999). */
+export const MIN_MTIME_MS = -62135596800000;
+export const MAX_MTIME_MS = 253402300799999;
 /** Prefix reserved for the server's own files (temp files); no path segment may start with it. */
 export const RESERVED_PREFIX = '.ftx-';
 /** Authentication scheme announced in the server hello when a token is configured. */

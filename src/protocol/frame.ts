@@ -8,7 +8,8 @@ import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './constants.js';
 /** A decoded control frame: a JSON object, not yet checked against a message shape. */
 export type FrameObject = Record<string, unknown>;
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a byte-order mark is kept, so JSON.parse refuses it (senders must not send one).
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Encodes one JSON object as a length-prefixed frame. Throws if it would exceed `maxBytes`. */
 export function encodeFrame(message: object, maxBytes = MAX_FRAME_BYTES): Buffer {

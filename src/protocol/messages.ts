@@ -4,7 +4,9 @@
  * compatibility); a known field of the wrong type is a `bad_request`.
  */
 import { ProtocolError, StatusError } from '../errors.js';
-import { ERROR_CODE, MAX_CHUNK_SIZE, MAX_FILE_SIZE, MIN_CHUNK_SIZE, STATUS } from './constants.js';
+import {
+  DEFAULT_CHUNK_SIZE, ERROR_CODE, MAX_CHUNK_SIZE, MAX_FILE_SIZE, MAX_MTIME_MS, MIN_CHUNK_SIZE, MIN_MTIME_MS, STATUS,
+} from './constants.js';
 import type { FrameObject } from './frame.js';
 
 /** Server→client, first frame on every connection. */
@@ -26,8 +28,26 @@ export interface Reply {
   status: number;
   code: string;
   message: string;
+  /** put: bytes the server already holds; the body starts here. */
   offset?: number;
+  /** put: this exact upload already landed (a retry whose verdict was lost); no body follows. */
+  complete?: boolean;
   receipt?: Receipt;
+}
+
+/** Server→client keep-alive while a request takes long (re-reading a kept prefix, landing). */
+export interface WaitNotice {
+  type: 'wait';
+  id?: number;
+  message: string;
+  done?: number;
+  total?: number;
+}
+
+/** How a client identifies its source file (size and mtime in whole ms). */
+export interface SourceIdentityFields {
+  size: number;
+  mtime: number;
 }
 
 /** What the server states about a landed file. */
@@ -54,6 +74,12 @@ export interface PutRequest {
   chunkSize: number;
   overwrite: boolean;
   mtime?: number;
+  /** Continue a kept partial of the same source (docs/PROTOCOL.md, "Resume"). */
+  resume: boolean;
+  /** Identity of the source; a partial is continued only for an equal identity. */
+  source: SourceIdentityFields | null;
+  /** Client-chosen id of one logical upload, the same in all its attempts (1-64 chars). */
+  uploadId?: string;
 }
 
 /** Client→server trailer after the body of a put: the md5 the client computed while reading. */
@@ -104,24 +130,43 @@ export function parsePutRequest(frame: Request): PutRequest {
   if (!isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) throw badRequest('put.id must be a non-negative integer');
   if (typeof frame.filename !== 'string') throw badRequest('put.filename must be a string');
   if (!isSafeInteger(frame.size, 0, MAX_FILE_SIZE)) throw badRequest('put.size must be a non-negative integer');
-  const chunkSize = frame.chunkSize ?? 4096;
+  const chunkSize = frame.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : frame.chunkSize;
   if (!isSafeInteger(chunkSize, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE)) {
     throw badRequest(`put.chunkSize must be an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`);
   }
-  const overwrite = frame.overwrite ?? false;
+  const overwrite = frame.overwrite === undefined ? false : frame.overwrite;
   if (typeof overwrite !== 'boolean') throw badRequest('put.overwrite must be a boolean');
-  if (frame.mtime !== undefined && !isSafeInteger(frame.mtime, 0, 253402300799999)) {
+  if (frame.mtime !== undefined && !isSafeInteger(frame.mtime, MIN_MTIME_MS, MAX_MTIME_MS)) {
     throw badRequest('put.mtime must be milliseconds since the epoch');
+  }
+  const resume = frame.resume === undefined ? false : frame.resume;
+  if (typeof resume !== 'boolean') throw badRequest('put.resume must be a boolean');
+  const source = parseSource(frame.source);
+  if (frame.uploadId !== undefined && (typeof frame.uploadId !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(frame.uploadId))) {
+    throw badRequest('put.uploadId must be 1-64 printable ASCII characters');
   }
   return {
     action: 'put',
     id: frame.id,
+    resume,
+    source,
+    ...(frame.uploadId !== undefined ? { uploadId: frame.uploadId as string } : {}),
     filename: frame.filename,
     size: frame.size,
     chunkSize,
     overwrite,
     ...(frame.mtime !== undefined ? { mtime: frame.mtime as number } : {}),
   };
+}
+
+function parseSource(value: unknown): SourceIdentityFields | null {
+  if (value === undefined || value === null) return null;
+  const source = value as Record<string, unknown>;
+  if (typeof source !== 'object' || Array.isArray(source) ||
+      !isSafeInteger(source.size, 0, MAX_FILE_SIZE) || !isSafeInteger(source.mtime, MIN_MTIME_MS, MAX_MTIME_MS)) {
+    throw badRequest('put.source must be {"size": integer, "mtime": integer ms}');
+  }
+  return { size: source.size, mtime: source.mtime };
 }
 
 /** Validates the end-of-body trailer of the put with `id`; anything else here is a protocol error. */
@@ -166,6 +211,7 @@ export function parseReply(frame: FrameObject): Reply {
   };
   if (isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) reply.id = frame.id;
   if (isSafeInteger(frame.offset, 0, MAX_FILE_SIZE)) reply.offset = frame.offset;
+  if (frame.complete === true) reply.complete = true;
   const receipt = frame.receipt as Record<string, unknown> | undefined;
   if (receipt !== undefined) {
     if (

@@ -1,17 +1,21 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, realpath, rmdir, stat, statfs } from 'node:fs/promises';
+import type { Hash } from 'node:crypto';
+import { lstat, mkdir, open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
-import { ERROR_CODE, RESERVED_PREFIX, STATUS } from '../protocol/constants.js';
+import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import { DiskUpload } from './disk-upload.js';
+import { PartialStore, type PartialState } from './partials.js';
 import { isInside, splitSafeFilename } from './safe-path.js';
-import type { Storage, Upload, UploadTarget } from './storage.js';
+import type { BeginResult, Storage, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
 export interface DiskStorageOptions {
   /** Largest file accepted, in bytes. */
   maxSize?: number;
+  /** Remove kept partials not updated for this long (default 24 h). */
+  partialTtlMs?: number;
 }
 
 interface ParentDir {
@@ -21,12 +25,29 @@ interface ParentDir {
   missing: string[];
 }
 
-function forbidden(message: string): StatusError {
-  return new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, message);
+/** A reservation of a final path while its upload is being opened or is open. */
+interface Reservation {
+  filename: string;
+  size: number;
+  upload?: DiskUpload;
 }
 
-function conflict(message: string): StatusError {
-  return new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, message);
+/** Interval of keep-alive callbacks while a kept prefix is re-read. */
+const WAIT_INTERVAL_MS = 2000;
+
+const forbidden = (message: string): StatusError => new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, message);
+const conflict = (message: string): StatusError => new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, message);
+const busy = (filename: string): StatusError =>
+  new StatusError(STATUS.BUSY, ERROR_CODE.BUSY, `${filename} is being uploaded by another client; retry later`);
+
+function asStatusError(error: unknown, filename: string): StatusError {
+  if (error instanceof StatusError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENAMETOOLONG') return forbidden(`${filename}: name too long for the server's filesystem`);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE, 'no space left on the server');
+  }
+  return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `cannot store ${filename}: ${code ?? String(error)}`);
 }
 
 async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
@@ -38,74 +59,146 @@ async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof
   }
 }
 
-/** Files land under `root`; temp files sit beside their targets as `.ftx-<random>.part`. */
-export class DiskStorage implements Storage {
-  /** Final paths with an upload open, or reserved while one is being opened. */
-  private readonly active = new Map<string, DiskUpload | 'opening'>();
+/** Hashes bytes [from, to) of a file into `hash`, calling `onWait` every couple of seconds. */
+async function hashFileRange(handle: FileHandle, hash: Hash, from: number, to: number, onWait?: (done: number, total: number) => void): Promise<void> {
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  let last = Date.now();
+  for (let at = from; at < to;) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at), at);
+    if (bytesRead === 0) throw new Error('partial file shorter than its state');
+    hash.update(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+    if (onWait && Date.now() - last >= WAIT_INTERVAL_MS) {
+      last = Date.now();
+      onWait(at - from, to - from);
+    }
+  }
+}
 
-  private constructor(readonly root: string, private readonly options: DiskStorageOptions) {}
+/** Files land under `root`; partial data sits beside its target as `.ftx-<key>.part`. */
+export class DiskStorage implements Storage {
+  private readonly reserved = new Map<string, Reservation>();
+
+  private constructor(readonly root: string, readonly partials: PartialStore, private readonly options: DiskStorageOptions) {}
 
   /** Opens a storage on an existing directory (resolved through symlinks once, here). */
   static async open(root: string, options: DiskStorageOptions = {}): Promise<DiskStorage> {
     const real = await realpath(root);
     if (!(await stat(real)).isDirectory()) throw new Error(`${root} is not a directory`);
-    return new DiskStorage(real, options);
+    const partials = await PartialStore.open(real, options.partialTtlMs ?? 24 * 3600 * 1000);
+    return new DiskStorage(real, partials, options);
   }
 
-  async beginUpload(target: UploadTarget): Promise<Upload> {
+  async beginUpload(target: UploadTarget): Promise<BeginResult> {
     const segments = splitSafeFilename(target.filename);
     const filename = segments.join('/');
     const maxSize = this.options.maxSize ?? Number.MAX_SAFE_INTEGER;
     if (target.size > maxSize) {
       throw new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `${target.size} bytes is over the server's limit of ${maxSize}`);
     }
-    const parent = await this.resolveParent(segments.slice(0, -1));
-    const dir = join(parent.existing, ...parent.missing);
-    const finalPath = join(dir, segments[segments.length - 1]!);
-    if (this.active.has(finalPath)) {
-      throw new StatusError(STATUS.BUSY, ERROR_CODE.BUSY, `${filename} is being uploaded by another client; retry later`);
-    }
-    await this.checkTarget(finalPath, filename, target.overwrite);
-    await this.checkSpace(parent.existing, target.size);
-    if (this.active.has(finalPath)) {
-      throw new StatusError(STATUS.BUSY, ERROR_CODE.BUSY, `${filename} is being uploaded by another client; retry later`);
-    }
+    let finalPath: string | undefined;
     const createdDirs: string[] = [];
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.active.delete(finalPath);
-    };
-    // Reserve the name synchronously with the checks above: no await between has() and set().
-    this.active.set(finalPath, 'opening');
     try {
-      let path = parent.existing;
-      for (const name of parent.missing) {
-        path = join(path, name);
-        await mkdir(path);
-        createdDirs.push(path);
+      const parent = await this.resolveParent(segments.slice(0, -1));
+      const dir = join(parent.existing, ...parent.missing);
+      finalPath = join(dir, segments[segments.length - 1]!);
+      // Reserve synchronously after the check: no await between has() and set().
+      if (this.reserved.has(finalPath)) throw busy(filename);
+      const reservation: Reservation = { filename, size: target.size };
+      this.reserved.set(finalPath, reservation);
+
+      const landed = target.resume && target.uploadId !== undefined
+        ? this.partials.findLanded(filename, target.uploadId, target.size, target.source)
+        : undefined;
+      if (landed) {
+        const info = await stat(finalPath).catch(() => undefined);
+        if (info?.isFile() && info.size === landed.size) {
+          this.release(finalPath, reservation);
+          return { landed: { filename, size: landed.size, md5: landed.md5 } };
+        }
       }
-      const tempPath = join(dir, `${RESERVED_PREFIX}${randomBytes(8).toString('hex')}.part`);
-      const handle = await open(tempPath, 'wx', 0o600);
-      const upload = new DiskUpload(handle, {
-        filename, size: target.size, tempPath, finalPath, overwrite: target.overwrite, createdDirs, release,
+      await this.checkTarget(finalPath, filename, target.overwrite);
+
+      const dataPath = this.partials.dataPathFor(dir, filename);
+      let state = await this.partials.load(filename);
+      let kept: { handle: FileHandle; offset: number; hash: Hash } | undefined;
+      if (state) {
+        if (target.resume && this.partials.matches(state, target.size, target.source) && state.data === dataPath) {
+          kept = await this.reopen(state, target);
+        }
+        if (!kept) await this.partials.remove(state);
+      }
+      await this.checkSpace(parent.existing, target.size - (kept?.offset ?? 0), reservation);
+      if (!kept) {
+        let path = parent.existing;
+        for (const name of parent.missing) {
+          path = join(path, name);
+          if (await mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
+            if (error.code === 'EEXIST') return false; // created meanwhile by a concurrent upload
+            throw error;
+          })) createdDirs.push(path);
+        }
+        state = { version: 1, filename, size: target.size, source: target.source, durable: 0, data: dataPath, updated: Date.now() };
+        // The state exists before its data: data never outlives a state that could expire it.
+        await this.partials.save(state);
+        kept = { handle: await open(dataPath, 'w', 0o600), offset: 0, hash: createMd5() };
+      }
+      const upload = new DiskUpload(kept.handle, {
+        filename, size: target.size, chunkSize: target.chunkSize, finalPath, overwrite: target.overwrite,
+        offset: kept.offset, hash: kept.hash, partials: this.partials, state: state!, createdDirs,
+        ...(target.uploadId !== undefined ? { uploadId: target.uploadId } : {}),
+        release: () => this.release(finalPath!, reservation),
         ...(target.mtime !== undefined ? { mtime: target.mtime } : {}),
       });
-      this.active.set(finalPath, upload);
-      return upload;
+      reservation.upload = upload;
+      return { upload };
     } catch (error) {
-      for (const created of createdDirs.reverse()) await rmdir(created).catch(() => undefined);
-      release();
-      throw error instanceof StatusError
-        ? error
-        : new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `cannot create ${filename}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      for (const dir of createdDirs.reverse()) await rmdir(dir).catch(() => undefined);
+      if (finalPath !== undefined && !(error instanceof StatusError && error.code === ERROR_CODE.BUSY)) {
+        const reservation = this.reserved.get(finalPath);
+        if (reservation && !reservation.upload) this.reserved.delete(finalPath);
+      }
+      throw asStatusError(error, filename);
     }
   }
 
-  async abortAll(): Promise<void> {
-    const uploads = [...this.active.values()].filter((u): u is DiskUpload => u instanceof DiskUpload);
-    await Promise.all(uploads.map((upload) => upload.abort()));
+  async suspendAll(): Promise<void> {
+    const uploads = [...this.reserved.values()].flatMap((r) => (r.upload ? [r.upload] : []));
+    await Promise.all(uploads.map((upload) => upload.suspend()));
+  }
+
+  expirePartials(): Promise<number> {
+    const names = new Set([...this.reserved.values()].map((r) => r.filename));
+    return this.partials.expire((filename) => names.has(filename));
+  }
+
+  private release(finalPath: string, reservation: Reservation): void {
+    if (this.reserved.get(finalPath) === reservation) this.reserved.delete(finalPath);
+  }
+
+  /**
+   * Reopens a kept partial at its durable offset (whole chunks of this put), cutting off anything
+   * after it. The md5 of the prefix comes from the in-memory snapshot when the data file is exactly
+   * as the last attempt left it, else it is re-read from disk (after a restart or any change).
+   */
+  private async reopen(state: PartialState, target: UploadTarget): Promise<{ handle: FileHandle; offset: number; hash: Hash } | undefined> {
+    const handle = await open(state.data, 'r+').catch(() => undefined);
+    if (!handle) return undefined;
+    try {
+      const info = await handle.stat();
+      if (!info.isFile() || info.size < state.durable) throw new Error('partial shorter than its state');
+      const offset = state.durable - (state.durable % target.chunkSize);
+      let snapshot = await this.partials.takeSnapshot(state.filename, state.data);
+      if (snapshot && snapshot.offset > offset) snapshot = undefined;
+      const hash = snapshot?.hash ?? createMd5();
+      await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset, target.onWait);
+      await handle.truncate(offset);
+      state.durable = offset;
+      return { handle, offset, hash };
+    } catch {
+      await handle.close().catch(() => undefined);
+      return undefined;
+    }
   }
 
   /** Walks the directory segments from the root; a symlink is followed only if it stays inside. */
@@ -113,19 +206,18 @@ export class DiskStorage implements Storage {
     let current = this.root;
     for (let i = 0; i < dirs.length; i++) {
       const path = join(current, dirs[i]!);
+      const shown = dirs.slice(0, i + 1).join('/');
       const info = await lstatOrUndefined(path);
       if (info === undefined) return { existing: current, missing: dirs.slice(i) };
       if (info.isSymbolicLink()) {
         const real = await realpath(path).catch(() => undefined);
-        if (real === undefined || !isInside(this.root, real)) {
-          throw forbidden(`${dirs.slice(0, i + 1).join('/')} leads outside the served directory`);
-        }
-        if (!(await stat(real)).isDirectory()) throw conflict(`${dirs.slice(0, i + 1).join('/')} is not a directory`);
+        if (real === undefined || !isInside(this.root, real)) throw forbidden(`${shown} leads outside the served directory`);
+        if (!(await stat(real)).isDirectory()) throw conflict(`${shown} is not a directory`);
         current = real;
       } else if (info.isDirectory()) {
         current = path;
       } else {
-        throw conflict(`${dirs.slice(0, i + 1).join('/')} exists and is not a directory`);
+        throw conflict(`${shown} exists and is not a directory`);
       }
     }
     return { existing: current, missing: [] };
@@ -139,19 +231,20 @@ export class DiskStorage implements Storage {
     // With overwrite, a symlink is replaced by the new file, never written through.
   }
 
-  private async checkSpace(existingDir: string, size: number): Promise<void> {
+  /** Free space minus what other open uploads still have to write must hold `needed` bytes. */
+  private async checkSpace(existingDir: string, needed: number, own: Reservation): Promise<void> {
+    if (needed <= 0) return;
     const fs = await statfs(existingDir);
     const available = fs.bavail * fs.bsize;
     let promised = 0;
-    for (const upload of this.active.values()) {
-      if (upload instanceof DiskUpload) promised += Math.max(0, upload.size - upload.received);
+    for (const reservation of this.reserved.values()) {
+      if (reservation === own) continue;
+      const upload = reservation.upload;
+      promised += upload ? Math.max(0, upload.size - upload.received) : reservation.size;
     }
-    if (size > available - promised) {
-      throw new StatusError(
-        STATUS.INSUFFICIENT_STORAGE,
-        ERROR_CODE.INSUFFICIENT_STORAGE,
-        `${size} bytes do not fit: ${Math.max(0, available - promised)} bytes free on the server`,
-      );
+    if (needed > available - promised) {
+      throw new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE,
+        `${needed} bytes do not fit: ${Math.max(0, available - promised)} bytes free on the server`);
     }
   }
 }

@@ -1,27 +1,43 @@
-/** An upload into a hidden temp file beside its target, landed by fsync + link/rename + directory fsync. */
+/**
+ * One upload into a hidden partial file beside its target. Bytes are written in large batches (one
+ * write in flight), hashed in whole protocol chunks (so the hash always sits at a chunk boundary a
+ * resume can start from), checkpointed (fdatasync, then state) every 64 MiB, and landed by fsync +
+ * link/rename + directory fsync once the md5 matches.
+ */
+import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { link, lstat, open, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
-import type { Upload } from './storage.js';
+import type { PartialState, PartialStore } from './partials.js';
+import type { StoredReceipt, Upload } from './storage.js';
 
 /** Start a file write once this many bytes are pending. */
 const FLUSH_BYTES = 1024 * 1024;
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
 const HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/** Make the received prefix durable and record it every this many bytes. */
+export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
 /** Everything a DiskUpload needs to know about where it writes and lands. */
 export interface DiskUploadPlan {
   filename: string;
   size: number;
-  tempPath: string;
+  chunkSize: number;
   finalPath: string;
   overwrite: boolean;
   mtime?: number;
-  /** Directories created for this upload, outermost first; removed again on abort if still empty. */
+  /** The client's id of this logical upload, remembered at landing for its retries. */
+  uploadId?: string;
+  /** Bytes already in the data file (a resume); `hash` covers exactly these. */
+  offset: number;
+  hash: Hash;
+  partials: PartialStore;
+  state: PartialState;
+  /** Directories created for this upload, outermost first; removed on discard if empty. */
   createdDirs: string[];
-  /** Called once when the upload is committed or aborted. */
+  /** Called once when the upload is finished one way or another. */
   release: () => void;
 }
 
@@ -44,7 +60,7 @@ async function writeAll(handle: FileHandle, buffers: Buffer[], position: number)
   }
 }
 
-/** Opens the directory and fsyncs it so a rename/link in it is durable. */
+/** fsyncs a directory so that entries created or renamed in it are durable. */
 async function syncDirectory(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
@@ -55,6 +71,7 @@ async function syncDirectory(path: string): Promise<void> {
 }
 
 function toStorageError(error: unknown): StatusError {
+  if (error instanceof StatusError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE, 'no space left on the server');
@@ -62,30 +79,44 @@ function toStorageError(error: unknown): StatusError {
   return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `storage error: ${code ?? String(error)}`);
 }
 
-/** One upload into a temp file. Writes are batched: large writev calls, at most one in flight. */
+/** One upload into a partial data file. */
 export class DiskUpload implements Upload {
   readonly filename: string;
-  /** Declared size. */
+  readonly offset: number;
   readonly size: number;
-  /** Bytes handed to write() so far. */
-  received = 0;
+  /** Absolute position after the last byte handed to write(). */
+  received: number;
+  private hashed: number;
+  private readonly tail: Buffer;
+  private tailLength = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private position = 0;
+  private position: number;
+  private written: number;
+  private nextCheckpoint: number;
   private inFlight: Promise<void> | undefined;
+  private checkpointing: Promise<void> | undefined;
   private error: StatusError | undefined;
-  private done = false;
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly handle: FileHandle, private readonly plan: DiskUploadPlan) {
     this.filename = plan.filename;
     this.size = plan.size;
+    this.offset = plan.offset;
+    this.received = plan.offset;
+    this.hashed = plan.offset;
+    this.position = plan.offset;
+    this.written = plan.offset;
+    this.nextCheckpoint = plan.offset + CHECKPOINT_BYTES;
+    this.tail = Buffer.allocUnsafe(plan.chunkSize);
   }
 
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.error) return Promise.reject(this.error);
+    this.hashChunks(chunk);
+    this.received += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    this.received += chunk.length;
     if (this.pendingBytes >= FLUSH_BYTES) this.startWrite();
     if (this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight) {
       return this.inFlight.then(() => {
@@ -95,46 +126,112 @@ export class DiskUpload implements Upload {
     return undefined;
   }
 
-  async commit(): Promise<void> {
-    try {
-      await this.flushAll();
-      const { mtime, tempPath, finalPath } = this.plan;
-      await this.handle.chmod(0o644);
-      if (mtime !== undefined) await this.handle.utimes(new Date(), new Date(mtime));
-      await this.handle.sync();
-      await this.handle.close();
-      this.done = true;
-      await this.land(tempPath, finalPath);
-      await syncDirectory(dirname(finalPath));
-    } catch (error) {
-      await this.abort();
-      throw error instanceof StatusError ? error : toStorageError(error);
-    }
-    this.plan.release();
+  commit(claimedMd5: string): Promise<StoredReceipt> {
+    if (this.closing) return Promise.reject(new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, 'upload already closed'));
+    const work = (async (): Promise<StoredReceipt> => {
+      let receipt: StoredReceipt;
+      try {
+        await this.settleWrites();
+        if (this.tailLength > 0) this.plan.hash.update(this.tail.subarray(0, this.tailLength));
+        const md5 = this.plan.hash.digest('hex');
+        if (md5 !== claimedMd5) {
+          throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
+            `md5 mismatch: the stored data hashes to ${md5}, the client sent ${claimedMd5}` +
+            `${this.offset > 0 ? ` (resumed at ${this.offset})` : ''}; the partial was discarded`);
+        }
+        const { mtime, finalPath, state } = this.plan;
+        await this.handle.chmod(0o644);
+        if (mtime !== undefined) await this.handle.utimes(new Date(), new Date(mtime));
+        await this.handle.sync();
+        await this.handle.close();
+        await this.land(state.data, finalPath);
+        receipt = { filename: this.filename, size: this.size, md5 };
+      } catch (error) {
+        await this.removeEverything();
+        this.plan.release();
+        throw toStorageError(error);
+      }
+      // Landed: what follows cannot undo it, so its failures are not the client's.
+      await syncDirectory(dirname(this.plan.finalPath)).catch(() => undefined);
+      for (const dir of this.plan.createdDirs) await syncDirectory(dirname(dir)).catch(() => undefined);
+      await this.plan.partials.remove(this.plan.state);
+      if (this.plan.uploadId !== undefined) {
+        this.plan.partials.recordLanded(this.filename, { uploadId: this.plan.uploadId, size: this.size, source: this.plan.state.source, md5: receipt.md5 });
+      }
+      this.plan.release();
+      return receipt;
+    })();
+    // Later suspend()/discard() calls wait for this and then do nothing: it already cleaned up.
+    this.closing = work.then(() => undefined, () => undefined);
+    return work;
   }
 
-  async abort(): Promise<void> {
-    if (!this.done) {
-      this.done = true;
-      await this.inFlight?.catch(() => undefined);
-      await this.handle.close().catch(() => undefined);
-    }
-    await unlink(this.plan.tempPath).catch(() => undefined);
-    for (const dir of [...this.plan.createdDirs].reverse()) {
-      await rmdir(dir).catch(() => undefined);
-    }
+  suspend(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        await this.settleWrites();
+        await this.handle.datasync();
+        // Durable and hashed: whole chunks only; the unhashed tail is cut off on resume.
+        const { state, partials } = this.plan;
+        state.durable = this.hashed;
+        await partials.save(state);
+        await this.handle.close();
+        await partials.keepSnapshot(this.filename, this.hashed, this.plan.hash, state.data);
+      } catch {
+        await this.removeEverything();
+      }
+      this.plan.release();
+    })();
+    return this.closing;
+  }
+
+  discard(): Promise<void> {
+    this.closing ??= this.removeEverything().then(() => this.plan.release());
+    return this.closing;
+  }
+
+  private async removeEverything(): Promise<void> {
+    await this.inFlight?.catch(() => undefined);
+    await this.checkpointing?.catch(() => undefined);
+    await this.handle.close().catch(() => undefined);
+    await this.plan.partials.remove(this.plan.state);
+    for (const dir of [...this.plan.createdDirs].reverse()) await rmdir(dir).catch(() => undefined);
     this.plan.createdDirs = [];
-    this.plan.release();
+  }
+
+  /** Feeds the hash whole chunks only; a partial chunk waits in `tail` for the rest. */
+  private hashChunks(chunk: Buffer): void {
+    const chunkSize = this.tail.length;
+    let data = chunk;
+    if (this.tailLength > 0) {
+      const take = Math.min(chunkSize - this.tailLength, data.length);
+      data.copy(this.tail, this.tailLength, 0, take);
+      this.tailLength += take;
+      data = data.subarray(take);
+      if (this.tailLength < chunkSize) return;
+      this.plan.hash.update(this.tail);
+      this.hashed += chunkSize;
+      this.tailLength = 0;
+    }
+    const whole = data.length - (data.length % chunkSize);
+    if (whole > 0) {
+      this.plan.hash.update(whole === data.length ? data : data.subarray(0, whole));
+      this.hashed += whole;
+    }
+    if (whole < data.length) {
+      data.copy(this.tail, 0, whole);
+      this.tailLength = data.length - whole;
+    }
   }
 
   /** Without overwrite, link() fails atomically if the name was taken meanwhile; rename() replaces. */
-  private async land(tempPath: string, finalPath: string): Promise<void> {
+  private async land(dataPath: string, finalPath: string): Promise<void> {
     if (this.plan.overwrite) {
-      await rename(tempPath, finalPath);
+      await rename(dataPath, finalPath);
       return;
     }
     try {
-      await link(tempPath, finalPath);
+      await link(dataPath, finalPath);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw this.exists();
@@ -142,10 +239,10 @@ export class DiskUpload implements Upload {
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error;
       const taken = await lstat(finalPath).then(() => true, () => false);
       if (taken) throw this.exists();
-      await rename(tempPath, finalPath);
+      await rename(dataPath, finalPath);
       return;
     }
-    await unlink(tempPath);
+    await unlink(dataPath).catch(() => undefined);
   }
 
   private exists(): StatusError {
@@ -163,6 +260,8 @@ export class DiskUpload implements Upload {
     this.inFlight = writeAll(this.handle, batch, at).then(
       () => {
         this.inFlight = undefined;
+        this.written = at + bytes;
+        this.startCheckpoint();
         if (this.pendingBytes >= FLUSH_BYTES) this.startWrite();
       },
       (error: unknown) => {
@@ -172,12 +271,30 @@ export class DiskUpload implements Upload {
     );
   }
 
-  private async flushAll(): Promise<void> {
+  /** Every CHECKPOINT_BYTES: fdatasync what is written, then record it as durable (in that order). */
+  private startCheckpoint(): void {
+    if (this.checkpointing || this.written < this.nextCheckpoint || this.closing) return;
+    const upTo = Math.min(this.written, this.hashed);
+    this.nextCheckpoint = this.written + CHECKPOINT_BYTES;
+    const { state, partials } = this.plan;
+    this.checkpointing = this.handle.datasync()
+      .then(() => {
+        state.durable = upTo;
+        return partials.save(state);
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.checkpointing = undefined;
+      });
+  }
+
+  private async settleWrites(): Promise<void> {
     while (this.inFlight || this.pending.length > 0) {
       if (this.error) throw this.error;
       if (!this.inFlight) this.startWrite();
       await this.inFlight;
     }
     if (this.error) throw this.error;
+    await this.checkpointing;
   }
 }

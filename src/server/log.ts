@@ -8,6 +8,9 @@ export interface TransferRecord {
   bytes: number;
   ms: number;
   md5?: string;
+  /** Where the body started (a resume), when not 0. */
+  offset?: number;
+  note?: string;
   error?: { status: number; code: string; message: string };
 }
 
@@ -17,8 +20,10 @@ export function formatTransferRecord(record: TransferRecord, now = new Date()): 
   const rate = seconds > 0 ? record.bytes / seconds / 1e6 : 0;
   const head = `${now.toISOString()} ${record.peer} ${record.action} ${JSON.stringify(record.filename)}`;
   const figures = `${record.bytes} B ${seconds.toFixed(3)} s ${rate.toFixed(1)} MB/s`;
+  const resumed = record.offset ? ` resumed@${record.offset}` : '';
+  const note = record.note ? ` (${record.note})` : '';
   const outcome = record.error
     ? `FAILED ${record.error.status} ${record.error.code}: ${record.error.message}`
     : `ok md5=${record.md5 ?? ''}`;
-  return `${head} ${figures} ${outcome}`;
+  return `${head} ${figures}${resumed} ${outcome}${note}`;
 }

@@ -12,6 +12,7 @@ function forbidden(message: string): StatusError {
 
 // C0 controls, DEL and C1 controls: never part of a name we write or log.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** Splits a client filename into safe segments, or throws StatusError 403 `forbidden_path`. */
 export function splitSafeFilename(filename: string): string[] {
@@ -20,6 +21,8 @@ export function splitSafeFilename(filename: string): string[] {
     throw forbidden(`filename longer than ${MAX_FILENAME_BYTES} bytes`);
   }
   if (CONTROL_CHARACTERS.test(filename)) throw forbidden('filename contains NUL or control characters');
+  // A lone surrogate would be stored as U+FFFD: two different names, one file.
+  if (LONE_SURROGATE.test(filename)) throw forbidden('filename is not well-formed Unicode');
   if (filename.includes('\\')) throw forbidden('filename contains a backslash (use "/" between directories)');
   if (filename.startsWith('/')) throw forbidden('absolute filenames are not allowed');
   if (/^[A-Za-z]:/.test(filename)) throw forbidden('drive-letter filenames are not allowed');

@@ -20,6 +20,8 @@ export interface ServerOptions {
   token?: string;
   /** Largest file accepted, in bytes. */
   maxSize?: number;
+  /** Remove kept partial uploads not touched for this long (default 24 h). */
+  partialTtlMs?: number;
   /** Close a connection that sends and receives nothing for this long (default 120 s). */
   idleTimeoutMs?: number;
   /** Receives each log line (default: none). */
@@ -34,14 +36,26 @@ export interface RunningServer {
   port: number;
   /** The storage root, resolved. */
   root: string;
-  /** Stops accepting, drops connections, removes in-flight temp files. */
+  /** Stops accepting, drops connections; in-flight uploads are kept as partials for a resume. */
   close(): Promise<void>;
 }
 
 /** Starts listening; resolves once the port is bound. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const storage = await DiskStorage.open(options.root, options.maxSize !== undefined ? { maxSize: options.maxSize } : {});
+  const storage = await DiskStorage.open(options.root, {
+    ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    ...(options.partialTtlMs !== undefined ? { partialTtlMs: options.partialTtlMs } : {}),
+  });
   const log = options.log ?? (() => undefined);
+  const expire = async (): Promise<void> => {
+    const removed = await storage.expirePartials().catch(() => 0);
+    if (removed > 0) log(`${new Date().toISOString()} removed ${removed} expired partial upload(s)`);
+  };
+  await expire();
+  // Clean expired partials periodically: every quarter of the TTL, at most hourly.
+  const ttl = options.partialTtlMs ?? 24 * 3600 * 1000;
+  const expiryTimer = setInterval(() => void expire(), Math.max(1000, Math.min(ttl / 4, 3600 * 1000)));
+  expiryTimer.unref();
   const context: ServerContext = {
     storage,
     ...(options.token ? { token: options.token } : {}),
@@ -62,8 +76,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? 120_000 });
     const peer = conn.peer;
     const session = runSession(conn, context, onHandshakeFailure(peer)).catch((error: unknown) => {
+      // The session already replied 500 and is closing the connection after its linger.
       log(`${new Date().toISOString()} ${peer} internal error: ${(error as Error).stack ?? String(error)}`);
-      conn.destroy();
     });
     sessions.add(session);
     void session.finally(() => sessions.delete(session));
@@ -84,10 +98,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     root: storage.root,
     close() {
       closing ??= (async () => {
+        clearInterval(expiryTimer);
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
         await Promise.allSettled([...sessions]);
-        await storage.abortAll();
+        await storage.suspendAll();
         await stopped;
       })();
       return closing;

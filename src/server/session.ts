@@ -106,5 +106,5 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
 }
 
 function idOf(request: Record<string, unknown>): number | undefined {
-  return typeof request.id === 'number' && Number.isSafeInteger(request.id) ? request.id : undefined;
+  return typeof request.id === 'number' && Number.isSafeInteger(request.id) && request.id >= 0 ? request.id : undefined;
 }

@@ -49,14 +49,22 @@ export class FramedConnection {
     });
     socket.on('error', (error) => this.fail(new ConnectionLostError(`connection error: ${error.message}`, { cause: error })));
     socket.on('close', () => this.fail(new ConnectionLostError('connection closed by peer')));
-    const idle = options.idleTimeoutMs ?? 0;
-    if (idle > 0) {
-      socket.setTimeout(idle, () => {
-        const error = new ConnectionLostError(`no data for ${Math.round(idle / 1000)} s: idle timeout`);
-        this.fail(error);
-        socket.destroy(error);
-      });
-    }
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    socket.on('timeout', () => {
+      const error = new ConnectionLostError(`no data for ${Math.round(this.idleTimeoutMs / 1000)} s: idle timeout`);
+      this.fail(error);
+      socket.destroy(error);
+    });
+    this.setIdleTimeout(this.idleTimeoutMs);
+  }
+
+  /** Current idle timeout in ms (0 = none). */
+  idleTimeoutMs: number;
+
+  /** Changes the idle timeout (0 disables it); e.g. longer while the peer re-reads a large prefix. */
+  setIdleTimeout(ms: number): void {
+    this.idleTimeoutMs = ms;
+    this.socket.setTimeout(ms);
   }
 
   /** Peer address as "host:port" ("[v6]:port" for IPv6). */

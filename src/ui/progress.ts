@@ -7,7 +7,8 @@ import { formatBytes, formatRate } from './format.js';
 
 /** Receives progress of one file at a time. */
 export interface ProgressView {
-  start(name: string, total: number): void;
+  /** Shows a bar for `name` starting at `done` (a resumed upload starts past 0). */
+  start(name: string, total: number, done?: number): void;
   update(done: number): void;
   /** Removes the bar (before the summary line is printed). */
   stop(): void;
@@ -26,10 +27,12 @@ export function createBarView(stream: NodeJS.WriteStream): ProgressView {
   let bar: cliProgress.SingleBar | undefined;
   let started = 0;
   let shown = 0;
+  let base = 0;
   return {
-    start(name, total) {
+    start(name, total, done = 0) {
       started = Date.now();
-      shown = 0;
+      shown = done;
+      base = done;
       bar = new cliProgress.SingleBar({
         stream,
         format: '{name} |{bar}| {percentage}% | {value} / {total} | {rate} | ETA {eta_formatted}',
@@ -45,13 +48,13 @@ export function createBarView(stream: NodeJS.WriteStream): ProgressView {
         stopOnComplete: false,
         gracefulExit: true,
       });
-      bar.start(total, 0, { name: fitName(name, 24), rate: formatRate(0) });
+      bar.start(total, done, { name: fitName(name, 24), rate: formatRate(0) });
     },
     update(done) {
       // Progress never goes backwards, even if a caller reports out of order.
       shown = Math.max(shown, done);
       const seconds = (Date.now() - started) / 1000;
-      bar?.update(shown, { rate: formatRate(seconds > 0 ? shown / seconds : 0) });
+      bar?.update(shown, { rate: formatRate(seconds > 0 ? (shown - base) / seconds : 0) });
     },
     stop() {
       bar?.stop();

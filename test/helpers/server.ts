@@ -50,8 +50,19 @@ export async function withServer<T>(options: Partial<ServerOptions>, fn: (fixtur
   }
 }
 
-/** All entries under `dir`, recursively, as relative paths (hidden ones included). */
+/** The server's directory of partial-upload states, directly under the root. */
+export const PARTIALS_DIR = '.ftx-partials';
+
+/**
+ * All entries under `dir`, recursively, as relative paths. Hidden ones are included (partial data
+ * files `.ftx-*.part` too); only the server's own state directory is left out.
+ */
 export async function listTree(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true });
-  return entries.map(String).sort();
+  return entries.map(String).filter((e) => e !== PARTIALS_DIR && !e.startsWith(`${PARTIALS_DIR}/`)).sort();
+}
+
+/** Names of partial-upload states kept under `root`. */
+export async function listPartialStates(root: string): Promise<string[]> {
+  return (await readdir(join(root, PARTIALS_DIR)).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort();
 }

@@ -1,0 +1,203 @@
+/**
+ * Kept partial uploads (docs/PROTOCOL.md, "Resume"). The bytes of an unfinished upload stay in a
+ * hidden `.ftx-<key>.part` beside the target; what is needed to continue it is a small JSON state in
+ * `<root>/.ftx-partials/<key>.json`, written only after the bytes it counts are fsynced, so after a
+ * crash the state never claims more than the disk holds. States older than the TTL are removed
+ * with their data. A live server also keeps, in memory, the md5 state at the durable offset so a
+ * resume after a dropped connection need not re-read the prefix.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RESERVED_PREFIX } from '../protocol/constants.js';
+import { isInside } from './safe-path.js';
+
+/** Directory under the root that holds partial states. */
+export const PARTIALS_DIR = `${RESERVED_PREFIX}partials`;
+
+/** How the client identifies its source file: a changed source is never stitched onto an old prefix. */
+export interface SourceIdentity {
+  size: number;
+  mtime: number;
+}
+
+/** The persisted state of one partial upload. */
+export interface PartialState {
+  version: 1;
+  /** Normalized target filename, relative to the root. */
+  filename: string;
+  /** Declared total size. */
+  size: number;
+  /** The client's identity of the source; null when the client gave none. */
+  source: SourceIdentity | null;
+  /** Bytes of the data file known to be on disk (fsynced). */
+  durable: number;
+  /** Absolute path of the data file. */
+  data: string;
+  /** Last update, ms since the epoch (drives expiry). */
+  updated: number;
+}
+
+/** In-memory md5 state at a partial's durable offset, valid while the data file is untouched. */
+export interface HashSnapshot {
+  offset: number;
+  hash: Hash;
+  /** mtime and size of the data file when the snapshot was taken. */
+  fileMtimeMs: number;
+  fileSize: number;
+}
+
+/** An upload that landed recently: lets a retry whose verdict was lost learn that it succeeded. */
+export interface LandedRecord {
+  uploadId: string;
+  size: number;
+  source: SourceIdentity | null;
+  md5: string;
+  at: number;
+}
+
+/** How long a landed record answers retries. */
+const LANDED_MEMORY_MS = 10 * 60 * 1000;
+
+function sameSource(a: SourceIdentity | null, b: SourceIdentity | null): boolean {
+  return a !== null && b !== null && a.size === b.size && a.mtime === b.mtime;
+}
+
+function isPartialState(value: unknown): value is PartialState {
+  const v = value as PartialState;
+  return typeof v === 'object' && v !== null && v.version === 1 && typeof v.filename === 'string' &&
+    Number.isSafeInteger(v.size) && Number.isSafeInteger(v.durable) && typeof v.data === 'string' &&
+    Number.isFinite(v.updated) && (v.source === null || (typeof v.source === 'object' && Number.isSafeInteger(v.source.size)));
+}
+
+/** The partial states of one root. */
+export class PartialStore {
+  private readonly snapshots = new Map<string, HashSnapshot>();
+  private readonly landed = new Map<string, LandedRecord>();
+
+  private constructor(readonly root: string, readonly dir: string, readonly ttlMs: number) {}
+
+  /** Opens (creating if needed) the state directory under `root`. */
+  static async open(root: string, ttlMs: number): Promise<PartialStore> {
+    const dir = join(root, PARTIALS_DIR);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return new PartialStore(root, dir, ttlMs);
+  }
+
+  /** Stable key of a target filename (also names its data file). */
+  keyOf(filename: string): string {
+    return createHash('sha256').update(filename, 'utf8').digest('hex').slice(0, 32);
+  }
+
+  /** Data file of a target in directory `dir`. */
+  dataPathFor(dir: string, filename: string): string {
+    return join(dir, `${RESERVED_PREFIX}${this.keyOf(filename)}.part`);
+  }
+
+  /** The saved state of `filename`, or undefined (an unreadable state is removed). */
+  async load(filename: string): Promise<PartialState | undefined> {
+    const path = this.statePath(filename);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      const state: unknown = JSON.parse(text);
+      if (isPartialState(state) && state.filename === filename && isInside(this.root, state.data)) return state;
+    } catch {
+      // fall through: corrupt state
+    }
+    await unlink(path).catch(() => undefined);
+    return undefined;
+  }
+
+  /** Saves a state atomically (temp file + rename): a crash leaves the old or the new one. */
+  async save(state: PartialState): Promise<void> {
+    const path = this.statePath(state.filename);
+    const temp = `${path}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify({ ...state, updated: Date.now() }), { mode: 0o600 });
+    await rename(temp, path);
+  }
+
+  /** Removes a partial: its data first, then its state (a state may point at no data, never the reverse). */
+  async remove(state: Pick<PartialState, 'filename' | 'data'>): Promise<void> {
+    this.snapshots.delete(state.filename);
+    await unlink(state.data).catch(() => undefined);
+    await unlink(this.statePath(state.filename)).catch(() => undefined);
+  }
+
+  /** Remembers the md5 state at the durable offset of a suspended upload. */
+  async keepSnapshot(filename: string, offset: number, hash: Hash, dataPath: string): Promise<void> {
+    const info = await stat(dataPath);
+    this.snapshots.set(filename, { offset, hash, fileMtimeMs: info.mtimeMs, fileSize: info.size });
+  }
+
+  /** The snapshot of `filename` if the data file is exactly as it was left; it is then forgotten. */
+  async takeSnapshot(filename: string, dataPath: string): Promise<HashSnapshot | undefined> {
+    const snapshot = this.snapshots.get(filename);
+    this.snapshots.delete(filename);
+    if (!snapshot) return undefined;
+    const info = await stat(dataPath).catch(() => undefined);
+    if (!info || info.mtimeMs !== snapshot.fileMtimeMs || info.size !== snapshot.fileSize) return undefined;
+    return snapshot;
+  }
+
+  /** Records a landing so that a retry of the same upload is told it already succeeded. */
+  recordLanded(filename: string, record: Omit<LandedRecord, 'at'>): void {
+    this.landed.set(filename, { ...record, at: Date.now() });
+  }
+
+  /** A recent landing of this same logical upload (same client upload id and source), if any. */
+  findLanded(filename: string, uploadId: string, size: number, source: SourceIdentity | null): LandedRecord | undefined {
+    const record = this.landed.get(filename);
+    if (!record || Date.now() - record.at > LANDED_MEMORY_MS) return undefined;
+    return record.uploadId === uploadId && record.size === size && sameSource(record.source, source) ? record : undefined;
+  }
+
+  /** True when a kept state may continue an upload of `size` bytes from `source`. */
+  matches(state: PartialState, size: number, source: SourceIdentity | null): boolean {
+    return state.size === size && sameSource(state.source, source);
+  }
+
+  /**
+   * Removes partials not updated for the TTL, and stray temp files of the state directory.
+   * `busy` names filenames with an upload open right now (never expired). Returns how many went.
+   */
+  async expire(busy: (filename: string) => boolean, now = Date.now()): Promise<number> {
+    let removed = 0;
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const path = join(this.dir, name);
+      if (name.endsWith('.tmp')) {
+        const info = await stat(path).catch(() => undefined);
+        if (info && now - info.mtimeMs > 60_000) await unlink(path).catch(() => undefined);
+        continue;
+      }
+      if (!name.endsWith('.json')) continue;
+      let state: unknown;
+      try {
+        state = JSON.parse(await readFile(path, 'utf8'));
+      } catch {
+        state = undefined;
+      }
+      if (!isPartialState(state) || !isInside(this.root, state.data)) {
+        await unlink(path).catch(() => undefined);
+        continue;
+      }
+      if (busy(state.filename) || now - state.updated <= this.ttlMs) continue;
+      this.landed.delete(state.filename);
+      await this.remove(state);
+      removed++;
+    }
+    for (const [filename, record] of this.landed) {
+      if (now - record.at > LANDED_MEMORY_MS) this.landed.delete(filename);
+    }
+    return removed;
+  }
+
+  private statePath(filename: string): string {
+    return join(this.dir, `${this.keyOf(filename)}.json`);
+  }
+}
