@@ -5,13 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FtxClient } from '../../src/client/client.js';
 import { FtxError } from '../../src/errors.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { makeTempDir } from '../helpers/server.js';
+import { listPartialStates, listTree, makeTempDir } from '../helpers/server.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let mountPoint: string;
@@ -49,13 +49,13 @@ describe('a full disk (tmpfs of 16 MiB)', () => {
     let sent = 0;
     expect(await codeOf(client.put(source, { remoteName: 'too-big.bin', onProgress: (done) => (sent = done) }))).toBe('insufficient_storage');
     expect(sent).toBe(0);
-    expect(await readdir(mountPoint)).toEqual([]);
+    expect(await listTree(mountPoint)).toEqual([]);
     // The refusal came before the body: the same connection still works.
     const small = join(tmp.dir, 'small.bin');
     await writeFile(small, randomBytes(1000));
     await client.put(small, { remoteName: 'small.bin' });
     await client.close();
-    expect(await readdir(mountPoint)).toEqual(['small.bin']);
+    expect(await listTree(mountPoint)).toEqual(['small.bin']);
     await rm(join(mountPoint, 'small.bin'));
   });
 
@@ -78,16 +78,18 @@ describe('a full disk (tmpfs of 16 MiB)', () => {
     expect(await outcome).toBe('insufficient_storage');
     client.destroy();
     const deadline = Date.now() + 3000;
-    while ((await readdir(mountPoint)).some((n) => n !== 'filler') && Date.now() < deadline) {
+    while ((await listTree(mountPoint)).some((n) => n !== 'filler') && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    expect(await readdir(mountPoint)).toEqual(['filler']);
+    expect(await listTree(mountPoint)).toEqual(['filler']);
+    // A refusal for lack of space discards the partial: it would only hold the space hostage.
+    expect(await listPartialStates(mountPoint)).toEqual([]);
     await rm(filler);
     const small = join(tmp.dir, 'after.bin');
     await writeFile(small, randomBytes(1000));
     const again = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
     await again.put(small, { remoteName: 'after.bin' });
     await again.close();
-    expect(await readdir(mountPoint)).toEqual(['after.bin']);
+    expect(await listTree(mountPoint)).toEqual(['after.bin']);
   });
 });
