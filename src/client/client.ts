@@ -14,7 +14,7 @@ import { openConnection } from '../transport/connect.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
 import { ResumeState } from './resume-state.js';
-import { hashRange, sendBody } from './send-body.js';
+import { hashRange, ioBlockSize, sendBody } from './send-body.js';
 
 /** How to reach and authenticate to a server. */
 export interface ClientOptions {
@@ -130,7 +130,11 @@ export class FtxClient {
         uploadId: memory.uploadId,
       };
       this.conn.send(request);
-      const ack = await receiveReply(this.conn, options.onWait);
+      // While the server looks for a kept partial (it may re-read it from disk), hash our own file
+      // from the start: a resume needs the md5 of our prefix too, and a fresh run has no snapshot.
+      const prehash = request.resume && !memory.bestAtOrBefore(size) ? startPrehash(handle, size, chunkSize, memory) : undefined;
+      const ack = await receiveReply(this.conn, options.onWait).finally(() => prehash?.stop());
+      await prehash?.done;
       if (ack.status !== STATUS.OK) throw replyError(ack);
       const offset = ack.offset ?? 0;
       if (offset > size || (offset > 0 && !request.resume)) throw new ProtocolError(`the server offered offset ${offset} for a ${size}-byte put`);
@@ -213,6 +217,22 @@ export class FtxClient {
 
 function delay(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+}
+
+/** Hashes a file from offset 0 in the background, recording snapshots, until stopped or done. */
+function startPrehash(handle: FileHandle, size: number, chunkSize: number, memory: ResumeState): { stop: () => void; done: Promise<void> } {
+  let stopped = false;
+  const done = (async () => {
+    const hash = createMd5();
+    const block = ioBlockSize(chunkSize);
+    for (let at = 0; at < size && !stopped;) {
+      const length = Math.min(block, size - at);
+      await hashRange(handle, hash, at, at + length);
+      at += length;
+      memory.record(at, hash);
+    }
+  })().catch(() => undefined);
+  return { stop: () => { stopped = true; }, done };
 }
 
 /** The next reply, skipping (and reporting) keep-alive `wait` frames. */
