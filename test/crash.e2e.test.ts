@@ -14,7 +14,7 @@ async function writeRandom(path: string, mib: number): Promise<string> {
   for (let i = 0; i < mib; i++) {
     const block = randomBytes(1 << 20);
     hash.update(block);
-    if (!out.write(block)) await new Promise((resolve) => out.once('drain', resolve));
+    if (!out.write(block)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   return hash.digest('hex');
