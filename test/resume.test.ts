@@ -169,7 +169,7 @@ describe('expiry of kept partials', () => {
       await expect(putThroughCut(fixture, path, 2 * 1024 * 1024, { retries: 0, baseDelayMs: 1, maxDelayMs: 1 })).rejects.toMatchObject({ code: 'connection_lost' });
       await recordsAtLeast(fixture, 1);
       const [stateName] = await listPartialStates(fixture.root);
-      const statePath = join(fixture.root, '.ftx-partials', stateName!);
+      const statePath = join(fixture.root, '.ftx-state', 'partials', stateName!);
       const state = JSON.parse(await readFile(statePath, 'utf8')) as { updated: number };
       await writeFile(statePath, JSON.stringify({ ...state, updated: Date.now() - 25 * 3600 * 1000 }));
       // A second server on the same root, default 24 h TTL: the 25 h old partial goes at start.
@@ -190,7 +190,7 @@ describe('expiry of kept partials', () => {
       const victim = join(fixture.scratch, outsideName);
       await writeFile(victim, 'must survive');
       // A forged state that points outside the root: expiry must not follow it.
-      await writeFile(join(fixture.root, '.ftx-partials', 'ffffffffffffffffffffffffffffffff.json'),
+      await writeFile(join(fixture.root, '.ftx-state', 'partials', 'ffffffffffffffffffffffffffffffff.json'),
         JSON.stringify({ version: 1, filename: 'x', size: 1, source: null, durable: 0, data: victim, updated: 0 }));
       await expect(putThroughCut(fixture, path, 2 * 1024 * 1024, { retries: 0, baseDelayMs: 1, maxDelayMs: 1 })).rejects.toMatchObject({ code: 'connection_lost' });
       await recordsAtLeast(fixture, 1);

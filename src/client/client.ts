@@ -2,30 +2,14 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { createMd5 } from '../checksum.js';
-import { ConnectionLostError, LocalFileError, ProtocolError, StatusError, UsageError, VerificationError } from '../errors.js';
-import { computeAuthProof } from '../protocol/auth.js';
-import {
-  AUTH_HMAC_SHA256, AUTH_NONE, DEFAULT_CHUNK_SIZE, ERROR_CODE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, PROTOCOL_VERSION, STATUS,
-} from '../protocol/constants.js';
-import {
-  parseReply, parseServerHello, type ClientHello, type PutRequest, type Reply, type ServerHello, type WaitNotice,
-} from '../protocol/messages.js';
-import { openConnection } from '../transport/connect.js';
-import type { FramedConnection } from '../transport/framed-connection.js';
-import { FTX_VERSION } from '../version.js';
+import { LocalFileError, ProtocolError, UsageError, VerificationError } from '../errors.js';
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, STATUS } from '../protocol/constants.js';
+import type { PutRequest, Reply, ServerHello, WaitNotice } from '../protocol/messages.js';
+import { ClientConnection, replyError, type ClientOptions } from './connection.js';
 import { ResumeState } from './resume-state.js';
 import { hashRange, ioBlockSize, sendBody } from './send-body.js';
 
-/** How to reach and authenticate to a server. */
-export interface ClientOptions {
-  host: string;
-  port: number;
-  token?: string;
-  /** Give up connecting after this long (default 10 s). */
-  connectTimeoutMs?: number;
-  /** Fail when the connection is silent this long (default 60 s). */
-  idleTimeoutMs?: number;
-}
+export type { ClientOptions } from './connection.js';
 
 /** Options of one upload. */
 export interface PutOptions {
@@ -33,6 +17,10 @@ export interface PutOptions {
   remoteName: string;
   /** Replace an existing file (otherwise the server refuses with 409). */
   overwrite?: boolean;
+  /** If the name is taken, land under the first free "stem.N.ext" (the receipt has the name). */
+  rename?: boolean;
+  /** Permission bits for the landed file (default: the server's 0o644). */
+  mode?: number;
   /** Protocol chunk size (default 4096). */
   chunkSize?: number;
   /** Called with (bytes accepted by the socket so far, total) as the upload progresses. */
@@ -58,49 +46,18 @@ export interface PutReceipt {
   bytesSent: number;
 }
 
-/** Turns a non-200 reply into the error the caller sees. */
-function replyError(reply: Reply): StatusError {
-  return new StatusError(reply.status, reply.code, reply.message);
-}
-
 /** A connected, authenticated client. Uploads run one at a time on its connection. */
 export class FtxClient {
-  private nextId = 1;
+  private constructor(readonly connection: ClientConnection) {}
 
-  private constructor(private readonly conn: FramedConnection, readonly server: ServerHello) {}
+  /** What the server said in its hello. */
+  get server(): ServerHello {
+    return this.connection.server;
+  }
 
   /** Connects, reads the server hello and authenticates. */
   static async connect(options: ClientOptions): Promise<FtxClient> {
-    const conn = await openConnection({
-      host: options.host,
-      port: options.port,
-      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
-    });
-    try {
-      const frame = await conn.receive();
-      if (frame === null) throw new ConnectionLostError('the server closed the connection before its hello');
-      const hello = parseServerHello(frame);
-      if (hello.protocol !== PROTOCOL_VERSION) {
-        throw new ProtocolError(`the server speaks protocol ${hello.protocol}; this client speaks ${PROTOCOL_VERSION}`);
-      }
-      const answer: ClientHello = { action: 'hello', protocol: PROTOCOL_VERSION, client: `ftx/${FTX_VERSION}` };
-      if (hello.auth === AUTH_HMAC_SHA256) {
-        if (!options.token) {
-          throw new StatusError(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED, 'the server requires a token (--token, --token-file or FTX_TOKEN)');
-        }
-        answer.hmac = computeAuthProof(options.token, hello.nonce);
-      } else if (hello.auth !== AUTH_NONE) {
-        throw new ProtocolError(`the server asks for unknown authentication "${hello.auth}"`);
-      }
-      conn.send(answer);
-      const reply = await receiveReply(conn);
-      if (reply.status !== STATUS.OK) throw replyError(reply);
-      return new FtxClient(conn, hello);
-    } catch (error) {
-      conn.destroy();
-      throw error;
-    }
+    return new FtxClient(await ClientConnection.open(options));
   }
 
   /**
@@ -123,17 +80,19 @@ export class FtxClient {
       const memory = options.resumeState ?? new ResumeState();
       memory.adopt(source);
       const started = performance.now();
-      const id = this.nextId++;
+      const link = this.connection;
+      const id = link.nextId();
       const request: PutRequest = {
-        action: 'put', id, filename: options.remoteName, size, chunkSize,
-        overwrite: options.overwrite ?? false, mtime: source.mtime, resume: options.resume ?? false, source,
-        uploadId: memory.uploadId,
+        action: 'put', id, filename: options.remoteName, size, chunkSize, stream: false, wait: true,
+        overwrite: options.overwrite ?? false, rename: options.rename ?? false, mtime: source.mtime,
+        resume: options.resume ?? false, source, uploadId: memory.uploadId,
+        ...(options.mode !== undefined ? { mode: options.mode } : {}),
       };
-      this.conn.send(request);
+      link.conn.send(request);
       // While the server looks for a kept partial (it may re-read it from disk), hash our own file
       // from the start: a resume needs the md5 of our prefix too, and a fresh run has no snapshot.
       const prehash = request.resume && !memory.bestAtOrBefore(size) ? startPrehash(handle, size, chunkSize, memory) : undefined;
-      const ack = await receiveReply(this.conn, options.onWait).finally(() => prehash?.stop());
+      const ack = await link.expect(id, options.onWait).finally(() => prehash?.stop());
       await prehash?.done;
       if (ack.status !== STATUS.OK) throw replyError(ack);
       const offset = ack.offset ?? 0;
@@ -148,12 +107,12 @@ export class FtxClient {
 
       // The next reply is the verdict; a server may send it early (e.g. disk full) and stop reading.
       let verdict: Reply | undefined;
-      const verdictPromise = receiveReply(this.conn, options.onWait).then((reply) => (verdict = reply));
+      const verdictPromise = link.expect(id, options.onWait).then((reply) => (verdict = reply));
       verdictPromise.catch(() => undefined);
       let accepted = offset;
       options.onProgress?.(offset, size);
       try {
-        await sendBody(this.conn, handle, {
+        await sendBody(link.conn, handle, {
           start: offset, size, chunkSize, hash,
           onAccepted: (bytes) => {
             accepted += bytes;
@@ -166,12 +125,12 @@ export class FtxClient {
         // Prefer the server's explanation when it answered before the connection broke.
         const early = await Promise.race([verdictPromise, delay(500)]).catch(() => undefined);
         if (early && early.status !== STATUS.OK) throw replyError(early);
-        if (error instanceof LocalFileError) this.conn.destroy();
+        if (error instanceof LocalFileError) link.destroy();
         throw error;
       }
       const md5 = hash.digest('hex');
       memory.fullMd5 = md5;
-      if (verdict === undefined) this.conn.send({ action: 'end', id, md5 });
+      if (verdict === undefined) link.conn.send({ action: 'end', id, md5 });
       const reply = await verdictPromise;
       if (reply.status !== STATUS.OK) throw replyError(reply);
       return this.checkReceipt(reply, md5, { localPath, size, started, offset });
@@ -203,15 +162,13 @@ export class FtxClient {
   }
 
   /** Says goodbye (FIN) and waits for the server to close. */
-  async close(): Promise<void> {
-    this.conn.end();
-    const timer = delay(2000).then(() => this.conn.destroy());
-    await Promise.race([this.conn.closed(), timer]);
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   /** Drops the connection at once. */
   destroy(): void {
-    this.conn.destroy();
+    this.connection.destroy();
   }
 }
 
@@ -233,17 +190,4 @@ function startPrehash(handle: FileHandle, size: number, chunkSize: number, memor
     }
   })().catch(() => undefined);
   return { stop: () => { stopped = true; }, done };
-}
-
-/** The next reply, skipping (and reporting) keep-alive `wait` frames. */
-async function receiveReply(conn: FramedConnection, onWait?: (notice: WaitNotice) => void): Promise<Reply> {
-  for (;;) {
-    const frame = await conn.receive();
-    if (frame === null) throw new ConnectionLostError('the server closed the connection');
-    if (frame.type === 'wait') {
-      onWait?.({ type: 'wait', message: String(frame.message ?? ''), ...(typeof frame.done === 'number' ? { done: frame.done } : {}), ...(typeof frame.total === 'number' ? { total: frame.total } : {}) });
-      continue;
-    }
-    return parseReply(frame);
-  }
 }

@@ -10,6 +10,8 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 export const DEFAULT_PORT = 7420;
 /** The design's protocol unit: the body is a sequence of chunks of this many bytes (the last may be shorter). */
 export const DEFAULT_CHUNK_SIZE = 4096;
+/** Largest data frame payload of a stream body is the put's chunkSize; an empty one ends the body. */
+export const DATA_FRAME_HEADER_BYTES = 4;
 /** Smallest chunk size a put may declare. */
 export const MIN_CHUNK_SIZE = 512;
 /** Largest chunk size a put may declare. */
@@ -30,7 +32,7 @@ export const AUTH_HMAC_SHA256 = 'hmac-sha256';
 /** Authentication scheme announced when no token is configured. */
 export const AUTH_NONE = 'none';
 /** Actions a v1 server implements, announced in its hello. */
-export const V1_ACTIONS = ['put'] as const;
+export const V1_ACTIONS = ['put', 'check', 'mkdir'] as const;
 
 /** Status numbers of replies (HTTP-like). */
 export const STATUS = {

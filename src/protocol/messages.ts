@@ -33,6 +33,10 @@ export interface Reply {
   /** put: this exact upload already landed (a retry whose verdict was lost); no body follows. */
   complete?: boolean;
   receipt?: Receipt;
+  /** check: one result per queried file, in order. */
+  results?: { filename: string; state: string; message?: string }[];
+  /** mkdir: whether the directory was created (false: it existed). */
+  created?: boolean;
 }
 
 /** Server→client keep-alive while a request takes long (re-reading a kept prefix, landing). */
@@ -70,7 +74,16 @@ export interface PutRequest {
   action: 'put';
   id: number;
   filename: string;
-  size: number;
+  /** Exact size; null when `stream` is true (the body is then data frames). */
+  size: number | null;
+  /** Unknown length: the body is length-prefixed data frames ended by an empty one. */
+  stream: boolean;
+  /** false: pipelined, the body follows at once and the only reply is the verdict. Default true. */
+  wait: boolean;
+  /** If the name is taken, land under the first free "stem.N.ext" (the receipt names it). */
+  rename: boolean;
+  /** Permission bits of the landed file (0..0o777). */
+  mode?: number;
   chunkSize: number;
   overwrite: boolean;
   mtime?: number;
@@ -81,6 +94,23 @@ export interface PutRequest {
   /** Client-chosen id of one logical upload, the same in all its attempts (1-64 chars). */
   uploadId?: string;
 }
+
+/** Client→server: which of these names does the server already have, identical? */
+export interface CheckRequest {
+  action: 'check';
+  id: number;
+  files: { filename: string; size: number; mtime: number; md5?: string }[];
+}
+
+/** Client→server: create a directory (and missing parents). */
+export interface MkdirRequest {
+  action: 'mkdir';
+  id: number;
+  path: string;
+}
+
+/** Most names one check request may carry. */
+export const MAX_CHECK_FILES = 256;
 
 /** Client→server trailer after the body of a put: the md5 the client computed while reading. */
 export interface EndRequest {
@@ -129,7 +159,15 @@ export function parseClientHello(frame: Request): ClientHello {
 export function parsePutRequest(frame: Request): PutRequest {
   if (!isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) throw badRequest('put.id must be a non-negative integer');
   if (typeof frame.filename !== 'string') throw badRequest('put.filename must be a string');
-  if (!isSafeInteger(frame.size, 0, MAX_FILE_SIZE)) throw badRequest('put.size must be a non-negative integer');
+  const stream = frame.stream === undefined ? false : frame.stream;
+  if (typeof stream !== 'boolean') throw badRequest('put.stream must be a boolean');
+  if (stream ? frame.size !== undefined && frame.size !== null : !isSafeInteger(frame.size, 0, MAX_FILE_SIZE)) {
+    throw badRequest(stream ? 'put.size must be absent when stream is true' : 'put.size must be a non-negative integer');
+  }
+  const wait = frame.wait === undefined ? true : frame.wait;
+  const rename = frame.rename === undefined ? false : frame.rename;
+  if (typeof wait !== 'boolean' || typeof rename !== 'boolean') throw badRequest('put.wait and put.rename must be booleans');
+  if (frame.mode !== undefined && !isSafeInteger(frame.mode, 0, 0o777)) throw badRequest('put.mode must be an integer from 0 to 511 (0o777)');
   const chunkSize = frame.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : frame.chunkSize;
   if (!isSafeInteger(chunkSize, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE)) {
     throw badRequest(`put.chunkSize must be an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`);
@@ -152,7 +190,11 @@ export function parsePutRequest(frame: Request): PutRequest {
     source,
     ...(frame.uploadId !== undefined ? { uploadId: frame.uploadId as string } : {}),
     filename: frame.filename,
-    size: frame.size,
+    size: stream ? null : (frame.size as number),
+    stream,
+    wait,
+    rename,
+    ...(frame.mode !== undefined ? { mode: frame.mode as number } : {}),
     chunkSize,
     overwrite,
     ...(frame.mtime !== undefined ? { mtime: frame.mtime as number } : {}),
@@ -167,6 +209,31 @@ function parseSource(value: unknown): SourceIdentityFields | null {
     throw badRequest('put.source must be {"size": integer, "mtime": integer ms}');
   }
   return { size: source.size, mtime: source.mtime };
+}
+
+/** Validates a check request. */
+export function parseCheckRequest(frame: Request): CheckRequest {
+  if (!isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) throw badRequest('check.id must be a non-negative integer');
+  if (!Array.isArray(frame.files) || frame.files.length > MAX_CHECK_FILES) {
+    throw badRequest(`check.files must be an array of at most ${MAX_CHECK_FILES} entries`);
+  }
+  const files = frame.files.map((entry: unknown) => {
+    const e = entry as Record<string, unknown>;
+    if (typeof e !== 'object' || e === null || typeof e.filename !== 'string' ||
+        !isSafeInteger(e.size, 0, MAX_FILE_SIZE) || !isSafeInteger(e.mtime, MIN_MTIME_MS, MAX_MTIME_MS) ||
+        (e.md5 !== undefined && (typeof e.md5 !== 'string' || !MD5_HEX.test(e.md5)))) {
+      throw badRequest('check.files entries are {"filename", "size", "mtime", "md5"?}');
+    }
+    return { filename: e.filename, size: e.size, mtime: e.mtime, ...(typeof e.md5 === 'string' ? { md5: e.md5 } : {}) };
+  });
+  return { action: 'check', id: frame.id, files };
+}
+
+/** Validates a mkdir request. */
+export function parseMkdirRequest(frame: Request): MkdirRequest {
+  if (!isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) throw badRequest('mkdir.id must be a non-negative integer');
+  if (typeof frame.path !== 'string') throw badRequest('mkdir.path must be a string');
+  return { action: 'mkdir', id: frame.id, path: frame.path };
 }
 
 /** Validates the end-of-body trailer of the put with `id`; anything else here is a protocol error. */
@@ -212,6 +279,16 @@ export function parseReply(frame: FrameObject): Reply {
   if (isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) reply.id = frame.id;
   if (isSafeInteger(frame.offset, 0, MAX_FILE_SIZE)) reply.offset = frame.offset;
   if (frame.complete === true) reply.complete = true;
+  if (Array.isArray(frame.results)) {
+    reply.results = frame.results.map((r: unknown) => {
+      const e = r as Record<string, unknown>;
+      if (typeof e !== 'object' || e === null || typeof e.filename !== 'string' || typeof e.state !== 'string') {
+        throw new ProtocolError('reply.results entries are {"filename", "state"}');
+      }
+      return { filename: e.filename, state: e.state, ...(typeof e.message === 'string' ? { message: e.message } : {}) };
+    });
+  }
+  if (typeof frame.created === 'boolean') reply.created = frame.created;
   const receipt = frame.receipt as Record<string, unknown> | undefined;
   if (receipt !== undefined) {
     if (

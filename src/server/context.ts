@@ -16,7 +16,14 @@ export interface ServerContext {
 }
 
 /**
- * Handles one request. Refusals before any body byte are thrown as StatusError (the session replies
- * and the connection stays usable). Return 'close' when the connection can no longer be used.
+ * What a handler leaves behind: nothing (it replied), 'close' (the connection can no longer be
+ * used), or work still running whose reply comes later (a pipelined put landing) while the session
+ * goes on reading the next request.
  */
-export type ActionHandler = (conn: FramedConnection, request: Request, context: ServerContext) => Promise<'close' | void>;
+export type ActionOutcome = 'close' | { background: Promise<void> } | void;
+
+/**
+ * Handles one request. Refusals before any body byte are thrown as StatusError (the session replies
+ * and the connection stays usable).
+ */
+export type ActionHandler = (conn: FramedConnection, request: Request, context: ServerContext) => Promise<ActionOutcome>;

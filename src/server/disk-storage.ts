@@ -1,14 +1,17 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
 import type { Hash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { lstat, mkdir, open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import { DigestIndex } from './digest-index.js';
+import { DirectorySyncer } from './dir-sync.js';
 import { DiskUpload } from './disk-upload.js';
 import { PartialStore, type PartialState } from './partials.js';
 import { isInside, splitSafeFilename } from './safe-path.js';
-import type { BeginResult, Storage, UploadTarget } from './storage.js';
+import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
 export interface DiskStorageOptions {
@@ -28,7 +31,7 @@ interface ParentDir {
 /** A reservation of a final path while its upload is being opened or is open. */
 interface Reservation {
   filename: string;
-  size: number;
+  size: number | null;
   upload?: DiskUpload;
 }
 
@@ -50,7 +53,7 @@ function asStatusError(error: unknown, filename: string): StatusError {
   return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `cannot store ${filename}: ${code ?? String(error)}`);
 }
 
-async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   try {
     return await lstat(path);
   } catch (error) {
@@ -79,21 +82,29 @@ async function hashFileRange(handle: FileHandle, hash: Hash, from: number, to: n
 export class DiskStorage implements Storage {
   private readonly reserved = new Map<string, Reservation>();
 
-  private constructor(readonly root: string, readonly partials: PartialStore, private readonly options: DiskStorageOptions) {}
+  private readonly dirSync = new DirectorySyncer();
+
+  private constructor(
+    readonly root: string,
+    readonly partials: PartialStore,
+    private readonly digests: DigestIndex,
+    private readonly options: DiskStorageOptions,
+  ) {}
 
   /** Opens a storage on an existing directory (resolved through symlinks once, here). */
   static async open(root: string, options: DiskStorageOptions = {}): Promise<DiskStorage> {
     const real = await realpath(root);
     if (!(await stat(real)).isDirectory()) throw new Error(`${root} is not a directory`);
     const partials = await PartialStore.open(real, options.partialTtlMs ?? 24 * 3600 * 1000);
-    return new DiskStorage(real, partials, options);
+    const digests = await DigestIndex.open(real);
+    return new DiskStorage(real, partials, digests, options);
   }
 
   async beginUpload(target: UploadTarget): Promise<BeginResult> {
     const segments = splitSafeFilename(target.filename);
     const filename = segments.join('/');
     const maxSize = this.options.maxSize ?? Number.MAX_SAFE_INTEGER;
-    if (target.size > maxSize) {
+    if (target.size !== null && target.size > maxSize) {
       throw new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `${target.size} bytes is over the server's limit of ${maxSize}`);
     }
     let finalPath: string | undefined;
@@ -107,7 +118,7 @@ export class DiskStorage implements Storage {
       const reservation: Reservation = { filename, size: target.size };
       this.reserved.set(finalPath, reservation);
 
-      const landed = target.resume && target.uploadId !== undefined
+      const landed = target.resume && target.uploadId !== undefined && target.size !== null
         ? this.partials.findLanded(filename, target.uploadId, target.size, target.source)
         : undefined;
       if (landed) {
@@ -117,18 +128,18 @@ export class DiskStorage implements Storage {
           return { landed: { filename, size: landed.size, md5: landed.md5 } };
         }
       }
-      await this.checkTarget(finalPath, filename, target.overwrite);
+      await this.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
 
       const dataPath = this.partials.dataPathFor(dir, filename);
       let state = await this.partials.load(filename);
       let kept: { handle: FileHandle; offset: number; hash: Hash } | undefined;
       if (state) {
-        if (target.resume && this.partials.matches(state, target.size, target.source) && state.data === dataPath) {
+        if (target.resume && target.size !== null && this.partials.matches(state, target.size, target.source) && state.data === dataPath) {
           kept = await this.reopen(state, target);
         }
         if (!kept) await this.partials.remove(state);
       }
-      await this.checkSpace(parent.existing, target.size - (kept?.offset ?? 0), reservation);
+      await this.checkSpace(parent.existing, (target.size ?? 0) - (kept?.offset ?? 0), reservation);
       if (!kept) {
         let path = parent.existing;
         for (const name of parent.missing) {
@@ -138,13 +149,14 @@ export class DiskStorage implements Storage {
             throw error;
           })) createdDirs.push(path);
         }
-        state = { version: 1, filename, size: target.size, source: target.source, durable: 0, data: dataPath, updated: Date.now() };
+        state = { version: 1, filename, size: target.size ?? -1, source: target.source, durable: 0, data: dataPath, updated: Date.now() };
         // The state exists before its data: data never outlives a state that could expire it.
         await this.partials.save(state);
         kept = { handle: await open(dataPath, 'w', 0o600), offset: 0, hash: createMd5() };
       }
       const upload = new DiskUpload(kept.handle, {
         filename, size: target.size, chunkSize: target.chunkSize, finalPath, overwrite: target.overwrite,
+        maxSize, rename: target.rename === true, mode: target.mode ?? 0o644, digests: this.digests, dirSync: this.dirSync,
         offset: kept.offset, hash: kept.hash, partials: this.partials, state: state!, createdDirs,
         ...(target.uploadId !== undefined ? { uploadId: target.uploadId } : {}),
         release: () => this.release(finalPath!, reservation),
@@ -159,6 +171,48 @@ export class DiskStorage implements Storage {
         if (reservation && !reservation.upload) this.reserved.delete(finalPath);
       }
       throw asStatusError(error, filename);
+    }
+  }
+
+  async check(query: CheckQuery): Promise<CheckResult> {
+    let segments: string[];
+    try {
+      segments = splitSafeFilename(query.filename);
+    } catch (error) {
+      return { state: 'forbidden', message: (error as Error).message };
+    }
+    const filename = segments.join('/');
+    try {
+      const parent = await this.resolveParent(segments.slice(0, -1));
+      if (parent.missing.length > 0) return { state: 'missing' };
+      const info = await lstatOrUndefined(join(parent.existing, segments[segments.length - 1]!));
+      if (info === undefined) return { state: 'missing' };
+      if (!info.isFile() || info.size !== query.size || Math.round(info.mtimeMs) !== query.mtime) return { state: 'different' };
+      if (query.md5 === undefined) return { state: 'identical' };
+      // Answered from the digest recorded at landing: never by re-reading the file.
+      const recorded = this.digests.lookup(filename, info.size, info.mtimeMs);
+      return { state: recorded === query.md5 ? 'identical' : 'different' };
+    } catch (error) {
+      const refusal = asStatusError(error, filename);
+      return { state: refusal.status === STATUS.FORBIDDEN ? 'forbidden' : 'different', message: refusal.message };
+    }
+  }
+
+  async makeDirectory(path: string): Promise<boolean> {
+    const segments = splitSafeFilename(path);
+    try {
+      const parent = await this.resolveParent(segments);
+      let current = parent.existing;
+      for (const name of parent.missing) {
+        current = join(current, name);
+        await mkdir(current).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EEXIST') throw error;
+        });
+        await this.dirSync.sync(dirname(current)).catch(() => undefined);
+      }
+      return parent.missing.length > 0;
+    } catch (error) {
+      throw asStatusError(error, segments.join('/'));
     }
   }
 
@@ -240,7 +294,7 @@ export class DiskStorage implements Storage {
     for (const reservation of this.reserved.values()) {
       if (reservation === own) continue;
       const upload = reservation.upload;
-      promised += upload ? Math.max(0, upload.size - upload.received) : reservation.size;
+      promised += upload ? Math.max(0, (upload.size ?? 0) - upload.received) : (reservation.size ?? 0);
     }
     if (needed > available - promised) {
       throw new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE,

@@ -6,10 +6,12 @@
  */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { link, lstat, open, rename, rmdir, unlink } from 'node:fs/promises';
+import { link, lstat, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import type { DigestIndex } from './digest-index.js';
+import type { DirectorySyncer } from './dir-sync.js';
 import type { PartialState, PartialStore } from './partials.js';
 import type { StoredReceipt, Upload } from './storage.js';
 
@@ -23,7 +25,15 @@ export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 /** Everything a DiskUpload needs to know about where it writes and lands. */
 export interface DiskUploadPlan {
   filename: string;
-  size: number;
+  /** Declared size; null for a stream of unknown length. */
+  size: number | null;
+  /** Largest size accepted (enforced while a stream arrives). */
+  maxSize: number;
+  /** Land under "stem.N.ext" when the name is taken. */
+  rename: boolean;
+  mode: number;
+  digests: DigestIndex;
+  dirSync: DirectorySyncer;
   chunkSize: number;
   finalPath: string;
   overwrite: boolean;
@@ -60,14 +70,13 @@ async function writeAll(handle: FileHandle, buffers: Buffer[], position: number)
   }
 }
 
-/** fsyncs a directory so that entries created or renamed in it are durable. */
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** "a/db.sql.gz", 2 → "a/db.2.sql.gz"; ".bashrc", 1 → ".bashrc.1" (the number goes before the extensions). */
+export function numberedName(path: string, n: number): string {
+  const slash = path.lastIndexOf('/') + 1;
+  const base = path.slice(slash);
+  const dot = base.indexOf('.', 1);
+  const named = dot < 0 ? `${base}.${n}` : `${base.slice(0, dot)}.${n}${base.slice(dot)}`;
+  return path.slice(0, slash) + named;
 }
 
 function toStorageError(error: unknown): StatusError {
@@ -83,7 +92,7 @@ function toStorageError(error: unknown): StatusError {
 export class DiskUpload implements Upload {
   readonly filename: string;
   readonly offset: number;
-  readonly size: number;
+  readonly size: number | null;
   /** Absolute position after the last byte handed to write(). */
   received: number;
   private hashed: number;
@@ -113,6 +122,10 @@ export class DiskUpload implements Upload {
 
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.error) return Promise.reject(this.error);
+    if (this.received + chunk.length > this.plan.maxSize) {
+      this.error = new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `the stream grew over the server's limit of ${this.plan.maxSize} bytes`);
+      return Promise.reject(this.error);
+    }
     this.hashChunks(chunk);
     this.received += chunk.length;
     this.pending.push(chunk);
@@ -139,24 +152,26 @@ export class DiskUpload implements Upload {
             `md5 mismatch: the stored data hashes to ${md5}, the client sent ${claimedMd5}` +
             `${this.offset > 0 ? ` (resumed at ${this.offset})` : ''}; the partial was discarded`);
         }
-        const { mtime, finalPath, state } = this.plan;
-        await this.handle.chmod(0o644);
+        const { mtime, state } = this.plan;
+        await this.handle.chmod(this.plan.mode);
         if (mtime !== undefined) await this.handle.utimes(new Date(), new Date(mtime));
         await this.handle.sync();
+        const info = await this.handle.stat();
         await this.handle.close();
-        await this.land(state.data, finalPath);
-        receipt = { filename: this.filename, size: this.size, md5 };
+        const landed = await this.land(state.data);
+        receipt = { filename: landed.filename, size: this.received, md5 };
+        await this.plan.digests.record(landed.filename, { size: info.size, mtime: Math.round(info.mtimeMs), md5 });
       } catch (error) {
         await this.removeEverything();
         this.plan.release();
         throw toStorageError(error);
       }
       // Landed: what follows cannot undo it, so its failures are not the client's.
-      await syncDirectory(dirname(this.plan.finalPath)).catch(() => undefined);
-      for (const dir of this.plan.createdDirs) await syncDirectory(dirname(dir)).catch(() => undefined);
+      await this.plan.dirSync.sync(dirname(this.plan.finalPath)).catch(() => undefined);
+      for (const dir of this.plan.createdDirs) await this.plan.dirSync.sync(dirname(dir)).catch(() => undefined);
       await this.plan.partials.remove(this.plan.state);
       if (this.plan.uploadId !== undefined) {
-        this.plan.partials.recordLanded(this.filename, { uploadId: this.plan.uploadId, size: this.size, source: this.plan.state.source, md5: receipt.md5 });
+        this.plan.partials.recordLanded(this.filename, { uploadId: this.plan.uploadId, size: receipt.size, source: this.plan.state.source, md5: receipt.md5 });
       }
       this.plan.release();
       return receipt;
@@ -167,6 +182,8 @@ export class DiskUpload implements Upload {
   }
 
   suspend(): Promise<void> {
+    // A stream of unknown length cannot be replayed by the client: nothing to resume.
+    if (this.size === null) return this.discard();
     this.closing ??= (async () => {
       try {
         await this.settleWrites();
@@ -224,25 +241,40 @@ export class DiskUpload implements Upload {
     }
   }
 
-  /** Without overwrite, link() fails atomically if the name was taken meanwhile; rename() replaces. */
-  private async land(dataPath: string, finalPath: string): Promise<void> {
-    if (this.plan.overwrite) {
+  /**
+   * Without overwrite, link() fails atomically if the name was taken meanwhile; rename() replaces.
+   * With `rename`, a taken name moves on to "stem.1.ext", "stem.2.ext", ... (first free one).
+   */
+  private async land(dataPath: string): Promise<{ filename: string }> {
+    const { finalPath, overwrite } = this.plan;
+    if (overwrite) {
       await rename(dataPath, finalPath);
-      return;
+      return { filename: this.filename };
     }
-    try {
-      await link(dataPath, finalPath);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw this.exists();
-      // Filesystems without hard links: check, then rename (a narrower race, same result otherwise).
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error;
-      const taken = await lstat(finalPath).then(() => true, () => false);
-      if (taken) throw this.exists();
-      await rename(dataPath, finalPath);
-      return;
+    for (let n = 0; n <= 1000; n++) {
+      const path = n === 0 ? finalPath : numberedName(finalPath, n);
+      const filename = n === 0 ? this.filename : numberedName(this.filename, n);
+      try {
+        await link(dataPath, path);
+        await unlink(dataPath).catch(() => undefined);
+        return { filename };
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') {
+          if (this.plan.rename) continue;
+          throw this.exists();
+        }
+        // Filesystems without hard links: check, then rename (a narrower race, same result otherwise).
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error;
+        if (await lstat(path).then(() => true, () => false)) {
+          if (this.plan.rename) continue;
+          throw this.exists();
+        }
+        await rename(dataPath, path);
+        return { filename };
+      }
     }
-    await unlink(dataPath).catch(() => undefined);
+    throw this.exists();
   }
 
   private exists(): StatusError {

@@ -1,7 +1,7 @@
 /**
  * Kept partial uploads (docs/PROTOCOL.md, "Resume"). The bytes of an unfinished upload stay in a
  * hidden `.ftx-<key>.part` beside the target; what is needed to continue it is a small JSON state in
- * `<root>/.ftx-partials/<key>.json`, written only after the bytes it counts are fsynced, so after a
+ * `<root>/.ftx-state/partials/<key>.json`, written only after the bytes it counts are fsynced, so after a
  * crash the state never claims more than the disk holds. States older than the TTL are removed
  * with their data. A live server also keeps, in memory, the md5 state at the durable offset so a
  * resume after a dropped connection need not re-read the prefix.
@@ -12,8 +12,10 @@ import { join } from 'node:path';
 import { RESERVED_PREFIX } from '../protocol/constants.js';
 import { isInside } from './safe-path.js';
 
+/** Directory under the root that holds the server's own state (partials, digest index). */
+export const STATE_DIR = `${RESERVED_PREFIX}state`;
 /** Directory under the root that holds partial states. */
-export const PARTIALS_DIR = `${RESERVED_PREFIX}partials`;
+export const PARTIALS_DIR = `${STATE_DIR}/partials`;
 
 /** How the client identifies its source file: a changed source is never stitched onto an old prefix. */
 export interface SourceIdentity {

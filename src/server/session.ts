@@ -7,13 +7,20 @@ import { createNonce, verifyAuthProof } from '../protocol/auth.js';
 import { asRequest, errorReply, parseClientHello, type Reply, type ServerHello } from '../protocol/messages.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
+import { handleCheck } from './actions/check.js';
+import { handleMkdir } from './actions/mkdir.js';
 import { handlePut } from './actions/put.js';
 import type { ActionHandler, ServerContext } from './context.js';
 
 /** Actions by wire name (docs/PROTOCOL.md, "Actions"). */
 const ACTIONS: Record<string, ActionHandler> = {
   put: handlePut,
+  check: handleCheck,
+  mkdir: handleMkdir,
 };
+
+/** Most pipelined puts landing in the background per connection before reading pauses. */
+const MAX_BACKGROUND = 64;
 
 /** How long a new connection may take to send a valid hello. */
 const HELLO_TIMEOUT_MS = 10_000;
@@ -59,6 +66,7 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
 
 /** Serves one connection until the client leaves, breaks the protocol, or the server shuts down. */
 export async function runSession(conn: FramedConnection, context: ServerContext, onHandshakeFailure: (error: FtxError) => void): Promise<void> {
+  const background = new Set<Promise<void>>();
   try {
     try {
       if (!(await handshake(conn, context))) return;
@@ -77,17 +85,28 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
         continue;
       }
       try {
-        if ((await handler(conn, request, context)) === 'close') {
+        const outcome = await handler(conn, request, context);
+        if (outcome === 'close') {
+          await Promise.allSettled([...background]);
           conn.closeAfterReply();
           return;
+        }
+        if (outcome) {
+          const work = outcome.background;
+          background.add(work);
+          void work.finally(() => background.delete(work));
+          if (background.size >= MAX_BACKGROUND) await Promise.race(background);
         }
       } catch (error) {
         if (!(error instanceof StatusError)) throw error;
         conn.send(errorReply(error, idOf(request)));
       }
     }
+    await Promise.allSettled([...background]);
     conn.end();
   } catch (error) {
+    // Files already received keep landing; their replies may no longer reach the client.
+    await Promise.allSettled([...background]);
     if (error instanceof ConnectionLostError) {
       conn.destroy();
       return;

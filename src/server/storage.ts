@@ -10,10 +10,14 @@ export type { SourceIdentity };
 export interface UploadTarget {
   /** The client's filename, not yet checked. */
   filename: string;
-  /** Exact number of bytes the complete file has. */
-  size: number;
+  /** Exact number of bytes the complete file has; null for a stream of unknown length. */
+  size: number | null;
   /** Replace an existing file of that name. */
   overwrite: boolean;
+  /** If the name is taken, land under the first free "stem.N.ext" instead. */
+  rename?: boolean;
+  /** Permission bits for the landed file (0o777 at most; default 0o644). */
+  mode?: number;
   /** Modification time to give the landed file, ms since the epoch. */
   mtime?: number;
   /** Protocol chunk size: resume offsets are whole chunks. */
@@ -56,6 +60,24 @@ export interface Upload {
   discard(): Promise<void>;
 }
 
+/** What `check` says about one name. */
+export type CheckState = 'missing' | 'identical' | 'different' | 'forbidden';
+
+/** One name to check, with what the client knows of its source. */
+export interface CheckQuery {
+  filename: string;
+  size: number;
+  mtime: number;
+  /** With a digest, "identical" also requires the md5 recorded at landing to match. */
+  md5?: string;
+}
+
+/** The answer for one name. */
+export interface CheckResult {
+  state: CheckState;
+  message?: string;
+}
+
 /** The answer to a put: an upload to feed, or the news that this exact upload already landed. */
 export type BeginResult = { upload: Upload } | { landed: StoredReceipt };
 
@@ -67,6 +89,10 @@ export interface Storage {
    * and opens the upload. Throws StatusError with the reply's status and code.
    */
   beginUpload(target: UploadTarget): Promise<BeginResult>;
+  /** Says for each name whether the server has it, identical (size+mtime, and md5 if given) or not. */
+  check(query: CheckQuery): Promise<CheckResult>;
+  /** Creates a directory (and missing parents) inside the root; false if it already existed. */
+  makeDirectory(path: string): Promise<boolean>;
   /** Suspends every upload still open (shutdown): kept partials survive a restart. */
   suspendAll(): Promise<void>;
   /** Removes expired partials; returns how many. */

@@ -3,9 +3,9 @@
  * with backpressure, receive frames and body bytes in arrival order, idle timeout, clean close.
  */
 import type { Socket } from 'node:net';
-import { ConnectionLostError } from '../errors.js';
+import { ConnectionLostError, ProtocolError } from '../errors.js';
 import { encodeFrame, FrameReader, type FrameObject } from '../protocol/frame.js';
-import { MAX_FRAME_BYTES } from '../protocol/constants.js';
+import { DATA_FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/constants.js';
 
 /** Pause reading from the socket when this many received bytes wait for a consumer. */
 const MAX_UNCONSUMED_BYTES = 4 * 1024 * 1024;
@@ -131,6 +131,50 @@ export class FramedConnection {
       if (this.ended) throw new ConnectionLostError(`connection closed with ${remaining} body bytes missing`);
       return undefined;
     });
+  }
+
+  /**
+   * Delivers the payloads of a stream body (docs/PROTOCOL.md, "Stream bodies"): data frames of a
+   * 4-byte big-endian length (at most `maxLength`) and that many bytes, ended by a zero length.
+   * Resolves with the total payload bytes. A longer frame is a protocol error.
+   */
+  readDataFrames(maxLength: number, onData: BodyHandler): Promise<number> {
+    const header = Buffer.alloc(DATA_FRAME_HEADER_BYTES);
+    let headerBytes = 0;
+    let need = -1; // payload bytes still due in the current frame; -1 while reading a header
+    let total = 0;
+    return this.pull<number>(() => {
+      for (;;) {
+        if (need < 0) {
+          while (headerBytes < DATA_FRAME_HEADER_BYTES) {
+            const piece = this.reader.readBody(DATA_FRAME_HEADER_BYTES - headerBytes);
+            if (piece === undefined) break;
+            piece.copy(header, headerBytes);
+            headerBytes += piece.length;
+          }
+          if (headerBytes < DATA_FRAME_HEADER_BYTES) return this.moreOrLost('inside a data frame header');
+          headerBytes = 0;
+          need = header.readUInt32BE(0);
+          if (need > maxLength) throw new ProtocolError(`data frame of ${need} bytes exceeds the chunk size ${maxLength}`);
+          if (need === 0) return { value: total };
+        }
+        while (need > 0) {
+          const chunk = this.reader.readBody(need);
+          if (chunk === undefined) return this.moreOrLost('inside a data frame');
+          need -= chunk.length;
+          total += chunk.length;
+          if (need === 0) need = -1;
+          const wait = onData(chunk);
+          if (wait) return { wait };
+        }
+        if (need === 0) need = -1;
+      }
+    });
+  }
+
+  private moreOrLost(where: string): undefined {
+    if (this.ended) throw new ConnectionLostError(`connection closed ${where}`);
+    return undefined;
   }
 
   /**

@@ -50,8 +50,10 @@ export async function withServer<T>(options: Partial<ServerOptions>, fn: (fixtur
   }
 }
 
-/** The server's directory of partial-upload states, directly under the root. */
-export const PARTIALS_DIR = '.ftx-partials';
+/** The server's own state directory, directly under the root. */
+export const STATE_DIR = '.ftx-state';
+/** Where it keeps partial-upload states. */
+export const PARTIALS_DIR = `${STATE_DIR}/partials`;
 
 /**
  * All entries under `dir`, recursively, as relative paths. Hidden ones are included (partial data
@@ -59,7 +61,7 @@ export const PARTIALS_DIR = '.ftx-partials';
  */
 export async function listTree(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true });
-  return entries.map(String).filter((e) => e !== PARTIALS_DIR && !e.startsWith(`${PARTIALS_DIR}/`)).sort();
+  return entries.map(String).filter((e) => e !== STATE_DIR && !e.startsWith(`${STATE_DIR}/`)).sort();
 }
 
 /** Names of partial-upload states kept under `root`. */

@@ -1,14 +1,18 @@
 /**
- * The `put` action: refuse early or ack 200 with the offset to start from, receive the rest of the
- * body, verify the md5 of the whole file, land atomically. A broken connection keeps the partial
- * for a resume; a bad md5 or a refusal mid-body discards it.
+ * The `put` action (docs/PROTOCOL.md, "put"). Classic: refuse early or ack 200 with the offset to
+ * start from, then receive the rest. Pipelined (`wait: false`): the body follows at once, a refusal
+ * drains it, and the verdict comes when the file has landed while the session reads on. Either way
+ * the md5 of the whole file is verified and the file lands atomically. A broken connection keeps the
+ * partial for a resume; a bad md5 or a refusal mid-body discards it.
  */
 import { performance } from 'node:perf_hooks';
 import { ConnectionLostError, StatusError } from '../../errors.js';
 import { STATUS } from '../../protocol/constants.js';
-import { asRequest, errorReply, parseEndRequest, parsePutRequest, type Reply, type WaitNotice } from '../../protocol/messages.js';
-import type { FramedConnection } from '../../transport/framed-connection.js';
-import type { ActionHandler } from '../context.js';
+import {
+  asRequest, errorReply, parseEndRequest, parsePutRequest, type PutRequest, type Reply, type WaitNotice,
+} from '../../protocol/messages.js';
+import type { BodyHandler, FramedConnection } from '../../transport/framed-connection.js';
+import type { ActionHandler, ActionOutcome } from '../context.js';
 import type { TransferRecord } from '../log.js';
 import type { Upload } from '../storage.js';
 
@@ -25,6 +29,13 @@ async function withKeepAlive<T>(conn: FramedConnection, id: number, message: str
   } finally {
     clearInterval(timer);
   }
+}
+
+/** Reads the body (sized or data frames) into `onData`; resolves with its length. */
+async function readBody(conn: FramedConnection, request: PutRequest, offset: number, onData: BodyHandler): Promise<number> {
+  if (request.size === null) return conn.readDataFrames(request.chunkSize, onData);
+  await conn.readBody(request.size - offset, onData);
+  return request.size - offset;
 }
 
 async function receiveEnd(conn: FramedConnection, id: number): Promise<string> {
@@ -46,7 +57,8 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
   try {
     const begun = await context.storage.beginUpload({
       filename: request.filename, size: request.size, overwrite: request.overwrite, chunkSize: request.chunkSize,
-      resume: request.resume, source: request.source,
+      rename: request.rename, resume: request.resume && request.wait, source: request.source,
+      ...(request.mode !== undefined ? { mode: request.mode } : {}),
       ...(request.uploadId !== undefined ? { uploadId: request.uploadId } : {}),
       ...(request.mtime !== undefined ? { mtime: request.mtime } : {}),
       onWait: (done, total) => conn.send({ type: 'wait', id: request.id, message: 'verifying kept data', done, total } satisfies WaitNotice),
@@ -59,33 +71,35 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
     }
     upload = begun.upload;
   } catch (error) {
-    if (error instanceof StatusError) logError(error);
-    throw error;
+    if (!(error instanceof StatusError)) throw error;
+    logError(error);
+    if (request.wait) throw error;
+    // Pipelined: the body is already on its way. Drop it and the trailer, then refuse.
+    await readBody(conn, request, 0, () => undefined);
+    await receiveEnd(conn, request.id);
+    conn.send(errorReply(error, request.id));
+    return undefined;
   }
   record.filename = upload.filename;
   record.offset = upload.offset;
-  conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'send the body', offset: upload.offset } satisfies Reply);
+  if (request.wait) {
+    conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'send the body', offset: upload.offset } satisfies Reply);
+  }
   const idle = conn.idleTimeoutMs;
   if (upload.offset > 0 && idle > 0) conn.setIdleTimeout(idle + upload.offset / CLIENT_PREFIX_HASH_BYTES_PER_MS);
 
-  let bodyDone = false;
+  let claimed: string;
   try {
-    await conn.readBody(request.size - upload.offset, (chunk) => upload.write(chunk));
+    record.bytes = await readBody(conn, request, upload.offset, (chunk) => upload.write(chunk));
     conn.setIdleTimeout(idle);
-    bodyDone = true;
-    record.bytes = request.size - upload.offset;
-    const claimed = await receiveEnd(conn, request.id);
-    const receipt = await withKeepAlive(conn, request.id, 'landing', () => upload.commit(claimed));
-    conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'stored and verified', receipt } satisfies Reply);
-    log({ md5: receipt.md5 });
-    return undefined;
+    claimed = await receiveEnd(conn, request.id);
   } catch (error) {
     conn.setIdleTimeout(idle);
     if (error instanceof ConnectionLostError) {
       // Keep what arrived: the client will ask to resume.
       await upload.suspend();
       record.bytes = upload.received - upload.offset;
-      logError({ code: error.code, message: `${error.message}; partial kept for resume` });
+      logError({ code: error.code, message: `${error.message}${request.size === null ? '' : '; partial kept for resume'}` });
       throw error;
     }
     await upload.discard();
@@ -95,7 +109,22 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
     }
     logError(error);
     conn.send(errorReply(error, request.id));
-    // A refusal mid-body (disk full) leaves unread body bytes on the wire: the connection is done.
-    return bodyDone ? undefined : 'close';
+    // A refusal mid-body (disk full, too large) leaves unread body bytes on the wire: the connection is done.
+    return 'close';
   }
+
+  const land = async (): Promise<void> => {
+    try {
+      const receipt = await withKeepAlive(conn, request.id, 'landing', () => upload.commit(claimed));
+      conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'stored and verified', receipt } satisfies Reply);
+      log({ filename: receipt.filename, md5: receipt.md5 });
+    } catch (error) {
+      const refusal = error instanceof StatusError ? error : new StatusError(STATUS.INTERNAL, 'internal', String(error));
+      logError(refusal);
+      conn.send(errorReply(refusal, request.id));
+    }
+  };
+  // Pipelined puts land in the background (fsyncs of many small files overlap); classic ones in line.
+  const outcome: ActionOutcome = request.wait ? await land() : { background: land() };
+  return outcome;
 };

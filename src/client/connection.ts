@@ -1,0 +1,146 @@
+/**
+ * A connected, authenticated protocol session on the client side: request ids, and one reader that
+ * hands each reply to whoever expects that id (replies to pipelined puts may come out of order).
+ */
+import { ConnectionLostError, ProtocolError, StatusError } from '../errors.js';
+import { computeAuthProof } from '../protocol/auth.js';
+import { AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
+import { parseReply, parseServerHello, type ClientHello, type Reply, type ServerHello, type WaitNotice } from '../protocol/messages.js';
+import { openConnection } from '../transport/connect.js';
+import type { FramedConnection } from '../transport/framed-connection.js';
+import { FTX_VERSION } from '../version.js';
+
+/** How to reach and authenticate to a server. */
+export interface ClientOptions {
+  host: string;
+  port: number;
+  token?: string;
+  /** Give up connecting after this long (default 10 s). */
+  connectTimeoutMs?: number;
+  /** Fail when the connection is silent this long (default 60 s). */
+  idleTimeoutMs?: number;
+}
+
+interface Expectation {
+  resolve: (reply: Reply) => void;
+  reject: (error: unknown) => void;
+  onWait?: (notice: WaitNotice) => void;
+}
+
+/** Turns a non-200 reply into the error the caller sees. */
+export function replyError(reply: Reply): StatusError {
+  return new StatusError(reply.status, reply.code, reply.message);
+}
+
+/** One authenticated connection with an id allocator and a reply dispatcher. */
+export class ClientConnection {
+  private lastId = 0;
+  private readonly expected = new Map<number, Expectation[]>();
+  private readonly unclaimed = new Map<number, Reply[]>();
+  private reading = false;
+  private failure: unknown;
+
+  private constructor(readonly conn: FramedConnection, readonly server: ServerHello) {}
+
+  /** Connects, reads the server hello and authenticates. */
+  static async open(options: ClientOptions): Promise<ClientConnection> {
+    const conn = await openConnection({
+      host: options.host,
+      port: options.port,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    });
+    try {
+      const frame = await conn.receive();
+      if (frame === null) throw new ConnectionLostError('the server closed the connection before its hello');
+      const hello = parseServerHello(frame);
+      if (hello.protocol !== PROTOCOL_VERSION) {
+        throw new ProtocolError(`the server speaks protocol ${hello.protocol}; this client speaks ${PROTOCOL_VERSION}`);
+      }
+      const answer: ClientHello = { action: 'hello', protocol: PROTOCOL_VERSION, client: `ftx/${FTX_VERSION}` };
+      if (hello.auth === AUTH_HMAC_SHA256) {
+        if (!options.token) {
+          throw new StatusError(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED, 'the server requires a token (--token, --token-file or FTX_TOKEN)');
+        }
+        answer.hmac = computeAuthProof(options.token, hello.nonce);
+      } else if (hello.auth !== AUTH_NONE) {
+        throw new ProtocolError(`the server asks for unknown authentication "${hello.auth}"`);
+      }
+      conn.send(answer);
+      const replyFrame = await conn.receive();
+      if (replyFrame === null) throw new ConnectionLostError('the server closed the connection');
+      const reply = parseReply(replyFrame);
+      if (reply.status !== STATUS.OK) throw replyError(reply);
+      return new ClientConnection(conn, hello);
+    } catch (error) {
+      conn.destroy();
+      throw error;
+    }
+  }
+
+  /** A fresh request id. */
+  nextId(): number {
+    return ++this.lastId;
+  }
+
+  /** True when the server announced `action` in its hello. */
+  supports(action: string): boolean {
+    return this.server.actions.includes(action);
+  }
+
+  /** Resolves with the next reply for `id` (skipping keep-alives, which go to `onWait`). */
+  expect(id: number, onWait?: (notice: WaitNotice) => void): Promise<Reply> {
+    const early = this.unclaimed.get(id)?.shift();
+    if (early) return Promise.resolve(early);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const list = this.expected.get(id) ?? [];
+      list.push({ resolve, reject, ...(onWait ? { onWait } : {}) });
+      this.expected.set(id, list);
+      void this.readReplies();
+    });
+  }
+
+  /** Half-closes and waits (at most 2 s) for the server to close. */
+  async close(): Promise<void> {
+    this.conn.end();
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()).then(() => this.conn.destroy());
+    await Promise.race([this.conn.closed(), timer]);
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.conn.destroy();
+  }
+
+  /** The one reader: runs while someone expects a reply. */
+  private async readReplies(): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
+    try {
+      while (this.expected.size > 0) {
+        const frame = await this.conn.receive();
+        if (frame === null) throw new ConnectionLostError('the server closed the connection');
+        const id = typeof frame.id === 'number' ? frame.id : -1;
+        if (frame.type === 'wait') {
+          this.expected.get(id)?.[0]?.onWait?.({ type: 'wait', message: String(frame.message ?? ''),
+            ...(typeof frame.done === 'number' ? { done: frame.done } : {}), ...(typeof frame.total === 'number' ? { total: frame.total } : {}) });
+          continue;
+        }
+        const reply = parseReply(frame);
+        const waiting = this.expected.get(id);
+        const first = waiting?.shift();
+        if (waiting && waiting.length === 0) this.expected.delete(id);
+        if (first) first.resolve(reply);
+        else if (id < 0 && reply.status !== STATUS.OK) throw replyError(reply); // a refusal not tied to a request
+        else this.unclaimed.set(id, [...(this.unclaimed.get(id) ?? []), reply]);
+      }
+    } catch (error) {
+      this.failure = error;
+      for (const list of this.expected.values()) for (const e of list) e.reject(error);
+      this.expected.clear();
+    } finally {
+      this.reading = false;
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/** The `check` action: for each name, does the server have it identical (size + mtime, and md5)? */
+import { STATUS } from '../../protocol/constants.js';
+import { parseCheckRequest, type Reply } from '../../protocol/messages.js';
+import type { ActionHandler } from '../context.js';
+
+export const handleCheck: ActionHandler = async (conn, frame, context) => {
+  const request = parseCheckRequest(frame);
+  const results = await Promise.all(request.files.map(async (file) => ({
+    filename: file.filename,
+    ...(await context.storage.check(file)),
+  })));
+  conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'checked', results } satisfies Reply);
+};

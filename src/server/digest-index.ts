@@ -1,0 +1,73 @@
+/**
+ * md5s recorded at landing, so `check` with a digest is answered without re-reading files. An
+ * append-only JSON-lines log in `<root>/.ftx-state/digests.jsonl`, loaded at start, compacted when
+ * mostly stale. An entry counts only while the file still has the size and mtime it had at landing.
+ */
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { STATE_DIR } from './partials.js';
+
+/** What was recorded about a landed file. */
+export interface DigestEntry {
+  size: number;
+  /** mtime in whole ms, as the file had it right after landing. */
+  mtime: number;
+  md5: string;
+}
+
+const FILE_NAME = 'digests.jsonl';
+
+/** The digest log of one root. */
+export class DigestIndex {
+  private readonly entries = new Map<string, DigestEntry>();
+  private appending: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly path: string) {}
+
+  /** Loads (and, when mostly stale, compacts) the log under `root`. */
+  static async open(root: string): Promise<DigestIndex> {
+    const dir = join(root, STATE_DIR);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const index = new DigestIndex(join(dir, FILE_NAME));
+    let lines: string[] = [];
+    try {
+      lines = (await readFile(index.path, 'utf8')).split('\n');
+    } catch {
+      lines = [];
+    }
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        const { f, size, mtime, md5 } = JSON.parse(line) as { f: unknown; size: unknown; mtime: unknown; md5: unknown };
+        if (typeof f === 'string' && Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && typeof md5 === 'string') {
+          index.entries.set(f, { size: size as number, mtime: mtime as number, md5 });
+        }
+      } catch {
+        // A torn last line after a crash: ignore it.
+      }
+    }
+    if (lines.length > 1000 && lines.length > 2 * index.entries.size) await index.compact();
+    return index;
+  }
+
+  /** Records the md5 of a file that just landed (appends one line; order of calls is kept). */
+  record(filename: string, entry: DigestEntry): Promise<void> {
+    this.entries.set(filename, entry);
+    const line = `${JSON.stringify({ f: filename, ...entry })}\n`;
+    this.appending = this.appending.then(() => appendFile(this.path, line, { mode: 0o600 })).catch(() => undefined);
+    return this.appending;
+  }
+
+  /** The recorded md5 of `filename` if the file still has the recorded size and mtime. */
+  lookup(filename: string, size: number, mtimeMs: number): string | undefined {
+    const entry = this.entries.get(filename);
+    return entry && entry.size === size && entry.mtime === Math.round(mtimeMs) ? entry.md5 : undefined;
+  }
+
+  private async compact(): Promise<void> {
+    const text = [...this.entries].map(([f, entry]) => JSON.stringify({ f, ...entry })).join('\n');
+    const temp = `${this.path}.${process.pid}.tmp`;
+    await writeFile(temp, text === '' ? '' : `${text}\n`, { mode: 0o600 });
+    await rename(temp, this.path);
+  }
+}
