@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDestination } from '../src/client/address.js';
 import { describeError, EXIT, exitCodeFor } from '../src/cli/exit-codes.js';
 import { parseSeconds, parseSize, resolveToken } from '../src/cli/option-parsers.js';
-import { planPut, remoteNameFor } from '../src/cli/put-command.js';
+import { exitCodeForRun, planPut } from '../src/cli/put-command.js';
 import { isLoopbackHost, planServe } from '../src/cli/serve-command.js';
 import { ConnectError, ConnectionLostError, FtxError, LocalFileError, ProtocolError, StatusError, UsageError, VerificationError } from '../src/errors.js';
 import { makeTempDir } from './helpers/server.js';
@@ -98,12 +98,18 @@ describe('serve plan: no unauthenticated writes from the network', () => {
 });
 
 describe('put plan', () => {
-  it('splits files from the destination and joins the remote directory', () => {
+  it('takes the destination from the last argument, --to, or FTX_HOST', () => {
     const plan = planPut(['package.json', 'tsconfig.json', '[::1]:9'], { dir: '/backups/daily/' }, {}, false);
     expect(plan.destination).toEqual({ host: '::1', port: 9 });
-    expect(plan.files.map((f) => f.remoteName)).toEqual(['backups/daily/package.json', 'backups/daily/tsconfig.json']);
+    expect(plan.sources).toEqual(['package.json', 'tsconfig.json']);
+    expect(plan.remoteDir).toBe('backups/daily');
     expect(plan.progress).toBe(false);
-    expect(remoteNameFor(undefined, '/a/b/c.txt')).toBe('c.txt');
+    expect(planPut(['a', 'b'], { to: 'h:1' }, {}, false).sources).toEqual(['a', 'b']);
+    const fromEnv = planPut(['a'], {}, { FTX_HOST: 'backup-host:7000', FTX_DIR: 'nightly', FTX_IF_EXISTS: 'rename' }, false);
+    expect(fromEnv.destination).toEqual({ host: 'backup-host', port: 7000 });
+    expect(fromEnv.sources).toEqual(['a']);
+    expect(fromEnv.remoteDir).toBe('nightly');
+    expect(fromEnv.ifExists).toBe('rename');
   });
 
   it('shows progress only on a TTY and not when quiet or --no-progress', () => {
@@ -112,8 +118,20 @@ describe('put plan', () => {
     expect(planPut(['package.json', 'h'], { quiet: true }, {}, true).progress).toBe(false);
   });
 
-  it('refuses two sources that would land under one name', () => {
-    expect(codeOf(() => planPut(['package.json', './package.json', 'h'], {}, {}, false))).toBe('usage');
+  it('checks the stdin and policy options', () => {
+    expect(planPut(['-', 'h'], { name: 'db.sql.gz' }, {}, false).streamName).toBe('db.sql.gz');
+    expect(codeOf(() => planPut(['-', 'h'], {}, {}, false))).toBe('usage');
+    expect(codeOf(() => planPut(['-', 'x', 'h'], { name: 'n' }, {}, false))).toBe('usage');
+    expect(codeOf(() => planPut(['x', 'h'], { ifExists: 'clobber' }, {}, false))).toBe('usage');
+    expect(planPut(['x', 'h'], { force: true }, {}, false).ifExists).toBe('overwrite');
+    expect(planPut(['x', 'h'], {}, {}, false).ifExists).toBe('fail');
+    expect(codeOf(() => planPut(['only-one'], {}, {}, false))).toBe('usage');
+  });
+
+  it('gives the partial exit code only when some files failed and others made it', () => {
+    expect(exitCodeForRun({ sent: 3, skipped: 1, failed: 0 })).toBe(EXIT.OK);
+    expect(exitCodeForRun({ sent: 3, skipped: 0, failed: 1, firstError: new StatusError(403, 'forbidden_path', 'x') })).toBe(EXIT.PARTIAL);
+    expect(exitCodeForRun({ sent: 0, skipped: 0, failed: 2, firstError: new StatusError(409, 'exists', 'x') })).toBe(EXIT.REJECTED);
   });
 });
 

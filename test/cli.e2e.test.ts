@@ -97,7 +97,7 @@ describe('the ftx binary', () => {
   it('uploads files end to end, one receipt line per file, exit 0', async () => {
     const files = await Promise.all([source('a.bin', 0), source('b.bin', 4097), source('c.bin', 3 * 1024 * 1024 + 1)]);
     const result = await runFtx(['put', ...files.map((f) => f.path), '--dir', 'cli/run1', `127.0.0.1:${serve.port}`]);
-    expect(result.stderr).toBe('');
+    expect(result.stderr).toMatch(/^ftx: 3 sent, 0 skipped, 0 failed; 3\.00 MiB in [\d.]+ s\n$/);
     expect(result.code).toBe(EXIT.OK);
     const lines = result.stdout.trim().split('\n');
     expect(lines).toHaveLength(3);
@@ -172,13 +172,18 @@ describe('the ftx binary', () => {
     }
   });
 
-  it('exits with the rejected code and the server reason for an existing file; --force overwrites', async () => {
+  it('skips an identical file; exits with the rejected code for a changed one; --force overwrites', async () => {
     const file = await source('dup.bin', 100);
     expect((await runFtx(['put', file.path, `127.0.0.1:${serve.port}`])).code).toBe(EXIT.OK);
+    const same = await runFtx(['put', file.path, `127.0.0.1:${serve.port}`]);
+    expect(same.code).toBe(EXIT.OK);
+    expect(same.stdout).toMatch(/^skipped .*dup\.bin -> dup\.bin: identical on the server\n$/);
+    await writeFile(file.path, randomBytes(100));
     const again = await runFtx(['put', file.path, `127.0.0.1:${serve.port}`]);
     expect(again.code).toBe(EXIT.REJECTED);
-    expect(again.stderr).toMatch(/^ftx: error: dup\.bin already exists .*\(server: 409 exists\)\n$/);
+    expect(again.stderr).toMatch(/^ftx: dup\.bin: dup\.bin exists on the server with other content .*\(server: 409 exists\)\n/);
     expect((await runFtx(['put', file.path, `127.0.0.1:${serve.port}`, '--force'])).code).toBe(EXIT.OK);
+    expect(await readFile(join(root, 'dup.bin'))).toEqual(await readFile(file.path));
   });
 
   it('exits with the verification code when the server reports a different md5', async () => {

@@ -32,17 +32,27 @@ export function run(file, args, options = {}) {
   });
 }
 
-/** Starts `ftx serve root --port 0 ...`; resolves with {child, port, stop()}. */
-export function startFtxServer(root, extra = []) {
+/**
+ * Starts `ftx serve root --port 0 ...`; resolves with {child, port, stop()} once it printed its
+ * "serving ... on host:port" line (printed even with --quiet).
+ * Options: `spawnChild` replaces child_process.spawn (bench/run.mjs passes one that tracks the child
+ * so it is killed on failure); `timeoutMs` > 0 rejects (and kills it) when the line does not come.
+ */
+export function startFtxServer(root, extra = [], { spawnChild = spawn, timeoutMs = 0 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FTX_BIN, 'serve', root, '--port', '0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnChild(process.execPath, [FTX_BIN, 'serve', root, '--port', '0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
+    const timer = timeoutMs > 0 ? setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ftx serve did not start within ${timeoutMs} ms: ${log}`)); }, timeoutMs) : null;
     child.stderr.on('data', (d) => {
       log += d;
       const m = /serving .* on [^\s]+:(\d+) /.exec(log);
-      if (m) resolve({ child, port: Number(m[1]), log: () => log, stop: (signal = 'SIGTERM') => new Promise((r) => { child.once('exit', r); child.kill(signal); }) });
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]), log: () => log, stop: (signal = 'SIGTERM') => new Promise((r) => { child.once('exit', r); child.kill(signal); }) });
+      }
     });
-    child.on('exit', (code) => reject(new Error(`ftx serve exited ${code}: ${log}`)));
+    child.on('error', (error) => { clearTimeout(timer); reject(error); });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`ftx serve exited ${code}: ${log}`)); });
   });
 }
 

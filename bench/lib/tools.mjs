@@ -55,14 +55,17 @@ function isGnuTime(path) {
   }
 }
 
-/** First line of `file --version`-like output, for the report header. */
+/** The first line with a version number in `file --version`-like output (stdout or stderr). */
 export function versionLine(file, args = ['--version']) {
+  let text;
   try {
-    const out = execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
-    return out.trim().split('\n')[0];
+    // ssh -V prints to stderr: merge both streams.
+    text = execFileSync('sh', ['-c', '"$0" "$@" 2>&1', file, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
   } catch (error) {
-    return `${error.stdout ?? ''}${error.stderr ?? ''}`.trim().split('\n')[0] || '?';
+    text = `${error.stdout ?? ''}`;
   }
+  const lines = text.trim().split('\n');
+  return (lines.find((l) => /\d+\.\d+/.test(l)) ?? lines[0] ?? '?').trim();
 }
 
 /**

@@ -13,6 +13,7 @@ export const EXIT = {
   CONNECTION_LOST: 7,
   PROTOCOL: 8,
   LOCAL_FILE: 9,
+  PARTIAL: 10,
 } as const;
 
 /** Maps any thrown value to the exit code the CLI ends with. */

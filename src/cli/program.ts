@@ -7,6 +7,8 @@ import type { CliIo } from './io.js';
 import type { PutCliOptions } from './put-command.js';
 import type { ServeCliOptions } from './serve-command.js';
 
+let exitCode: number = EXIT.OK;
+
 /** Builds the program; commands load their modules only when they run (fast --help/--version). */
 export function buildProgram(io: CliIo): Command {
   const program = new Command('ftx')
@@ -40,13 +42,21 @@ export function buildProgram(io: CliIo): Command {
 
   program
     .command('put')
-    .description('upload files to an ftx server')
-    .usage('[options] <file...> <host[:port]>')
-    .argument('<file...>', 'files to upload, then the destination host[:port] ([::1]:7420 for IPv6)')
-    .option('-d, --dir <remote-dir>', 'directory on the server, relative to the served directory')
-    .option('-t, --token <token>', 'token the server requires (prefer --token-file or FTX_TOKEN)')
+    .description('upload files, directory trees or stdin to an ftx server')
+    .usage('[options] <source...> [host[:port]]')
+    .argument('<source...>', 'files, directories ("dir/" = its contents) or "-" for stdin, then the destination host[:port] unless --to or FTX_HOST gives it')
+    .option('--to <host[:port]>', 'destination (default: FTX_HOST, else the last argument)')
+    .option('-d, --dir <remote-dir>', 'directory on the server, relative to the served directory (or FTX_DIR)')
+    .option('--name <name>', 'name on the server for stdin ("-")')
+    .option('-t, --token <token>', 'token the server requires (prefer --token-file, FTX_TOKEN_FILE or FTX_TOKEN)')
     .option('--token-file <path>', 'read the token from the first line of a file')
-    .option('-f, --force', 'overwrite files that already exist on the server')
+    .option('--if-exists <policy>', 'when the server has the name with other content: fail, overwrite, skip or rename (default: fail, or FTX_IF_EXISTS); identical files are always skipped')
+    .option('-f, --force', 'same as --if-exists overwrite')
+    .option('--checksum', 'compare files by md5 instead of size and mtime')
+    .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--follow-symlinks', 'upload what symlinks point to (default: skip them with a warning)')
+    .option('--dry-run', 'list what would be sent, skipped or refused; send nothing')
+    .option('--json', 'NDJSON events on stdout (human output goes to stderr)')
     .option('--chunk-size <bytes>', 'protocol chunk size (default: 4096)')
     .option('--connect-timeout <seconds>', 'give up connecting after this long (default: 10)')
     .option('--idle-timeout <seconds>', 'fail when the server is silent this long (default: 60)')
@@ -58,7 +68,7 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride()
     .action(async (args: string[], options: PutCliOptions) => {
       const { planPut, runPut } = await import('./put-command.js');
-      await runPut(planPut(args, options, io.env, Boolean(io.stderr.isTTY)), io);
+      exitCode = await runPut(planPut(args, options, io.env, Boolean(io.stderr.isTTY)), io);
     });
 
   return program;
@@ -67,9 +77,10 @@ export function buildProgram(io: CliIo): Command {
 /** Runs the CLI on `argv` (without node and script) and resolves with the exit code. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const program = buildProgram(io);
+  exitCode = EXIT.OK;
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT.OK;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.OK;

@@ -1,21 +1,28 @@
-/** `ftx put <file...> <host[:port]>`: plan from argv (pure), then upload with progress and receipts. */
-import { statSync } from 'node:fs';
-import { basename } from 'node:path';
+/** `ftx put <source...> [host[:port]]`: plan from argv and environment (pure), then run the upload. */
 import { parseDestination, type Destination } from '../client/address.js';
-import { DEFAULT_RETRY_POLICY, putWithRetry, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
-import { LocalFileError, UsageError } from '../errors.js';
+import { DEFAULT_RETRY_POLICY, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
+import { runUpload, type IfExists, type UploadJob } from '../client/upload-tree.js';
+import { UsageError } from '../errors.js';
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
-import { createBarView, silentProgress, type ProgressView } from '../ui/progress.js';
-import { formatUploadSummary } from '../ui/summary.js';
+import { combineReporters, createHumanReporter, createJsonReporter, type Reporter } from '../ui/reporters.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { parseCount, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
 
 /** Raw commander options of `put`. */
 export interface PutCliOptions {
+  to?: string;
   dir?: string;
+  name?: string;
   token?: string;
   tokenFile?: string;
   force?: boolean;
+  ifExists?: string;
+  checksum?: boolean;
+  exclude?: string[];
+  followSymlinks?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
   chunkSize?: string;
   connectTimeout?: string;
   idleTimeout?: string;
@@ -28,10 +35,18 @@ export interface PutCliOptions {
 
 /** Everything `put` will do, decided before any connection is made. */
 export interface PutPlan {
-  files: { localPath: string; remoteName: string }[];
+  sources: string[];
+  /** Upload stdin under this name (source "-"). */
+  streamName?: string;
   destination: Destination;
   token?: string;
-  overwrite: boolean;
+  remoteDir: string;
+  ifExists: IfExists;
+  checksum: boolean;
+  exclude: string[];
+  followSymlinks: boolean;
+  dryRun: boolean;
+  json: boolean;
   chunkSize: number;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
@@ -41,39 +56,45 @@ export interface PutPlan {
   retry: RetryPolicy;
 }
 
-/** Joins the remote directory (relative to the served root; surrounding slashes dropped) and a name. */
-export function remoteNameFor(remoteDir: string | undefined, localPath: string): string {
-  const dir = (remoteDir ?? '').replace(/^\/+|\/+$/g, '');
-  const name = basename(localPath);
-  return dir === '' ? name : `${dir}/${name}`;
-}
+const POLICIES: IfExists[] = ['fail', 'overwrite', 'skip', 'rename'];
 
-/** Turns `put`'s arguments and options into a plan; throws UsageError / LocalFileError. Pure but for stat. */
+/**
+ * Turns `put`'s arguments, options and environment into a plan; throws UsageError.
+ * The destination is --to, else FTX_HOST (every argument is then a source), else the last argument.
+ */
 export function planPut(args: string[], options: PutCliOptions, env: NodeJS.ProcessEnv, stderrIsTty: boolean): PutPlan {
-  if (args.length < 2) throw new UsageError('put needs at least one file and a destination: ftx put <file...> <host[:port]>');
-  const destination = parseDestination(args[args.length - 1]!);
-  const files = args.slice(0, -1).map((localPath) => ({ localPath, remoteName: remoteNameFor(options.dir, localPath) }));
-  const seen = new Set<string>();
-  for (const file of files) {
-    let isFile: boolean;
-    try {
-      isFile = statSync(file.localPath).isFile();
-    } catch (error) {
-      throw new LocalFileError(`cannot read ${file.localPath}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-    }
-    if (!isFile) throw new LocalFileError(`${file.localPath} is not a regular file`);
-    if (seen.has(file.remoteName)) throw new UsageError(`two files would land as ${file.remoteName}`);
-    seen.add(file.remoteName);
+  const envHost = env.FTX_HOST && env.FTX_HOST !== '' ? env.FTX_HOST : undefined;
+  const destinationText = options.to ?? envHost ?? (args.length >= 2 ? args[args.length - 1] : undefined);
+  const sources = options.to !== undefined || envHost !== undefined ? args : args.slice(0, -1);
+  if (destinationText === undefined || sources.length === 0) {
+    throw new UsageError('put needs sources and a destination: ftx put <source...> <host[:port]> (or --to, or FTX_HOST)');
   }
-  const chunkSize = options.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : parseSize(options.chunkSize, '--chunk-size');
-  const token = resolveToken(options, env);
+  const destination = parseDestination(destinationText);
+  let streamName: string | undefined;
+  if (sources.includes('-')) {
+    if (sources.length !== 1) throw new UsageError('"-" (stdin) cannot be combined with other sources');
+    if (!options.name) throw new UsageError('uploading stdin needs a name: ftx put - <host> --name <name>');
+    streamName = options.name;
+  } else if (options.name !== undefined) {
+    throw new UsageError('--name is only for stdin ("-")');
+  }
+  const ifExistsText = options.force ? 'overwrite' : (options.ifExists ?? env.FTX_IF_EXISTS ?? 'fail');
+  if (!POLICIES.includes(ifExistsText as IfExists)) throw new UsageError(`--if-exists: expected ${POLICIES.join('|')}, got "${ifExistsText}"`);
+  const token = resolveToken({ ...options, ...(options.token === undefined && options.tokenFile === undefined && env.FTX_TOKEN_FILE ? { tokenFile: env.FTX_TOKEN_FILE } : {}) }, env);
   const quiet = options.quiet ?? false;
   return {
-    files,
+    sources,
+    ...(streamName !== undefined ? { streamName } : {}),
     destination,
     ...(token !== undefined ? { token } : {}),
-    overwrite: options.force ?? false,
-    chunkSize,
+    remoteDir: (options.dir ?? env.FTX_DIR ?? '').replace(/^\/+|\/+$/g, ''),
+    ifExists: ifExistsText as IfExists,
+    checksum: options.checksum ?? false,
+    exclude: options.exclude ?? [],
+    followSymlinks: options.followSymlinks ?? false,
+    dryRun: options.dryRun ?? false,
+    json: options.json ?? false,
+    chunkSize: options.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : parseSize(options.chunkSize, '--chunk-size'),
     connectTimeoutMs: options.connectTimeout === undefined ? 10_000 : parseSeconds(options.connectTimeout, '--connect-timeout'),
     idleTimeoutMs: options.idleTimeout === undefined ? 60_000 : parseSeconds(options.idleTimeout, '--idle-timeout'),
     quiet,
@@ -87,49 +108,43 @@ export function planPut(args: string[], options: PutCliOptions, env: NodeJS.Proc
   };
 }
 
-/** Runs a plan: one connection (re-opened after a break), files in order, a receipt line per file. */
-export async function runPut(plan: PutPlan, io: CliIo): Promise<void> {
-  const view: ProgressView = plan.progress ? createBarView(io.stderr) : silentProgress;
+/** The run's exit code: 0, "partial" when some files failed and others made it, else the failure's. */
+export function exitCodeForRun(summary: { sent: number; skipped: number; failed: number; firstError?: unknown }): number {
+  if (summary.failed === 0) return EXIT.OK;
+  if (summary.sent + summary.skipped > 0) return EXIT.PARTIAL;
+  return exitCodeFor(summary.firstError);
+}
+
+/** Runs a plan; resolves with the exit code. Fatal failures are reported, then thrown. */
+export async function runPut(plan: PutPlan, io: CliIo, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
   const { host, port } = plan.destination;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const human = createHumanReporter({
+    lines: plan.json ? io.stderr : io.stdout, stderr: io.stderr, bars: plan.progress, quiet: plan.quiet, destination: where,
+  });
+  const reporter: Reporter = plan.json ? combineReporters(createJsonReporter(io.stdout), human) : human;
   const session = new ReconnectingClient({
     host, port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs,
     ...(plan.token !== undefined ? { token: plan.token } : {}),
   });
+  const job: UploadJob = {
+    sources: plan.sources, remoteDir: plan.remoteDir, exclude: plan.exclude, followSymlinks: plan.followSymlinks,
+    ifExists: plan.ifExists, checksum: plan.checksum, chunkSize: plan.chunkSize, resume: plan.resume, retry: plan.retry,
+    dryRun: plan.dryRun,
+    ...(plan.streamName !== undefined ? { stream: { input: stdin as NodeJS.ReadableStream & import('node:stream').Readable, name: plan.streamName } } : {}),
+  };
   try {
-    for (const file of plan.files) {
-      let shown = 0;
-      let barOpen = false;
-      let receipt;
-      try {
-        receipt = await putWithRetry(session, file.localPath, {
-          remoteName: file.remoteName,
-          overwrite: plan.overwrite,
-          chunkSize: plan.chunkSize,
-          resume: plan.resume,
-          onProgress: (done, total) => {
-            // A new bar after a retry continues where the last one was: never backwards.
-            shown = Math.max(shown, done);
-            if (!barOpen) view.start(file.remoteName, total, shown);
-            barOpen = true;
-            view.update(shown);
-          },
-        }, plan.retry, (notice) => {
-          view.stop();
-          barOpen = false;
-          if (!plan.quiet) {
-            const wait = notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : '';
-            io.stderr.write(`ftx: ${file.remoteName}: ${notice.reason}${wait}\n`);
-          }
-        });
-      } finally {
-        view.stop();
-      }
-      if (!plan.quiet) io.stdout.write(`${formatUploadSummary(receipt, where)}\n`);
-    }
+    const summary = await runUpload(session, job, reporter, (notice) => {
+      const wait = notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : '';
+      reporter.retry(`${notice.reason}${wait}`);
+    });
+    const code = exitCodeForRun(summary);
+    reporter.finish(summary, code);
+    await session.close().catch(() => undefined);
+    return code;
   } catch (error) {
     session.drop();
+    reporter.fatal(error, exitCodeFor(error));
     throw error;
   }
-  await session.close();
 }

@@ -83,9 +83,9 @@ export class ClientConnection {
     return ++this.lastId;
   }
 
-  /** True when the server announced `action` in its hello. */
-  supports(action: string): boolean {
-    return this.server.actions.includes(action);
+  /** True when the server announced `name` among its actions or put features. */
+  supports(name: string): boolean {
+    return this.server.actions.includes(name) || this.server.features.includes(name);
   }
 
   /** Resolves with the next reply for `id` (skipping keep-alives, which go to `onWait`). */

@@ -66,6 +66,25 @@ export class ReconnectingClient {
   }
 }
 
+/** Runs `attempt` until it succeeds, a non-retryable failure, or `policy.retries` retries. */
+export async function withRetries<T>(
+  policy: RetryPolicy,
+  onRetry: ((notice: RetryNotice) => void) | undefined,
+  attemptOnce: () => Promise<T>,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptOnce();
+    } catch (error) {
+      if (!isRetryable(error) || attempt >= policy.retries) throw error;
+      const delayMs = backoffDelay(policy, attempt + 1);
+      onRetry?.({ attempt: attempt + 1, of: policy.retries, delayMs, reason: (error as Error).message });
+      await sleep(delayMs);
+    }
+  }
+}
+
 /**
  * Puts one file, retrying per `policy`. Each retry asks to resume; the progress reported continues
  * from the server's offset. A verification failure after a resume discards that attempt's partial

@@ -34,6 +34,9 @@ export const AUTH_NONE = 'none';
 /** Actions a v1 server implements, announced in its hello. */
 export const V1_ACTIONS = ['put', 'check', 'mkdir'] as const;
 
+/** Optional put features a server announces in its hello ("features"); clients use only those. */
+export const V1_FEATURES = ['resume', 'pipeline', 'stream', 'rename', 'mode'] as const;
+
 /** Status numbers of replies (HTTP-like). */
 export const STATUS = {
   OK: 200,

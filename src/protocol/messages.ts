@@ -17,6 +17,8 @@ export interface ServerHello {
   auth: string;
   nonce: string;
   actions: string[];
+  /** Optional put features this server implements (V1_FEATURES). */
+  features: string[];
   maxFrame: number;
   maxSize?: number;
 }
@@ -260,6 +262,7 @@ export function parseServerHello(frame: FrameObject): ServerHello {
     auth: frame.auth,
     nonce: frame.nonce,
     actions: Array.isArray(frame.actions) ? frame.actions.filter((a): a is string => typeof a === 'string') : [],
+    features: Array.isArray(frame.features) ? frame.features.filter((a): a is string => typeof a === 'string') : [],
     maxFrame: isSafeInteger(frame.maxFrame, 0, 2 ** 32 - 1) ? frame.maxFrame : 0,
     ...(isSafeInteger(frame.maxSize, 0, MAX_FILE_SIZE) ? { maxSize: frame.maxSize } : {}),
   };

@@ -187,9 +187,10 @@ export class DiskStorage implements Storage {
       if (parent.missing.length > 0) return { state: 'missing' };
       const info = await lstatOrUndefined(join(parent.existing, segments[segments.length - 1]!));
       if (info === undefined) return { state: 'missing' };
-      if (!info.isFile() || info.size !== query.size || Math.round(info.mtimeMs) !== query.mtime) return { state: 'different' };
-      if (query.md5 === undefined) return { state: 'identical' };
-      // Answered from the digest recorded at landing: never by re-reading the file.
+      if (!info.isFile() || info.size !== query.size) return { state: 'different' };
+      if (query.md5 === undefined) return { state: Math.round(info.mtimeMs) === query.mtime ? 'identical' : 'different' };
+      // By content, whatever the mtimes: answered from the digest recorded at landing (valid while
+      // the file keeps the size and mtime it landed with), never by re-reading the file.
       const recorded = this.digests.lookup(filename, info.size, info.mtimeMs);
       return { state: recorded === query.md5 ? 'identical' : 'different' };
     } catch (error) {

@@ -1,7 +1,7 @@
 /** One client connection: hello, authentication, then requests dispatched by action name. */
 import { ConnectionLostError, FtxError, ProtocolError, StatusError } from '../errors.js';
 import {
-  AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, MAX_FRAME_BYTES, PROTOCOL_VERSION, STATUS, V1_ACTIONS,
+  AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, MAX_FRAME_BYTES, PROTOCOL_VERSION, STATUS, V1_ACTIONS, V1_FEATURES,
 } from '../protocol/constants.js';
 import { createNonce, verifyAuthProof } from '../protocol/auth.js';
 import { asRequest, errorReply, parseClientHello, type Reply, type ServerHello } from '../protocol/messages.js';
@@ -39,6 +39,7 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     auth: context.token ? AUTH_HMAC_SHA256 : AUTH_NONE,
     nonce,
     actions: [...V1_ACTIONS],
+    features: [...V1_FEATURES],
     maxFrame: MAX_FRAME_BYTES,
     ...(context.maxSize !== undefined ? { maxSize: context.maxSize } : {}),
   };

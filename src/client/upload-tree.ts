@@ -1,0 +1,271 @@
+/**
+ * `ftx put` for scripts: many sources (files, trees, or stdin), a check of what the server already
+ * has, a decision per file (--if-exists), then small files pipelined and large ones resumable, one
+ * failure never stopping the others. Reports through plain callbacks; knows nothing of terminals.
+ */
+import type { Readable } from 'node:stream';
+import { createMd5 } from '../checksum.js';
+import { StatusError } from '../errors.js';
+import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import type { PutReceipt } from './client.js';
+import { PIPELINE_MAX_FILE_BYTES, putPipelined, type PipelinedFile } from './pipelined.js';
+import { isRetryable, putWithRetry, ReconnectingClient, withRetries, type RetryNotice, type RetryPolicy } from './put-with-retry.js';
+import { checkFiles, makeRemoteDirectory } from './requests.js';
+import { hashRange } from './send-body.js';
+import { putStream } from './stream-put.js';
+import { collectSources, type WalkEntry } from './walk.js';
+import { open } from 'node:fs/promises';
+
+/** What to do with a name the server already has with other content. */
+export type IfExists = 'fail' | 'overwrite' | 'skip' | 'rename';
+
+/** Everything one `ftx put` run does. */
+export interface UploadJob {
+  sources: string[];
+  remoteDir: string;
+  exclude: string[];
+  followSymlinks: boolean;
+  ifExists: IfExists;
+  /** Compare by md5 (the server answers from digests recorded at landing) instead of size + mtime. */
+  checksum: boolean;
+  chunkSize: number;
+  resume: boolean;
+  retry: RetryPolicy;
+  dryRun: boolean;
+  /** Upload this stream (stdin) under `name` instead of files. */
+  stream?: { input: Readable; name: string };
+}
+
+/** A file as the reporter sees it. */
+export interface JobFile {
+  name: string;
+  localPath: string;
+  /** null for a stream. */
+  size: number | null;
+}
+
+/** How a sent file ended. */
+export interface FileResult {
+  filename: string;
+  size: number;
+  md5: string;
+  seconds: number;
+  resumedFrom: number;
+}
+
+/** What the reporter is told. */
+export interface UploadEvents {
+  planned(files: JobFile[], bytes: number): void;
+  started(file: JobFile): void;
+  progressed(file: JobFile, done: number): void;
+  sent(file: JobFile, result: FileResult): void;
+  skipped(file: JobFile, reason: string): void;
+  failed(file: JobFile, error: unknown): void;
+  wouldSend(file: JobFile, how: string): void;
+  note(message: string): void;
+}
+
+/** Counts of a finished run. */
+export interface UploadSummary {
+  sent: number;
+  skipped: number;
+  failed: number;
+  bytes: number;
+  seconds: number;
+  /** The first per-file failure, for the exit code. */
+  firstError?: unknown;
+}
+
+interface Decision {
+  entry: WalkEntry;
+  action: 'send' | 'skip' | 'fail';
+  overwrite: boolean;
+  rename: boolean;
+  reason?: string;
+  error?: StatusError;
+}
+
+const asJobFile = (entry: WalkEntry): JobFile => ({ name: entry.remoteName, localPath: entry.localPath, size: entry.size });
+
+async function md5Of(path: string, size: number): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const hash = createMd5();
+    await hashRange(handle, hash, 0, size);
+    return hash.digest('hex');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Decides per file from the server's answers and the --if-exists policy. */
+async function decide(session: ReconnectingClient, files: WalkEntry[], job: UploadJob): Promise<Decision[]> {
+  const link = (await session.get()).connection;
+  // A server without `check` gets every file sent (and refuses existing names itself).
+  if (!link.supports('check')) return files.map((entry) => ({ entry, action: 'send', overwrite: job.ifExists === 'overwrite', rename: false }));
+  const answers = await checkFiles(link, files.map((f) => ({ filename: f.remoteName, size: f.size, mtime: f.mtime })));
+  if (job.checksum) {
+    // Content compare for names that exist with the same size: hash locally, ask again with md5s.
+    const candidates = files.flatMap((_file, i) => (answers[i]!.state !== 'missing' && answers[i]!.state !== 'forbidden' ? [i] : []));
+    const md5s = await Promise.all(candidates.map((i) => md5Of(files[i]!.localPath, files[i]!.size)));
+    const again = await checkFiles(link, candidates.map((i, k) => ({ filename: files[i]!.remoteName, size: files[i]!.size, mtime: files[i]!.mtime, md5: md5s[k]! })));
+    candidates.forEach((i, k) => (answers[i] = again[k]!));
+  }
+  return files.map((entry, i): Decision => {
+    const answer = answers[i]!;
+    const base = { entry, overwrite: false, rename: false };
+    if (answer.state === 'forbidden') {
+      return { ...base, action: 'fail', error: new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, answer.message ?? 'forbidden path') };
+    }
+    if (answer.state === 'missing') return { ...base, action: 'send' };
+    if (answer.state === 'identical') return { ...base, action: 'skip', reason: 'identical on the server' };
+    switch (job.ifExists) {
+      case 'overwrite': return { ...base, action: 'send', overwrite: true };
+      case 'rename': return { ...base, action: 'send', rename: true };
+      case 'skip': return { ...base, action: 'skip', reason: 'exists on the server (--if-exists skip)' };
+      default: return { ...base, action: 'fail', error: new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${entry.remoteName} exists on the server with other content (--if-exists overwrite|rename|skip)`) };
+    }
+  });
+}
+
+/** Runs a job. Fatal failures (connect, auth, protocol, retries exhausted) throw; per-file ones are counted. */
+export async function runUpload(session: ReconnectingClient, job: UploadJob, events: UploadEvents, onRetry: (notice: RetryNotice) => void): Promise<UploadSummary> {
+  const started = performance.now();
+  const summary: UploadSummary = { sent: 0, skipped: 0, failed: 0, bytes: 0, seconds: 0 };
+  const fail = (file: JobFile, error: unknown): void => {
+    summary.failed++;
+    summary.firstError ??= error;
+    events.failed(file, error);
+  };
+  const finish = (): UploadSummary => ({ ...summary, seconds: (performance.now() - started) / 1000 });
+
+  if (job.stream) {
+    const file: JobFile = { name: [job.remoteDir.replace(/^\/+|\/+$/g, ''), job.stream.name].filter(Boolean).join('/'), localPath: '-', size: null };
+    events.planned([file], 0);
+    if (job.dryRun) {
+      events.wouldSend(file, 'stream from stdin');
+      return finish();
+    }
+    const link = (await withRetries(job.retry, onRetry, () => session.get())).connection;
+    events.started(file);
+    try {
+      const receipt = await putStream(link, job.stream.input, {
+        remoteName: file.name, chunkSize: job.chunkSize, overwrite: job.ifExists === 'overwrite', rename: job.ifExists === 'rename',
+        onProgress: (done) => events.progressed(file, done),
+      });
+      summary.sent++;
+      summary.bytes += receipt.size;
+      events.sent(file, { ...receipt, resumedFrom: 0 });
+    } catch (error) {
+      if (!(error instanceof StatusError)) throw error;
+      fail(file, error);
+    }
+    return finish();
+  }
+
+  const entries = await collectSources(job.sources, { remoteDir: job.remoteDir, exclude: job.exclude, followSymlinks: job.followSymlinks, onWarning: events.note });
+  const files = entries.filter((e) => e.kind === 'file');
+  const dirs = entries.filter((e) => e.kind === 'dir' && !entries.some((f) => f.kind === 'file' && f.remoteName.startsWith(`${e.remoteName}/`)));
+  events.planned(files.map(asJobFile), files.reduce((sum, f) => sum + f.size, 0));
+  const decisions = await withRetries(job.retry, onRetry, () => decide(session, files, job).catch((error: unknown) => {
+    if (isRetryable(error)) session.drop();
+    throw error;
+  }));
+
+  for (const d of decisions) {
+    const file = asJobFile(d.entry);
+    if (d.action === 'skip') {
+      summary.skipped++;
+      events.skipped(file, d.reason!);
+    } else if (d.action === 'fail') {
+      if (job.dryRun) events.wouldSend(file, `fail: ${d.error!.message}`);
+      else fail(file, d.error);
+    } else if (job.dryRun) {
+      events.wouldSend(file, d.overwrite ? 'overwrite' : d.rename ? 'send under a new name' : 'send');
+    }
+  }
+  if (job.dryRun) {
+    for (const dir of dirs) events.wouldSend({ name: `${dir.remoteName}/`, localPath: dir.localPath, size: 0 }, 'create directory');
+    return finish();
+  }
+
+  const canMkdir = dirs.length > 0 && (await withRetries(job.retry, onRetry, () => session.get())).connection.supports('mkdir');
+  for (const dir of canMkdir ? dirs : []) {
+    await withRetries(job.retry, onRetry, async () => makeRemoteDirectory((await session.get()).connection, dir.remoteName).catch((error: unknown) => {
+      if (isRetryable(error)) session.drop();
+      throw error;
+    })).catch((error: unknown) => {
+      if (!(error instanceof StatusError)) throw error;
+      fail({ name: `${dir.remoteName}/`, localPath: dir.localPath, size: 0 }, error);
+    });
+  }
+
+  const toSend = decisions.filter((d) => d.action === 'send');
+  const pipeline = (await withRetries(job.retry, onRetry, () => session.get())).connection.supports('pipeline');
+  const small = (d: Decision): boolean => pipeline && d.entry.size <= PIPELINE_MAX_FILE_BYTES;
+  await sendSmall(session, toSend.filter(small), job, events, summary, fail, onRetry);
+  for (const d of toSend.filter((x) => !small(x))) {
+    const file = asJobFile(d.entry);
+    events.started(file);
+    try {
+      const receipt: PutReceipt = await putWithRetry(session, d.entry.localPath, {
+        remoteName: d.entry.remoteName, overwrite: d.overwrite, rename: d.rename, chunkSize: job.chunkSize, resume: job.resume,
+        mode: d.entry.mode, onProgress: (done) => events.progressed(file, done),
+      }, job.retry, onRetry);
+      summary.sent++;
+      summary.bytes += receipt.bytesSent;
+      events.sent(file, receipt);
+    } catch (error) {
+      if (!(error instanceof StatusError) && !isPerFile(error)) throw error;
+      fail(file, error);
+    }
+  }
+  return finish();
+}
+
+/** Failures that concern one file only (the run goes on). */
+function isPerFile(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'local_io' || code === 'verification_failed';
+}
+
+/** Pipelines the small files; those cut off by a broken connection are sent again after a reconnect. */
+async function sendSmall(
+  session: ReconnectingClient, decisions: Decision[], job: UploadJob, events: UploadEvents, summary: UploadSummary,
+  fail: (file: JobFile, error: unknown) => void, onRetry: (notice: RetryNotice) => void,
+): Promise<void> {
+  let pending = decisions;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const byPath = new Map(pending.map((d) => [d.entry.localPath, d]));
+    const cutOff: Decision[] = [];
+    let lastError: unknown;
+    const link = (await withRetries(job.retry, onRetry, () => session.get())).connection;
+    const files: PipelinedFile[] = pending.map((d) => ({
+      localPath: d.entry.localPath, remoteName: d.entry.remoteName, mtime: d.entry.mtime, mode: d.entry.mode,
+      overwrite: d.overwrite, rename: d.rename,
+    }));
+    await putPipelined(link, files, (result) => {
+      const d = byPath.get(result.file.localPath)!;
+      const file = asJobFile(d.entry);
+      if (result.error === undefined) {
+        summary.sent++;
+        summary.bytes += result.size!;
+        events.sent(file, { filename: result.filename!, size: result.size!, md5: result.md5!, seconds: result.seconds!, resumedFrom: 0 });
+      } else if (isRetryable(result.error) && !(result.error instanceof StatusError)) {
+        cutOff.push(d);
+        lastError = result.error;
+      } else {
+        fail(file, result.error);
+      }
+    }, (file, bytes) => {
+      const d = byPath.get(file.localPath)!;
+      events.started(asJobFile(d.entry));
+      events.progressed(asJobFile(d.entry), bytes);
+    }, job.chunkSize);
+    if (cutOff.length === 0) return;
+    session.drop();
+    if (attempt >= job.retry.retries) throw lastError;
+    onRetry({ attempt: attempt + 1, of: job.retry.retries, delayMs: 0, reason: `${cutOff.length} file(s) cut off: ${(lastError as Error).message}` });
+    pending = cutOff;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * What `ftx put` shows: human lines and bars (cli-progress) for people, NDJSON for scripts.
+ * Both implement UploadEvents; neither knows the protocol.
+ */
+import cliProgress from 'cli-progress';
+import type { FileResult, JobFile, UploadEvents, UploadSummary } from '../client/upload-tree.js';
+import { FtxError, StatusError } from '../errors.js';
+import { formatBytes, formatRate, formatSeconds } from './format.js';
+import { createBarView, type ProgressView } from './progress.js';
+import { formatUploadSummary } from './summary.js';
+
+/** A reporter also hears about retries and the end of the run. */
+export interface Reporter extends UploadEvents {
+  retry(message: string): void;
+  finish(summary: UploadSummary, exitCode: number): void;
+  fatal(error: unknown, exitCode: number): void;
+}
+
+function describe(error: unknown): { code: string; status?: number; message: string } {
+  if (error instanceof StatusError) return { code: error.code, status: error.status, message: error.message };
+  if (error instanceof FtxError) return { code: error.code, message: error.message };
+  return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
+}
+
+/** One line per failure: "<name>: <message> (server: 409 exists)". */
+export function describeFailure(name: string, error: unknown): string {
+  const d = describe(error);
+  return `${name}: ${d.message}${d.status !== undefined ? ` (server: ${d.status} ${d.code})` : ''}`;
+}
+
+/** NDJSON events on `out`, one object per line; progress at most once a second per file. */
+export function createJsonReporter(out: NodeJS.WritableStream): Reporter {
+  const emit = (event: Record<string, unknown>): void => {
+    out.write(`${JSON.stringify(event)}\n`);
+  };
+  const lastProgress = new Map<string, number>();
+  return {
+    planned: (files, bytes) => emit({ event: 'plan', files: files.length, bytes }),
+    started: (file) => emit({ event: 'start', file: file.name, size: file.size }),
+    progressed: (file, done) => {
+      const now = Date.now();
+      if (now - (lastProgress.get(file.name) ?? 0) < 1000) return;
+      lastProgress.set(file.name, now);
+      emit({ event: 'progress', file: file.name, bytes: done, size: file.size });
+    },
+    sent: (file, r) => {
+      lastProgress.delete(file.name);
+      emit({ event: 'done', file: file.name, landedAs: r.filename, size: r.size, md5: r.md5, seconds: Number(r.seconds.toFixed(3)), resumedFrom: r.resumedFrom });
+    },
+    skipped: (file, reason) => emit({ event: 'skip', file: file.name, reason }),
+    failed: (file, error) => emit({ event: 'fail', file: file.name, ...describe(error) }),
+    wouldSend: (file, how) => emit({ event: 'dry-run', file: file.name, action: how }),
+    note: (message) => emit({ event: 'warning', message }),
+    retry: (message) => emit({ event: 'retry', message }),
+    finish: (s, exitCode) => emit({ event: 'summary', sent: s.sent, skipped: s.skipped, failed: s.failed, bytes: s.bytes, seconds: Number(s.seconds.toFixed(3)), exitCode }),
+    fatal: (error, exitCode) => emit({ event: 'error', ...describe(error), exitCode }),
+  };
+}
+
+/** Where human output goes and how much of it. */
+export interface HumanOptions {
+  /** Per-file lines (receipts, skips): stdout normally, stderr with --json. */
+  lines: NodeJS.WritableStream;
+  stderr: NodeJS.WriteStream;
+  /** Draw bars on stderr (a TTY, not --quiet / --no-progress). */
+  bars: boolean;
+  quiet: boolean;
+  destination: string;
+}
+
+/** Bars while it runs, a line per file, a summary line at the end. */
+export function createHumanReporter(options: HumanOptions): Reporter {
+  const { stderr, quiet } = options;
+  let files = 0;
+  let totalBytes = 0;
+  let doneFiles = 0;
+  let doneBytes = 0;
+  const fileProgress = new Map<string, number>();
+  let single: ProgressView | undefined;
+  let multi: cliProgress.MultiBar | undefined;
+  let overall: cliProgress.SingleBar | undefined;
+  let current: cliProgress.SingleBar | undefined;
+  let started = Date.now();
+  // While bars are drawn on the terminal, lines for the same terminal go above them.
+  const print = (stream: NodeJS.WritableStream, line: string): void => {
+    if (multi && (stream === stderr || (stream as NodeJS.WriteStream).isTTY)) multi.log(`${line}\n`);
+    else stream.write(`${line}\n`);
+  };
+  const updateOverall = (): void => {
+    const bytes = doneBytes + [...fileProgress.values()].reduce((a, b) => a + b, 0);
+    const seconds = (Date.now() - started) / 1000;
+    overall?.update(Math.min(bytes, totalBytes), { files: `${doneFiles}/${files}`, rate: formatRate(seconds > 0 ? bytes / seconds : 0) });
+  };
+  return {
+    planned(list, bytes) {
+      files = list.length;
+      totalBytes = bytes;
+      started = Date.now();
+      if (!options.bars) return;
+      if (list.length === 1) {
+        single = createBarView(stderr);
+        return;
+      }
+      multi = new cliProgress.MultiBar({
+        stream: stderr, hideCursor: true, clearOnComplete: false, fps: 10, barsize: 24, autopadding: true,
+        format: '{name} |{bar}| {percentage}% | {value} / {total} | {files} files | {rate}',
+        formatValue: (value, _o, type) => (type === 'value' || type === 'total' ? formatBytes(value) : String(value)),
+        barCompleteChar: '█', barIncompleteChar: '░', emptyOnZero: true,
+      });
+      overall = multi.create(Math.max(bytes, 1), 0, { name: 'total'.padEnd(24), files: `0/${files}`, rate: formatRate(0) });
+    },
+    started(file) {
+      if (single) single.start(file.name, file.size ?? 0);
+      if (multi && file.size !== null && file.size > 1024 * 1024) {
+        current?.stop();
+        if (current) multi.remove(current);
+        current = multi.create(file.size, 0, { name: file.name.length > 24 ? `…${file.name.slice(-23)}` : file.name.padEnd(24), files: '', rate: '' });
+      }
+    },
+    progressed(file, done) {
+      single?.update(done);
+      fileProgress.set(file.name, done);
+      current?.update(done);
+      updateOverall();
+    },
+    sent(file, result: FileResult) {
+      single?.stop();
+      fileProgress.delete(file.name);
+      doneFiles++;
+      doneBytes += result.size;
+      updateOverall();
+      if (!quiet) print(options.lines, formatUploadSummary({ ...result, localPath: file.localPath }, options.destination));
+    },
+    skipped(file, reason) {
+      doneFiles++;
+      doneBytes += file.size ?? 0;
+      updateOverall();
+      if (!quiet) print(options.lines, `skipped ${file.localPath} -> ${file.name}: ${reason}`);
+    },
+    failed(file, error) {
+      single?.stop();
+      doneFiles++;
+      fileProgress.delete(file.name);
+      updateOverall();
+      print(stderr, `ftx: ${describeFailure(file.name, error)}`);
+    },
+    wouldSend(file, how) {
+      print(options.lines, `would ${how.startsWith('fail') ? how : `${how}:`} ${how.startsWith('fail') ? file.name : `${file.localPath} -> ${file.name}`}`);
+    },
+    note(message) {
+      if (!quiet) print(stderr, `ftx: ${message}`);
+    },
+    retry(message) {
+      single?.stop();
+      if (!quiet) print(stderr, `ftx: ${message}`);
+    },
+    finish(s) {
+      single?.stop();
+      multi?.stop();
+      multi = undefined;
+      if (!quiet && (files !== 1 || s.skipped > 0 || s.failed > 0)) {
+        stderr.write(`ftx: ${s.sent} sent, ${s.skipped} skipped, ${s.failed} failed; ${formatBytes(s.bytes)} in ${formatSeconds(s.seconds)}\n`);
+      }
+    },
+    fatal() {
+      single?.stop();
+      multi?.stop();
+      multi = undefined;
+    },
+  };
+}
+
+/** Sends every event to each reporter. */
+export function combineReporters(...reporters: Reporter[]): Reporter {
+  const all = <K extends keyof Reporter>(key: K) => (...args: Parameters<Reporter[K]>): void => {
+    for (const r of reporters) (r[key] as (...a: Parameters<Reporter[K]>) => void)(...args);
+  };
+  return {
+    planned: all('planned'), started: all('started'), progressed: all('progressed'), sent: all('sent'), skipped: all('skipped'),
+    failed: all('failed'), wouldSend: all('wouldSend'), note: all('note'), retry: all('retry'), finish: all('finish'), fatal: all('fatal'),
+  };
+}
+
+export type { JobFile };
