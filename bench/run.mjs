@@ -27,6 +27,8 @@ const SMALL_SIZE = 4096;
 const CONCURRENT = 8;
 const CONCURRENT_MIB = 128;
 const VERSION_RUNS = 10;
+/** Reference tools that --without can turn off (to test the skip paths, or to save time). */
+const WITHOUT = ['md5sum', 'socat', 'nc', 'rsync', 'scp', 'tar', 'time'];
 
 const USAGE = `usage: node bench/run.mjs [options]   (npm run bench builds first)
   --runs N          runs of each tool per case (default 3)
@@ -36,7 +38,9 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench builds first
   --disk-dir DIR    on-disk destination of the small-files case (default: os.tmpdir() unless it is
                     a tmpfs, else the project directory)
   --tmp-dir DIR     where the source data is generated (default os.tmpdir())
-  --timeout S       give up on one run after S seconds (default 300)`;
+  --timeout S       give up on one run after S seconds (default 300)
+  --without TOOLS   act as if these reference tools were missing (comma-separated):
+                    ${WITHOUT.join(', ')}`;
 
 // ---------------------------------------------------------------- options, temp dirs, cleanup
 
@@ -49,6 +53,7 @@ function parseOptions() {
       'disk-dir': { type: 'string' },
       'tmp-dir': { type: 'string' },
       timeout: { type: 'string', default: '300' },
+      without: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -60,10 +65,13 @@ function parseOptions() {
   if (!Number.isInteger(runs) || runs < 1 || runs > 50) usage('--runs must be an integer from 1 to 50');
   if (!(timeout > 0)) usage('--timeout must be a positive number of seconds');
   if (unknown.length) usage(`unknown case ${unknown.join(', ')}`);
+  const without = (values.without ?? []).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
+  if (without.some((t) => !WITHOUT.includes(t))) usage(`--without takes ${WITHOUT.join(', ')}`);
   return {
     runs,
     timeoutMs: timeout * 1000,
     cases: new Set(cases),
+    without: new Set(without),
     tmpDir: values['tmp-dir'] ?? tmpdir(),
     destDir: values['dest-dir'] ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()),
     diskDir: values['disk-dir'] ?? (isTmpfs(tmpdir()) ? PROJECT : tmpdir()),
@@ -265,7 +273,7 @@ function startFtx(dest) {
 
 /** An rsync daemon for `dest`, or {skipped: reason}. */
 async function startRsync(dest, name) {
-  if (!tools.rsync) return { skipped: `rsync missing: ${installHint('rsync')}` };
+  if (!tools.rsync) return { skipped: absent('rsync') };
   try {
     return await startRsyncDaemon(tools.rsync, join(work, `rsyncd-${name}`), dest);
   } catch (error) {
@@ -273,7 +281,15 @@ async function startRsync(dest, name) {
   }
 }
 
-const rawMissing = () => `socat and OpenBSD nc missing: ${installHint('socat')} (or ${installHint('nc')})`;
+/** Why tools are unavailable: "rsync missing (apt-get install rsync)" or "... turned off with --without". */
+function absent(...names) {
+  const off = names.filter((n) => opts.without.has(n));
+  const missing = names.filter((n) => !opts.without.has(n));
+  const what = (n) => (n === 'nc' && tools.otherNc ? `OpenBSD nc (${tools.otherNc} is another netcat)` : n);
+  return [missing.length && `${missing.map(what).join(', ')} missing (${installHint(...missing)})`, off.length && `${off.join(', ')} turned off with --without`].filter(Boolean).join('; ');
+}
+
+const rawMissing = () => absent('socat', 'nc');
 
 // ---------------------------------------------------------------- cases
 
@@ -291,7 +307,7 @@ async function singleFileCase(name, src, bytes, sshd) {
     { label: 'ftx put', ftx: true, bytes, once: () => clientRun(dest, expect, ftxPut([src], ftx.port), measureRss ? { rss: rssMode } : {}) },
     {
       label: 'md5sum of the file (no transfer)', bytes,
-      skipped: tools.md5sum ? null : `md5sum missing: ${installHint('md5sum')}`,
+      skipped: tools.md5sum ? null : absent('md5sum'),
       once: async () => ({ seconds: (await timed([tools.md5sum, src])).seconds }),
     },
     {
@@ -311,7 +327,7 @@ async function singleFileCase(name, src, bytes, sshd) {
   const goals = [];
   if (measureRss) {
     const clientKiB = rows[0].rssKiB;
-    const how = tools.time ? 'GNU time %M' : `VmHWM sampled every 20 ms (GNU time missing: ${installHint('time')})`;
+    const how = tools.time ? 'GNU time %M' : `VmHWM sampled every 20 ms, as ${absent('time')}`;
     extra.push(`Peak RSS, ${GIB / MIB} MiB upload: ftx client ${clientKiB ? fmtRss(clientKiB) : '—'} (max over its runs, ${how}); ftx server ${serverKiB ? fmtRss(serverKiB) : '—'} (VmHWM after all runs).`);
     const ratio = (label) => speedRatio(rows[0], rows.find((r) => r.label.startsWith(label)));
     const why = (label) => rows.find((r) => r.label.startsWith(label))?.skipped ?? rows.find((r) => r.label.startsWith(label))?.error ?? 'no result';
@@ -335,9 +351,9 @@ async function smallCase(variant, parent, srcDir, features) {
   const expect = { files: SMALL_FILES, bytes: SMALL_FILES * SMALL_SIZE };
   const paths = (await readdir(srcDir)).sort().map((n) => join(srcDir, n));
   const ftxArgv = features.dir ? ftxPut([srcDir], ftx.port) : ftxPut(paths, ftx.port, ['--dir', 'small']);
-  const tarSkip = !tools.tar ? `tar missing: ${installHint('tar')}` : !raw ? rawMissing() : null;
+  const tarSkip = !tools.tar ? absent('tar') : !raw ? rawMissing() : null;
   const rows = await measure(`small ${variant}`, [
-    { label: features.dir ? 'ftx put <dir>' : `ftx put of ${SMALL_FILES} paths`, ftx: true, bytes: expect.bytes, once: () => clientRun(dest, expect, ftxArgv) },
+    { label: features.dir ? 'ftx put dir/' : `ftx put of ${SMALL_FILES} paths`, ftx: true, bytes: expect.bytes, once: () => clientRun(dest, expect, ftxArgv) },
     {
       label: 'rsync daemon -a --whole-file', bytes: expect.bytes, skipped: rsyncd.skipped,
       once: () => clientRun(dest, expect, [tools.rsync, '-a', '--whole-file', `${srcDir}/`, `${rsyncd.url}small/`]),
@@ -437,7 +453,8 @@ async function probeFtxFeatures(root) {
   const ftx = await startFtx(dest);
   const features = {};
   try {
-    const dirRun = await runTimed(process.execPath, ftxPut([join(src, 'dir')], ftx.port), { timeoutMs: 30_000 });
+    const dirArgv = ftxPut([join(src, 'dir')], ftx.port);
+    const dirRun = await runTimed(dirArgv[0], dirArgv.slice(1), { timeoutMs: 30_000 });
     const found = await findFiles(dest);
     const allLanded = Object.entries(contents).every(([name, text]) => found.get(name) === text);
     features.dir = dirRun.code === 0 && allLanded;
@@ -542,17 +559,17 @@ function printHeader(ftxVersion) {
 function printTools(sshd) {
   out('## Reference tools');
   out();
-  const line = (name, path, what, skip, hint) => out(path ? `- ${name}: ${versionLine(...what)}` : `- ${name}: **missing** (${hint}); skipped: ${skip}`);
-  line('md5sum', tools.md5sum, [tools.md5sum], 'the md5sum rows', installHint('md5sum'));
-  if (tools.socat) line('socat', tools.socat, [tools.socat, ['-V']]);
-  else if (tools.nc) out(`- socat: **missing** (${installHint('socat')}); using OpenBSD nc for raw TCP instead`);
-  else out(`- socat, nc: **missing** (${installHint('socat')}); skipped: raw TCP and tar rows`);
-  line('rsync', tools.rsync, [tools.rsync], 'the rsync daemon rows', installHint('rsync'));
-  if (sshd.skipped) out(`- scp: skipped: ${sshd.skipped}`);
-  else if (sshd.scpArgs) out(`- scp/sshd: ${versionLine(tools.ssh, ['-V'])} (sshd started on 127.0.0.1 for the bench)`);
-  line('tar', tools.tar, [tools.tar], 'the tar row of the small-files case', installHint('tar'));
-  if (!tools.time) out(`- GNU time: **missing** (${installHint('time')}); the client's peak RSS is sampled from /proc instead`);
-  const missing = ['md5sum', 'socat', 'rsync', 'sshd', 'scp', 'tar', 'time'].filter((n) => !tools[n]);
+  const show = (label, name, args, skipped) => out(tools[name] ? `- ${label}: ${versionLine(tools[name], args)}` : `- ${label}: **${absent(name)}**; skipped: ${skipped}`);
+  show('md5sum', 'md5sum', undefined, 'the md5sum rows');
+  if (tools.socat) out(`- raw TCP: ${versionLine(tools.socat, ['-V'])}`);
+  else if (tools.nc) out(`- raw TCP: **${absent('socat')}**; using OpenBSD nc instead`);
+  else out(`- raw TCP: **${rawMissing()}**; skipped: the raw TCP and tar rows`);
+  show('rsync', 'rsync', undefined, 'the rsync daemon rows');
+  if (sshd.skipped) out(`- scp: **skipped**: ${sshd.skipped}`);
+  else out(`- scp: ${versionLine(tools.ssh, ['-V'])} (an sshd started on 127.0.0.1 for the bench)`);
+  show('tar', 'tar', undefined, 'the tar row of the small-files case');
+  if (!tools.time) out(`- GNU time: **${absent('time')}**; the client's peak RSS is sampled from /proc/PID/status instead`);
+  const missing = ['md5sum', 'socat', 'rsync', 'sshd', 'ssh', 'scp', 'ssh-keygen', 'tar', 'time'].filter((n) => !tools[n] && !opts.without.has(n));
   if (missing.length) out(`\nTo get the missing ones: \`${installHint(...missing)}\` (the bench installs nothing itself).`);
   out();
 }
@@ -560,7 +577,7 @@ function printTools(sshd) {
 /** sshd for the scp rows, when its tools exist and it starts; else {skipped: why}. */
 async function maybeStartSshd() {
   const missing = ['sshd', 'ssh', 'scp', 'ssh-keygen'].filter((n) => !tools[n]);
-  if (missing.length) return { skipped: `${missing.join(', ')} missing: ${installHint(...missing)}` };
+  if (missing.length) return { skipped: absent(...missing) };
   try {
     return await startSshd(tools, join(work, 'ssh'));
   } catch (error) {
@@ -583,6 +600,7 @@ async function main() {
   opts = parseOptions();
   if (!existsSync(FTX_BIN)) usage(`${FTX_BIN} is missing: run \`npm run build\` first (npm run bench does)`);
   tools = detectTools();
+  for (const name of opts.without) tools[name] = null;
   raw = rawTcp(tools);
   const cases = opts.cases;
   const need = spaceNeeded(cases);

@@ -36,7 +36,8 @@ export function caseTable(rows, runsWanted) {
   const notes = [];
   for (const row of rows) {
     const s = stats(row.seconds);
-    const cells = [row.label.replaceAll('|', '\\|'), `${row.seconds.length}/${runsWanted}`]; // a | would end the cell
+    const runs = row.skipped ? 'skipped' : `${row.seconds.length}/${runsWanted}${row.error ? ' failed' : ''}`;
+    const cells = [row.label.replaceAll('|', '\\|'), runs]; // a | would end the cell
     if (s) {
       cells.push(fmtSeconds(s.median), fmtSeconds(s.min), fmtSeconds(s.max));
       if (withBytes) cells.push(...(row.bytes ? [fmtRate(row.bytes, s.median), fmtRate(row.bytes, s.max), fmtRate(row.bytes, s.min)] : ['', '', '']));

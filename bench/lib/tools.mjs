@@ -1,7 +1,7 @@
 // Reference tools for bench/run.mjs: which are installed, how to get the missing ones, and the
 // servers they need (an rsync daemon, an sshd, a raw TCP receiver), all on 127.0.0.1 only.
 // Nothing here installs anything: a missing tool is reported with its install command and skipped.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -29,11 +29,9 @@ export function installHint(...commands) {
 
 /** Whether `nc` is the OpenBSD netcat (the only flavour whose flags we know: -l host port, -N). */
 function isOpenBsdNc(path) {
-  try {
-    return /OpenBSD netcat/i.test(execFileSync(path, ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
-  } catch (error) {
-    return /OpenBSD netcat/i.test(`${error.stdout ?? ''}${error.stderr ?? ''}`); // nc -h exits 1
-  }
+  // `nc -h` prints its banner on stderr, with exit status 0 or 1 depending on the version.
+  const r = spawnSync(path, ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+  return /OpenBSD netcat/i.test(`${r.stdout ?? ''}${r.stderr ?? ''}`);
 }
 
 /** Paths of the reference tools (null when missing). GNU time is looked up at /usr/bin/time. */
@@ -42,6 +40,7 @@ export function detectTools() {
   for (const name of ['md5sum', 'tar', 'socat', 'rsync', 'sshd', 'ssh', 'scp', 'ssh-keygen', 'sh', 'cat', 'sync']) tools[name] = which(name);
   const nc = which('nc');
   tools.nc = nc && isOpenBsdNc(nc) ? nc : null;
+  tools.otherNc = nc && !tools.nc ? nc : null; // traditional/GNU netcat: other flags, not used
   tools.time = isGnuTime('/usr/bin/time') ? '/usr/bin/time' : null;
   return tools;
 }

@@ -120,7 +120,7 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: NodeJS.ReadableStr
   const { host, port } = plan.destination;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const human = createHumanReporter({
-    lines: plan.json ? io.stderr : io.stdout, stderr: io.stderr, bars: plan.progress, quiet: plan.quiet, destination: where,
+    lines: plan.json ? undefined : io.stdout, stderr: io.stderr, bars: plan.progress, quiet: plan.quiet, destination: where,
   });
   const reporter: Reporter = plan.json ? combineReporters(createJsonReporter(io.stdout), human) : human;
   const session = new ReconnectingClient({

@@ -21,6 +21,7 @@ const FILE_NAME = 'digests.jsonl';
 export class DigestIndex {
   private readonly entries = new Map<string, DigestEntry>();
   private appending: Promise<void> = Promise.resolve();
+  private pending: string[] = [];
 
   private constructor(private readonly path: string) {}
 
@@ -50,12 +51,24 @@ export class DigestIndex {
     return index;
   }
 
-  /** Records the md5 of a file that just landed (appends one line; order of calls is kept). */
-  record(filename: string, entry: DigestEntry): Promise<void> {
+  /**
+   * Records the md5 of a file that just landed. Lines are batched into one append per tick: the
+   * log is a cache (a lost line only means that file is compared by size and mtime next time).
+   */
+  record(filename: string, entry: DigestEntry): void {
     this.entries.set(filename, entry);
-    const line = `${JSON.stringify({ f: filename, ...entry })}\n`;
-    this.appending = this.appending.then(() => appendFile(this.path, line, { mode: 0o600 })).catch(() => undefined);
-    return this.appending;
+    this.pending.push(`${JSON.stringify({ f: filename, ...entry })}\n`);
+    if (this.pending.length > 1) return;
+    setImmediate(() => {
+      const text = this.pending.join('');
+      this.pending = [];
+      this.appending = this.appending.then(() => appendFile(this.path, text, { mode: 0o600 })).catch(() => undefined);
+    });
+  }
+
+  /** Resolves when every recorded line has been appended. */
+  flushed(): Promise<void> {
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.appending);
   }
 
   /** The recorded md5 of `filename` if the file still has the recorded size and mtime. */

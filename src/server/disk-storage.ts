@@ -35,6 +35,11 @@ interface Reservation {
   upload?: DiskUpload;
 }
 
+/** How long a resolved parent directory is trusted without walking it again. */
+const PARENT_CACHE_MS = 2000;
+/** How long a free-space reading is reused (the reservations of open uploads are still counted). */
+const SPACE_CACHE_MS = 500;
+
 /** Interval of keep-alive callbacks while a kept prefix is re-read. */
 const WAIT_INTERVAL_MS = 2000;
 
@@ -83,6 +88,8 @@ export class DiskStorage implements Storage {
   private readonly reserved = new Map<string, Reservation>();
 
   private readonly dirSync = new DirectorySyncer();
+  private readonly parentCache = new Map<string, { real: string; at: number }>();
+  private spaceCache: { dir: string; available: number; at: number } | undefined;
 
   private constructor(
     readonly root: string,
@@ -131,7 +138,8 @@ export class DiskStorage implements Storage {
       await this.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
 
       const dataPath = this.partials.dataPathFor(dir, filename);
-      let state = await this.partials.load(filename);
+      // Pipelined and stream puts never resume: no kept state to look for (saves a disk round trip).
+      let state = target.keepPartial ? await this.partials.load(filename) : undefined;
       let kept: { handle: FileHandle; offset: number; hash: Hash } | undefined;
       if (state) {
         if (target.resume && target.size !== null && this.partials.matches(state, target.size, target.source) && state.data === dataPath) {
@@ -151,12 +159,12 @@ export class DiskStorage implements Storage {
         }
         state = { version: 1, filename, size: target.size ?? -1, source: target.source, durable: 0, data: dataPath, updated: Date.now() };
         // The state exists before its data: data never outlives a state that could expire it.
-        await this.partials.save(state);
+        if (target.keepPartial) await this.partials.save(state);
         kept = { handle: await open(dataPath, 'w', 0o600), offset: 0, hash: createMd5() };
       }
       const upload = new DiskUpload(kept.handle, {
         filename, size: target.size, chunkSize: target.chunkSize, finalPath, overwrite: target.overwrite,
-        maxSize, rename: target.rename === true, mode: target.mode ?? 0o644, digests: this.digests, dirSync: this.dirSync,
+        maxSize, rename: target.rename === true, keepPartial: target.keepPartial, mode: target.mode ?? 0o644, digests: this.digests, dirSync: this.dirSync,
         offset: kept.offset, hash: kept.hash, partials: this.partials, state: state!, createdDirs,
         ...(target.uploadId !== undefined ? { uploadId: target.uploadId } : {}),
         release: () => this.release(finalPath!, reservation),
@@ -256,8 +264,24 @@ export class DiskStorage implements Storage {
     }
   }
 
-  /** Walks the directory segments from the root; a symlink is followed only if it stays inside. */
+  /**
+   * Walks the directory segments from the root; a symlink is followed only if it stays inside.
+   * Fully existing parents are remembered for a moment: many files landing in one directory need
+   * one walk, not one per file (a peer cannot create symlinks, so the answer cannot turn unsafe).
+   */
   private async resolveParent(dirs: string[]): Promise<ParentDir> {
+    const key = dirs.join('/');
+    const cached = this.parentCache.get(key);
+    if (cached && Date.now() - cached.at < PARENT_CACHE_MS) return { existing: cached.real, missing: [] };
+    const resolved = await this.walkParent(dirs);
+    if (resolved.missing.length === 0) {
+      if (this.parentCache.size > 10_000) this.parentCache.clear();
+      this.parentCache.set(key, { real: resolved.existing, at: Date.now() });
+    }
+    return resolved;
+  }
+
+  private async walkParent(dirs: string[]): Promise<ParentDir> {
     let current = this.root;
     for (let i = 0; i < dirs.length; i++) {
       const path = join(current, dirs[i]!);
@@ -289,8 +313,15 @@ export class DiskStorage implements Storage {
   /** Free space minus what other open uploads still have to write must hold `needed` bytes. */
   private async checkSpace(existingDir: string, needed: number, own: Reservation): Promise<void> {
     if (needed <= 0) return;
-    const fs = await statfs(existingDir);
-    const available = fs.bavail * fs.bsize;
+    let available: number;
+    const cached = this.spaceCache;
+    if (cached && cached.dir === existingDir && Date.now() - cached.at < SPACE_CACHE_MS && needed < cached.available / 100) {
+      available = cached.available;
+    } else {
+      const fs = await statfs(existingDir);
+      available = fs.bavail * fs.bsize;
+      this.spaceCache = { dir: existingDir, available, at: Date.now() };
+    }
     let promised = 0;
     for (const reservation of this.reserved.values()) {
       if (reservation === own) continue;

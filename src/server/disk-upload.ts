@@ -31,6 +31,8 @@ export interface DiskUploadPlan {
   maxSize: number;
   /** Land under "stem.N.ext" when the name is taken. */
   rename: boolean;
+  /** Keep the partial for a resume when the connection breaks (checkpoints, state). */
+  keepPartial: boolean;
   mode: number;
   digests: DigestIndex;
   dirSync: DirectorySyncer;
@@ -156,11 +158,12 @@ export class DiskUpload implements Upload {
         await this.handle.chmod(this.plan.mode);
         if (mtime !== undefined) await this.handle.utimes(new Date(), new Date(mtime));
         await this.handle.sync();
-        const info = await this.handle.stat();
+        // The mtime we just set is the one recorded (no stat needed); without one, ask the file.
+        const landedMtime = mtime ?? Math.round((await this.handle.stat()).mtimeMs);
         await this.handle.close();
         const landed = await this.land(state.data);
         receipt = { filename: landed.filename, size: this.received, md5 };
-        await this.plan.digests.record(landed.filename, { size: info.size, mtime: Math.round(info.mtimeMs), md5 });
+        this.plan.digests.record(landed.filename, { size: this.received, mtime: landedMtime, md5 });
       } catch (error) {
         await this.removeEverything();
         this.plan.release();
@@ -169,7 +172,7 @@ export class DiskUpload implements Upload {
       // Landed: what follows cannot undo it, so its failures are not the client's.
       await this.plan.dirSync.sync(dirname(this.plan.finalPath)).catch(() => undefined);
       for (const dir of this.plan.createdDirs) await this.plan.dirSync.sync(dirname(dir)).catch(() => undefined);
-      await this.plan.partials.remove(this.plan.state);
+      if (this.plan.keepPartial) await this.plan.partials.remove(this.plan.state);
       if (this.plan.uploadId !== undefined) {
         this.plan.partials.recordLanded(this.filename, { uploadId: this.plan.uploadId, size: receipt.size, source: this.plan.state.source, md5: receipt.md5 });
       }
@@ -182,8 +185,8 @@ export class DiskUpload implements Upload {
   }
 
   suspend(): Promise<void> {
-    // A stream of unknown length cannot be replayed by the client: nothing to resume.
-    if (this.size === null) return this.discard();
+    // A stream cannot be replayed, a pipelined put is never resumed: nothing to keep.
+    if (this.size === null || !this.plan.keepPartial) return this.discard();
     this.closing ??= (async () => {
       try {
         await this.settleWrites();
@@ -305,7 +308,7 @@ export class DiskUpload implements Upload {
 
   /** Every CHECKPOINT_BYTES: fdatasync what is written, then record it as durable (in that order). */
   private startCheckpoint(): void {
-    if (this.checkpointing || this.written < this.nextCheckpoint || this.closing) return;
+    if (!this.plan.keepPartial || this.checkpointing || this.written < this.nextCheckpoint || this.closing) return;
     const upTo = Math.min(this.written, this.hashed);
     this.nextCheckpoint = this.written + CHECKPOINT_BYTES;
     const { state, partials } = this.plan;

@@ -24,6 +24,8 @@ export interface UploadTarget {
   chunkSize: number;
   /** Continue a kept partial of the same source if there is one. */
   resume: boolean;
+  /** Keep a partial (with its state) if the connection breaks; false for pipelined or stream puts. */
+  keepPartial: boolean;
   /** The client's identity of its source (needed to resume). */
   source: SourceIdentity | null;
   /** The client's id of this logical upload (same in all attempts). */

@@ -59,8 +59,8 @@ export function createJsonReporter(out: NodeJS.WritableStream): Reporter {
 
 /** Where human output goes and how much of it. */
 export interface HumanOptions {
-  /** Per-file lines (receipts, skips): stdout normally, stderr with --json. */
-  lines: NodeJS.WritableStream;
+  /** Per-file lines (receipts, skips): stdout; undefined with --json (NDJSON carries them). */
+  lines: NodeJS.WritableStream | undefined;
   stderr: NodeJS.WriteStream;
   /** Draw bars on stderr (a TTY, not --quiet / --no-progress). */
   bars: boolean;
@@ -129,13 +129,13 @@ export function createHumanReporter(options: HumanOptions): Reporter {
       doneFiles++;
       doneBytes += result.size;
       updateOverall();
-      if (!quiet) print(options.lines, formatUploadSummary({ ...result, localPath: file.localPath }, options.destination));
+      if (!quiet && options.lines) print(options.lines, formatUploadSummary({ ...result, localPath: file.localPath }, options.destination));
     },
     skipped(file, reason) {
       doneFiles++;
       doneBytes += file.size ?? 0;
       updateOverall();
-      if (!quiet) print(options.lines, `skipped ${file.localPath} -> ${file.name}: ${reason}`);
+      if (!quiet && options.lines) print(options.lines, `skipped ${file.localPath} -> ${file.name}: ${reason}`);
     },
     failed(file, error) {
       single?.stop();
@@ -145,7 +145,7 @@ export function createHumanReporter(options: HumanOptions): Reporter {
       print(stderr, `ftx: ${describeFailure(file.name, error)}`);
     },
     wouldSend(file, how) {
-      print(options.lines, `would ${how.startsWith('fail') ? how : `${how}:`} ${how.startsWith('fail') ? file.name : `${file.localPath} -> ${file.name}`}`);
+      if (options.lines) print(options.lines, `would ${how.startsWith('fail') ? how : `${how}:`} ${how.startsWith('fail') ? file.name : `${file.localPath} -> ${file.name}`}`);
     },
     note(message) {
       if (!quiet) print(stderr, `ftx: ${message}`);

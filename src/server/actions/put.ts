@@ -58,6 +58,7 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
     const begun = await context.storage.beginUpload({
       filename: request.filename, size: request.size, overwrite: request.overwrite, chunkSize: request.chunkSize,
       rename: request.rename, resume: request.resume && request.wait, source: request.source,
+      keepPartial: request.wait && request.size !== null,
       ...(request.mode !== undefined ? { mode: request.mode } : {}),
       ...(request.uploadId !== undefined ? { uploadId: request.uploadId } : {}),
       ...(request.mtime !== undefined ? { mtime: request.mtime } : {}),

@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/cli/exit-codes.js';
+import { FTX_BIN, runFtx, spawnServe, type ServeProcess } from './helpers/cli.js';
+import { listPartialStates, listTree, makeTempDir } from './helpers/server.js';
+
+const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let serve: ServeProcess;
+let root: string;
+
+beforeAll(async () => {
+  tmp = await makeTempDir('ftx-tree-');
+  root = join(tmp.dir, 'root');
+  await mkdir(root);
+  serve = await spawnServe([root, '--port', '0']);
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await tmp?.cleanup();
+});
+
+/** A source tree with nested and empty dirs, a symlink, odd names and an excluded file. */
+async function makeTree(name: string): Promise<string> {
+  const src = join(tmp.dir, name);
+  await mkdir(join(src, 'a', 'b'), { recursive: true });
+  await mkdir(join(src, 'empty', 'inner'), { recursive: true });
+  await mkdir(join(src, 'with space'));
+  await writeFile(join(src, 'a', 'b', 'deep.bin'), randomBytes(3 * 1024 * 1024));
+  await writeFile(join(src, 'a', 'small.txt'), 'small');
+  await writeFile(join(src, 'with space', 'ünï cödé €.txt'), 'unicode');
+  await writeFile(join(src, 'a', 'skip.log'), 'excluded');
+  await writeFile(join(src, 'script.sh'), '#!/bin/sh\necho hi\n');
+  await chmod(join(src, 'script.sh'), 0o750);
+  await chmod(join(src, 'a', 'small.txt'), 0o600);
+  const old = new Date('2023-06-07T08:09:10.123Z');
+  await utimes(join(src, 'a', 'small.txt'), old, old);
+  await symlink(join(src, 'a', 'small.txt'), join(src, 'link-to-small'));
+  return src;
+}
+
+/** Relative paths, sizes, md5s, modes and mtimes of every file and dir under `dir`. */
+async function snapshot(dir: string, skip: (rel: string) => boolean = () => false): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const rel of await listTree(dir)) {
+    if (skip(rel)) continue;
+    const info = await stat(join(dir, rel));
+    out[rel] = info.isDirectory() ? 'dir' : `${md5(await readFile(join(dir, rel)))} ${(info.mode & 0o777).toString(8)} ${Math.round(info.mtimeMs)}`;
+  }
+  return out;
+}
+
+function parseNdjson(text: string): Record<string, unknown>[] {
+  return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('directory trees', () => {
+  it('lands the tree as it is (content, paths, mode, mtime, empty dirs); skips symlinks with a warning; honours --exclude', async () => {
+    const src = await makeTree('tree1');
+    const result = await runFtx(['put', src, '--dir', 'run1', '--exclude', '*.log', `127.0.0.1:${serve.port}`]);
+    expect(result.code, result.stderr).toBe(EXIT.OK);
+    expect(result.stderr).toMatch(/skipped symlink .*link-to-small/);
+    const landed = await snapshot(join(root, 'run1', 'tree1'));
+    const source = await snapshot(src, (rel) => rel.endsWith('.log') || rel === 'link-to-small');
+    expect(landed).toEqual(source);
+    expect(landed['empty/inner']).toBe('dir');
+    expect(landed['a/small.txt']).toMatch(/ 600 1686125350123$/);
+    expect(landed['script.sh']).toMatch(/ 750 /);
+    expect(Object.keys(landed)).not.toContain('a/skip.log');
+  });
+
+  it('follows symlinks with --follow-symlinks; "dir/" uploads the contents only', async () => {
+    const src = await makeTree('tree2');
+    const result = await runFtx(['put', `${src}/`, '--dir', 'run2', '--follow-symlinks', `127.0.0.1:${serve.port}`]);
+    expect(result.code, result.stderr).toBe(EXIT.OK);
+    expect(await readFile(join(root, 'run2', 'link-to-small'), 'utf8')).toBe('small');
+    expect(await readFile(join(root, 'run2', 'a', 'small.txt'), 'utf8')).toBe('small');
+  });
+
+  it('a re-run sends no file data and skips everything; a touched file is the only one sent', async () => {
+    const src = await makeTree('tree3');
+    const dest = `127.0.0.1:${serve.port}`;
+    expect((await runFtx(['put', src, '--dir', 'run3', dest])).code).toBe(EXIT.OK);
+    const again = await runFtx(['put', src, '--dir', 'run3', dest, '--json']);
+    expect(again.code).toBe(EXIT.OK);
+    const events = parseNdjson(again.stdout);
+    const summary = events.at(-1)!;
+    expect(summary).toMatchObject({ event: 'summary', sent: 0, failed: 0, bytes: 0, exitCode: 0 });
+    expect(summary.skipped).toBe(events.filter((e) => e.event === 'skip').length);
+    expect(events.some((e) => e.event === 'done')).toBe(false);
+
+    const touched = new Date();
+    await utimes(join(src, 'a', 'small.txt'), touched, touched);
+    const third = await runFtx(['put', src, '--dir', 'run3', dest, '--json', '--if-exists', 'overwrite']);
+    expect(third.code).toBe(EXIT.OK);
+    const sent = parseNdjson(third.stdout).filter((e) => e.event === 'done');
+    expect(sent.map((e) => e.file)).toEqual(['run3/tree3/a/small.txt']);
+
+    // By content (--checksum): a touch alone changes nothing.
+    await utimes(join(src, 'a', 'small.txt'), new Date(), new Date(Date.now() + 5000));
+    const byContent = await runFtx(['put', src, '--dir', 'run3', dest, '--json', '--checksum']);
+    expect(parseNdjson(byContent.stdout).at(-1)).toMatchObject({ sent: 0, failed: 0 });
+  });
+
+  it('changed content: the default refuses it (partial exit code), rename keeps both, skip leaves it', async () => {
+    const src = await makeTree('tree4');
+    const dest = `127.0.0.1:${serve.port}`;
+    expect((await runFtx(['put', src, '--dir', 'run4', dest])).code).toBe(EXIT.OK);
+    await writeFile(join(src, 'a', 'small.txt'), 'changed!');
+    const refused = await runFtx(['put', src, '--dir', 'run4', dest, '--json']);
+    expect(refused.code).toBe(EXIT.PARTIAL);
+    const fail = parseNdjson(refused.stdout).find((e) => e.event === 'fail');
+    expect(fail).toMatchObject({ file: 'run4/tree4/a/small.txt', code: 'exists', status: 409 });
+    expect(await readFile(join(root, 'run4', 'tree4', 'a', 'small.txt'), 'utf8')).toBe('small');
+
+    const skipped = await runFtx(['put', src, '--dir', 'run4', dest, '--if-exists', 'skip']);
+    expect(skipped.code).toBe(EXIT.OK);
+    expect(await readFile(join(root, 'run4', 'tree4', 'a', 'small.txt'), 'utf8')).toBe('small');
+
+    const renamed = await runFtx(['put', src, '--dir', 'run4', dest, '--if-exists', 'rename', '--json']);
+    expect(renamed.code).toBe(EXIT.OK);
+    expect(parseNdjson(renamed.stdout).find((e) => e.event === 'done')).toMatchObject({ landedAs: 'run4/tree4/a/small.1.txt' });
+    expect(await readFile(join(root, 'run4', 'tree4', 'a', 'small.txt'), 'utf8')).toBe('small');
+    expect(await readFile(join(root, 'run4', 'tree4', 'a', 'small.1.txt'), 'utf8')).toBe('changed!');
+  });
+
+  it('--json: every line parses, the summary matches what landed; one refused file gives "partial" while the rest land', async () => {
+    const src = join(tmp.dir, 'tree5');
+    await mkdir(src);
+    for (let i = 0; i < 300; i++) await writeFile(join(src, `f${i}.txt`), `file ${i}`);
+    await writeFile(join(src, 'bad\\name.txt'), 'backslashes are refused by the server');
+    const result = await runFtx(['put', src, '--dir', 'run5', `127.0.0.1:${serve.port}`, '--json']);
+    expect(result.code).toBe(EXIT.PARTIAL);
+    const events = parseNdjson(result.stdout);
+    const summary = events.at(-1)!;
+    expect(summary).toMatchObject({ event: 'summary', sent: 300, failed: 1, skipped: 0, exitCode: EXIT.PARTIAL });
+    expect(events.find((e) => e.event === 'fail')).toMatchObject({ code: 'forbidden_path', status: 403 });
+    const landed = (await listTree(join(root, 'run5', 'tree5'))).sort();
+    expect(landed).toHaveLength(300);
+    expect(events.filter((e) => e.event === 'done').map((e) => String(e.landedAs).split('/').at(-1)).sort()).toEqual(landed);
+  });
+
+  it('--dry-run lists what would happen and sends nothing', async () => {
+    const src = await makeTree('tree6');
+    const result = await runFtx(['put', src, '--dir', 'run6', `127.0.0.1:${serve.port}`, '--dry-run']);
+    expect(result.code).toBe(EXIT.OK);
+    expect(result.stdout).toMatch(/would send: .*deep\.bin -> run6\/tree6\/a\/b\/deep\.bin/);
+    expect(result.stdout).toMatch(/would create directory: .* -> run6\/tree6\/empty\/inner\//);
+    await expect(stat(join(root, 'run6'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('stdin streams', () => {
+  async function pipeInto(args: string[], source: string, killAfterBytes?: number) {
+    const producer = spawn('cat', [source], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ftx = spawn(process.execPath, [FTX_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FTX_TOKEN: '' } });
+    let stdout = '';
+    let stderr = '';
+    ftx.stdout.on('data', (d: Buffer) => (stdout += d));
+    ftx.stderr.on('data', (d: Buffer) => (stderr += d));
+    let piped = 0;
+    producer.stdout.on('data', (d: Buffer) => {
+      piped += d.length;
+      if (killAfterBytes !== undefined && piped >= killAfterBytes) {
+        // The whole pipeline dies mid-stream (as with Ctrl-C or a killed cron job).
+        producer.kill('SIGKILL');
+        ftx.kill('SIGKILL');
+      }
+    });
+    producer.stdout.pipe(ftx.stdin);
+    ftx.stdin.on('error', () => undefined);
+    const code = await new Promise<number | null>((resolve) => ftx.on('close', resolve));
+    return { code, stdout, stderr };
+  }
+
+  it('streams ~50 MiB from a child process, md5-verified, without a temp file on the client', async () => {
+    const source = join(tmp.dir, 'stream.bin');
+    const data = randomBytes(50 * 1024 * 1024 + 13);
+    await writeFile(source, data);
+    const result = await pipeInto(['put', '-', `127.0.0.1:${serve.port}`, '--name', 'dumps/db.sql.gz'], source);
+    expect(result.code, result.stderr).toBe(EXIT.OK);
+    expect(result.stdout).toContain(`md5 ${md5(data)} verified`);
+    expect(md5(await readFile(join(root, 'dumps', 'db.sql.gz')))).toBe(md5(data));
+  });
+
+  it('a stream cut off early leaves nothing under the name and no partial', async () => {
+    const source = join(tmp.dir, 'stream2.bin');
+    await writeFile(source, randomBytes(40 * 1024 * 1024));
+    const result = await pipeInto(['put', '-', `127.0.0.1:${serve.port}`, '--name', 'dumps/cut.sql.gz'], source, 8 * 1024 * 1024);
+    expect(result.code).toBeNull();
+    const until = Date.now() + 5000;
+    const leftovers = async (): Promise<string[]> => (await listTree(join(root, 'dumps')).catch(() => [])).filter((n) => n.includes('cut') || n.startsWith('.ftx-'));
+    while ((await leftovers()).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(await leftovers()).toEqual([]);
+    expect(await listPartialStates(root)).toEqual([]);
+  });
+});
