@@ -203,3 +203,36 @@ describe('expiry of kept partials', () => {
     });
   });
 });
+
+describe('a retry while the server still believes the old connection is alive', () => {
+  it('takes the name over from the silent old attempt of the same upload; another upload gets 423', async () => {
+    const { RawPeer } = await import('./helpers/raw-peer.js');
+    const { ResumeState } = await import('../src/client/resume-state.js');
+    const { FtxClient } = await import('../src/client/client.js');
+    await withServer({}, async (fixture) => {
+      const size = 4 * 1024 * 1024;
+      const { path, data } = await writeRandomFile(fixture.scratch, 'src.bin', size);
+      const info = await import('node:fs/promises').then((fs) => fs.stat(path));
+      const memory = new ResumeState();
+      // The "old attempt": half the body, then silence (a dead network, no FIN, no RST).
+      const stale = await RawPeer.connect(fixture.server.port);
+      await stale.handshake();
+      stale.send({ action: 'put', id: 1, filename: 'up.bin', size, resume: true, uploadId: memory.uploadId,
+        source: { size, mtime: Math.round(info.mtimeMs) } });
+      expect((await stale.frame())?.status).toBe(200);
+      stale.sendRaw(data.subarray(0, size / 2));
+      await new Promise((r) => setTimeout(r, 100));
+
+      const other = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port });
+      await expect(other.put(path, { remoteName: 'up.bin', resume: true })).rejects.toMatchObject({ code: 'busy' });
+      other.destroy();
+
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port });
+      const receipt = await client.put(path, { remoteName: 'up.bin', resume: true, resumeState: memory });
+      await client.close();
+      expect(receipt.resumedFrom).toBeGreaterThan(0);
+      expect(md5(await readFile(join(fixture.root, 'up.bin')))).toBe(md5(data));
+      await stale.closed();
+    });
+  });
+});

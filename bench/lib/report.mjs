@@ -31,7 +31,7 @@ export function speedRatio(ftxRow, refRow) {
 export function caseTable(rows, runsWanted) {
   const ftxRow = rows.find((r) => r.ftx);
   const withBytes = rows.some((r) => r.bytes);
-  const head = ['tool', 'runs', 'median s', 'min s', 'max s', ...(withBytes ? ['median MB/s', 'min MB/s', 'max MB/s'] : []), 'speed ratio ref/ftx'];
+  const head = ['tool', 'runs', 'median s', 'min s', 'max s', ...(withBytes ? ['median MB/s', 'min MB/s', 'max MB/s'] : []), 'speed ratio ref/ftx (>1: ftx faster)'];
   const lines = [`| ${head.join(' | ')} |`, `| --- | ${head.slice(1).map(() => '---:').join(' | ')} |`];
   const notes = [];
   for (const row of rows) {

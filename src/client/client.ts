@@ -103,7 +103,14 @@ export class FtxClient {
       // The md5 of the prefix the server kept: from a snapshot of an earlier attempt, topped up from disk.
       const snapshot = memory.bestAtOrBefore(offset);
       const hash = snapshot?.hash ?? createMd5();
-      await hashRange(handle, hash, snapshot?.offset ?? 0, offset);
+      // Hashing a large prefix sends nothing for a while: that is not the server going quiet.
+      const idle = link.conn.idleTimeoutMs;
+      link.conn.setIdleTimeout(0);
+      try {
+        await hashRange(handle, hash, snapshot?.offset ?? 0, offset);
+      } finally {
+        link.conn.setIdleTimeout(idle);
+      }
 
       // The next reply is the verdict; a server may send it early (e.g. disk full) and stop reading.
       let verdict: Reply | undefined;

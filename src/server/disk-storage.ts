@@ -32,6 +32,10 @@ interface ParentDir {
 interface Reservation {
   filename: string;
   size: number | null;
+  /** The client's id of the logical upload holding the name. */
+  uploadId?: string;
+  /** Asks the holder to let go (its connection is presumed dead). */
+  preempt?: () => void;
   upload?: DiskUpload;
 }
 
@@ -120,9 +124,14 @@ export class DiskStorage implements Storage {
       const parent = await this.resolveParent(segments.slice(0, -1));
       const dir = join(parent.existing, ...parent.missing);
       finalPath = join(dir, segments[segments.length - 1]!);
+      await this.takeOverFromOwnRetry(finalPath, target.uploadId);
       // Reserve synchronously after the check: no await between has() and set().
       if (this.reserved.has(finalPath)) throw busy(filename);
-      const reservation: Reservation = { filename, size: target.size };
+      const reservation: Reservation = {
+        filename, size: target.size,
+        ...(target.uploadId !== undefined ? { uploadId: target.uploadId } : {}),
+        ...(target.preempt !== undefined ? { preempt: target.preempt } : {}),
+      };
       this.reserved.set(finalPath, reservation);
 
       const landed = target.resume && target.uploadId !== undefined && target.size !== null
@@ -130,7 +139,8 @@ export class DiskStorage implements Storage {
         : undefined;
       if (landed) {
         const info = await stat(finalPath).catch(() => undefined);
-        if (info?.isFile() && info.size === landed.size) {
+        // Still the very file that landed (not replaced since): its digest entry still holds.
+        if (info?.isFile() && this.digests.lookup(filename, info.size, info.mtimeMs) === landed.md5) {
           this.release(finalPath, reservation);
           return { landed: { filename, size: landed.size, md5: landed.md5 } };
         }
@@ -147,7 +157,14 @@ export class DiskStorage implements Storage {
         }
         if (!kept) await this.partials.remove(state);
       }
-      await this.checkSpace(parent.existing, (target.size ?? 0) - (kept?.offset ?? 0), reservation);
+      try {
+        await this.checkSpace(parent.existing, (target.size ?? 0) - (kept?.offset ?? 0), reservation);
+        // The state must not claim more than the truncated file now holds.
+        if (kept && state) await this.partials.save(state);
+      } catch (error) {
+        await kept?.handle.close().catch(() => undefined);
+        throw error;
+      }
       if (!kept) {
         let path = parent.existing;
         for (const name of parent.missing) {
@@ -223,6 +240,19 @@ export class DiskStorage implements Storage {
     } catch (error) {
       throw asStatusError(error, segments.join('/'));
     }
+  }
+
+  /**
+   * A new attempt of the same logical upload (same uploadId) while the old attempt still holds the
+   * name: the old connection is dead from the client's point of view (it retried), though this
+   * server may not know yet. Ask the old one to let go, and wait (bounded) until it has suspended.
+   */
+  private async takeOverFromOwnRetry(finalPath: string, uploadId: string | undefined): Promise<void> {
+    const holder = this.reserved.get(finalPath);
+    if (!holder || uploadId === undefined || holder.uploadId !== uploadId || !holder.preempt) return;
+    holder.preempt();
+    const until = Date.now() + 5000;
+    while (this.reserved.get(finalPath) === holder && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
 
   async suspendAll(): Promise<void> {

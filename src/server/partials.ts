@@ -7,8 +7,8 @@
  * resume after a dropped connection need not re-read the prefix.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { RESERVED_PREFIX } from '../protocol/constants.js';
 import { isInside } from './safe-path.js';
 
@@ -119,14 +119,24 @@ export class PartialStore {
   async save(state: PartialState): Promise<void> {
     const path = this.statePath(state.filename);
     const temp = `${path}.${process.pid}.tmp`;
-    await writeFile(temp, JSON.stringify({ ...state, updated: Date.now() }), { mode: 0o600 });
+    const handle = await open(temp, 'w', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify({ ...state, updated: Date.now() }));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, path);
   }
 
   /** Removes a partial: its data first, then its state (a state may point at no data, never the reverse). */
   async remove(state: Pick<PartialState, 'filename' | 'data'>): Promise<void> {
     this.snapshots.delete(state.filename);
-    await unlink(state.data).catch(() => undefined);
+    // Never follow a (forged) state out of the root, not even through a symlinked directory.
+    const realDir = await realpath(dirname(state.data)).catch(() => undefined);
+    if (realDir !== undefined && isInside(this.root, realDir) && basename(state.data).startsWith(RESERVED_PREFIX)) {
+      await unlink(state.data).catch(() => undefined);
+    }
     await unlink(this.statePath(state.filename)).catch(() => undefined);
   }
 

@@ -30,6 +30,8 @@ export interface UploadTarget {
   source: SourceIdentity | null;
   /** The client's id of this logical upload (same in all attempts). */
   uploadId?: string;
+  /** Called if a newer attempt of the same upload arrives while this one holds the name. */
+  preempt?: () => void;
   /** Called every few seconds while beginUpload works long (re-reading a kept prefix). */
   onWait?: (done: number, total: number) => void;
 }

@@ -59,6 +59,7 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
       filename: request.filename, size: request.size, overwrite: request.overwrite, chunkSize: request.chunkSize,
       rename: request.rename, resume: request.resume && request.wait, source: request.source,
       keepPartial: request.wait && request.size !== null,
+      preempt: () => conn.destroy(new ConnectionLostError('a newer attempt of the same upload took over')),
       ...(request.mode !== undefined ? { mode: request.mode } : {}),
       ...(request.uploadId !== undefined ? { uploadId: request.uploadId } : {}),
       ...(request.mtime !== undefined ? { mtime: request.mtime } : {}),
