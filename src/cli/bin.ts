@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-/** The `ftx` executable. */
-import { main } from './program.js';
+/** The `ftx` executable. `--version` answers before anything else is loaded: start-up stays light. */
+import { FTX_VERSION } from '../version.js';
 
-const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
-process.exitCode = code;
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+  process.stdout.write(`${FTX_VERSION}\n`);
+} else {
+  const { main } = await import('./program.js');
+  process.exitCode = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+}
