@@ -7,12 +7,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, statfsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FTX_BIN, median, startFtxServer, writeRandomFile } from './lib/harness.mjs';
+import { FTX_BIN, median, startFtxServer, useFtxBin, writeRandomFile } from './lib/harness.mjs';
 import { freePort, killAllSync, killTree, pipeline, readVmHwmKiB, runTimed, spawnTracked, stopAll, stopChild, waitExit, waitListening } from './lib/procs.mjs';
 import { caseTable, fmtRss, goal, kibToMB, speedRatio } from './lib/report.mjs';
 import { detectTools, installHint, rawTcp, startRsyncDaemon, startSshd, versionLine } from './lib/tools.mjs';
@@ -134,12 +134,16 @@ let raw;
 let work; // temp dir for sources, configs, keys
 
 /**
- * The telling line of a failed command's output: ftx's one-line `ftx: error: ...`, else the first
- * line naming an Error (a crash prints a stack and then "Node.js v20..."), else the last line.
+ * The telling part of a failed command's output: ftx's first `ftx: error: ...` line (and its
+ * summary line when it sent several files), else the first line naming an Error (a crash prints a
+ * stack and then "Node.js v20..."), else the last line of stderr, else of stdout.
  */
 function lastLine(r) {
-  const lines = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.find((l) => l.startsWith('ftx: error')) ?? lines.find((l) => /\b\w*Error\b/.test(l)) ?? lines.at(-1) ?? '';
+  const lines = (text) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const err = lines(r.stderr);
+  const ftxError = err.find((l) => l.startsWith('ftx: error'));
+  if (ftxError) return ftxError === err.at(-1) ? ftxError : `${ftxError} … ${err.at(-1)}`;
+  return err.find((l) => /\b\w*Error\b/.test(l)) ?? err.at(-1) ?? lines(r.stdout).at(-1) ?? '';
 }
 
 /** Runs argv and throws unless it exits 0 within the per-run timeout. */
@@ -535,6 +539,19 @@ async function generateData(cases) {
   return data;
 }
 
+/**
+ * Copies dist/ (with package.json, which makes it ESM and holds the version) into the temp dir and
+ * links node_modules, so that a rebuild of dist/ while the bench runs (`npm test` rebuilds it) can
+ * neither break nor change the ftx under test: every row measures the build the bench started with.
+ */
+async function snapshotFtx() {
+  const root = join(work, 'ftx');
+  await cp(join(PROJECT, 'dist'), join(root, 'dist'), { recursive: true });
+  await cp(join(PROJECT, 'package.json'), join(root, 'package.json'));
+  await symlink(join(PROJECT, 'node_modules'), join(root, 'node_modules'));
+  useFtxBin(join(root, 'dist', 'cli', 'bin.js'));
+}
+
 function gitDescription() {
   try {
     const head = execFileSync('git', ['-C', PROJECT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -549,7 +566,7 @@ function printHeader(ftxVersion) {
   out('# ftx benchmark');
   out();
   out(`- ${new Date().toISOString()}; ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'CPU'}, ${(totalmem() / GIB).toFixed(1)} GiB RAM, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  out(`- ftx ${ftxVersion} (${gitDescription()}), Node ${process.version}; all traffic on 127.0.0.1`);
+  out(`- ftx ${ftxVersion} (${gitDescription()}; a copy of dist/ taken at start), Node ${process.version}; all traffic on 127.0.0.1`);
   out(`- ${opts.runs} run(s) per tool and case, alternating (ftx, ref A, ref B, ftx, ...); sources in ${work} (${fsLabel(work)})`);
   out('- s = seconds, MB = 10^6 bytes. **speed ratio ref/ftx = reference median time / ftx median time: > 1 means ftx is faster.**');
   out('- Every run is checked afterwards (file count and bytes landed); a failed run is reported, not timed.');
@@ -611,6 +628,7 @@ async function main() {
   work = await makeTempDir(opts.tmpDir, 'ftx-bench-');
   opts.shm = await makeTempDir(opts.destDir, 'ftx-bench-dest-');
   const started = performance.now();
+  await snapshotFtx();
   const ftxVersion = (await timed([process.execPath, FTX_BIN, '--version'])).stdout.trim();
   const sshd = cases.has('1g') || cases.has('256m') ? await maybeStartSshd() : { skipped: 'not needed by the selected cases' };
   printHeader(ftxVersion);

@@ -5,7 +5,13 @@ import { createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const FTX_BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
+/** The ftx CLI under test: the checkout's dist/ unless a bench switched to a snapshot (useFtxBin). */
+export let FTX_BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
+
+/** Points FTX_BIN (a live binding in every importer) and startFtxServer at another copy of bin.js. */
+export function useFtxBin(path) {
+  FTX_BIN = path;
+}
 
 /** Writes `mib` MiB of random data to `path`. */
 export async function writeRandomFile(path, mib) {
