@@ -85,7 +85,7 @@ export class FtxClient {
       const request: PutRequest = {
         action: 'put', id, filename: options.remoteName, size, chunkSize, stream: false, wait: true,
         overwrite: options.overwrite ?? false, rename: options.rename ?? false, mtime: source.mtime,
-        resume: options.resume ?? false, source, uploadId: memory.uploadId,
+        resume: (options.resume ?? false) && link.supports('resume'), source, uploadId: memory.uploadId,
         ...(options.mode !== undefined ? { mode: options.mode } : {}),
       };
       link.conn.send(request);

@@ -17,11 +17,32 @@ export interface CheckAnswer {
   message?: string;
 }
 
+/** Frames stay far below the 64 KiB limit (the reply repeats each name): at most 24 KiB of JSON. */
+const MAX_BATCH_JSON_BYTES = 24 * 1024;
+
+/** Splits queries into batches of at most MAX_CHECK_FILES names and MAX_BATCH_JSON_BYTES. */
+function batchesOf(files: CheckQuery[]): CheckQuery[][] {
+  const out: CheckQuery[][] = [];
+  let current: CheckQuery[] = [];
+  let bytes = 0;
+  for (const file of files) {
+    const size = Buffer.byteLength(JSON.stringify(file)) + 1;
+    if (current.length > 0 && (current.length >= MAX_CHECK_FILES || bytes + size > MAX_BATCH_JSON_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(file);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
 /** Asks about many names at once: all batches are sent before the first answer is awaited. */
 export async function checkFiles(link: ClientConnection, files: CheckQuery[]): Promise<CheckAnswer[]> {
   const batches: Promise<CheckAnswer[]>[] = [];
-  for (let i = 0; i < files.length; i += MAX_CHECK_FILES) {
-    const slice = files.slice(i, i + MAX_CHECK_FILES);
+  for (const slice of batchesOf(files)) {
     const id = link.nextId();
     link.conn.send({ action: 'check', id, files: slice } satisfies CheckRequest);
     batches.push(link.expect(id).then((reply) => {

@@ -5,11 +5,13 @@
  */
 import type { Readable } from 'node:stream';
 import { createMd5 } from '../checksum.js';
-import { StatusError } from '../errors.js';
+import { ProtocolError, StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import type { PutReceipt } from './client.js';
 import { PIPELINE_MAX_FILE_BYTES, putPipelined, type PipelinedFile } from './pipelined.js';
-import { isRetryable, putWithRetry, ReconnectingClient, withRetries, type RetryNotice, type RetryPolicy } from './put-with-retry.js';
+import {
+  backoffDelay, isRetryable, putWithRetry, ReconnectingClient, withRetries, type RetryNotice, type RetryPolicy,
+} from './put-with-retry.js';
 import { checkFiles, makeRemoteDirectory } from './requests.js';
 import { hashRange } from './send-body.js';
 import { putStream } from './stream-put.js';
@@ -85,6 +87,8 @@ interface Decision {
   error?: StatusError;
 }
 
+const IDENTICAL = 'identical on the server';
+
 const asJobFile = (entry: WalkEntry): JobFile => ({ name: entry.remoteName, localPath: entry.localPath, size: entry.size });
 
 async function md5Of(path: string, size: number): Promise<string> {
@@ -118,7 +122,7 @@ async function decide(session: ReconnectingClient, files: WalkEntry[], job: Uplo
       return { ...base, action: 'fail', error: new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, answer.message ?? 'forbidden path') };
     }
     if (answer.state === 'missing') return { ...base, action: 'send' };
-    if (answer.state === 'identical') return { ...base, action: 'skip', reason: 'identical on the server' };
+    if (answer.state === 'identical') return { ...base, action: 'skip', reason: IDENTICAL };
     switch (job.ifExists) {
       case 'overwrite': return { ...base, action: 'send', overwrite: true };
       case 'rename': return { ...base, action: 'send', rename: true };
@@ -147,6 +151,7 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
       return finish();
     }
     const link = (await withRetries(job.retry, onRetry, () => session.get())).connection;
+    if (!link.supports('stream')) throw new ProtocolError('this server does not accept streams of unknown length (no "stream" feature)');
     events.started(file);
     try {
       const receipt = await putStream(link, job.stream.input, {
@@ -265,7 +270,42 @@ async function sendSmall(
     if (cutOff.length === 0) return;
     session.drop();
     if (attempt >= job.retry.retries) throw lastError;
-    onRetry({ attempt: attempt + 1, of: job.retry.retries, delayMs: 0, reason: `${cutOff.length} file(s) cut off: ${(lastError as Error).message}` });
-    pending = cutOff;
+    const delayMs = backoffDelay(job.retry, attempt + 1);
+    onRetry({ attempt: attempt + 1, of: job.retry.retries, delayMs, reason: `${cutOff.length} file(s) cut off: ${(lastError as Error).message}` });
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    pending = await recheck(session, cutOff, job, events, summary, fail, onRetry);
   }
+}
+
+/**
+ * Files cut off may have landed anyway (their trailer arrived before the break). Ask again, by md5:
+ * "identical" means the server recorded exactly our content at landing, so the file is sent and
+ * verified; the others go through the --if-exists decision once more.
+ */
+async function recheck(
+  session: ReconnectingClient, cutOff: Decision[], job: UploadJob, events: UploadEvents, summary: UploadSummary,
+  fail: (file: JobFile, error: unknown) => void, onRetry: (notice: RetryNotice) => void,
+): Promise<Decision[]> {
+  const entries = cutOff.map((d) => d.entry);
+  const again = await withRetries(job.retry, onRetry, () => decide(session, entries, { ...job, checksum: true }).catch((error: unknown) => {
+    if (isRetryable(error)) session.drop();
+    throw error;
+  }));
+  const next: Decision[] = [];
+  for (const d of again) {
+    const file = asJobFile(d.entry);
+    if (d.action === 'skip' && d.reason === IDENTICAL) {
+      summary.sent++;
+      summary.bytes += d.entry.size;
+      events.sent(file, { filename: d.entry.remoteName, size: d.entry.size, md5: await md5Of(d.entry.localPath, d.entry.size), seconds: 0, resumedFrom: 0 });
+    } else if (d.action === 'send') {
+      next.push(d);
+    } else if (d.action === 'fail') {
+      fail(file, d.error);
+    } else {
+      summary.skipped++;
+      events.skipped(file, d.reason!);
+    }
+  }
+  return next;
 }

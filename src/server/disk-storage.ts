@@ -147,7 +147,8 @@ export class DiskStorage implements Storage {
       }
       await this.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
 
-      const dataPath = this.partials.dataPathFor(dir, filename);
+      // A pipelined or stream upload never touches a kept partial of the same name.
+      const dataPath = this.partials.dataPathFor(dir, filename, target.keepPartial);
       // Pipelined and stream puts never resume: no kept state to look for (saves a disk round trip).
       let state = target.keepPartial ? await this.partials.load(filename) : undefined;
       let kept: { handle: FileHandle; offset: number; hash: Hash } | undefined;

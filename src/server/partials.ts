@@ -91,9 +91,9 @@ export class PartialStore {
     return createHash('sha256').update(filename, 'utf8').digest('hex').slice(0, 32);
   }
 
-  /** Data file of a target in directory `dir`. */
-  dataPathFor(dir: string, filename: string): string {
-    return join(dir, `${RESERVED_PREFIX}${this.keyOf(filename)}.part`);
+  /** Data file of a target in directory `dir`: `.part` when kept for resume, `.tmp` otherwise. */
+  dataPathFor(dir: string, filename: string, kept = true): string {
+    return join(dir, `${RESERVED_PREFIX}${this.keyOf(filename)}.${kept ? 'part' : 'tmp'}`);
   }
 
   /** The saved state of `filename`, or undefined (an unreadable state is removed). */

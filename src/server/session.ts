@@ -101,6 +101,12 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       } catch (error) {
         if (!(error instanceof StatusError)) throw error;
         conn.send(errorReply(error, idOf(request)));
+        // A malformed pipelined put: its body is already on the wire and cannot be delimited.
+        if (request.action === 'put' && request.wait === false) {
+          await Promise.allSettled([...background]);
+          conn.closeAfterReply();
+          return;
+        }
       }
     }
     await Promise.allSettled([...background]);
