@@ -211,7 +211,10 @@ export class DiskStorage implements Storage {
     try {
       const parent = await this.resolveParent(segments.slice(0, -1));
       if (parent.missing.length > 0) return { state: 'missing' };
-      const info = await lstatOrUndefined(join(parent.existing, segments[segments.length - 1]!));
+      const finalPath = join(parent.existing, segments[segments.length - 1]!);
+      // A file that has fully arrived and is landing right now is answered for as landed (or not).
+      await this.reserved.get(finalPath)?.upload?.landing;
+      const info = await lstatOrUndefined(finalPath);
       if (info === undefined) return { state: 'missing' };
       if (!info.isFile() || info.size !== query.size) return { state: 'different' };
       if (query.md5 === undefined) return { state: Math.round(info.mtimeMs) === query.mtime ? 'identical' : 'different' };
@@ -254,6 +257,11 @@ export class DiskStorage implements Storage {
     holder.preempt();
     const until = Date.now() + 5000;
     while (this.reserved.get(finalPath) === holder && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Waits for background bookkeeping (the digest log) to reach the disk. */
+  flush(): Promise<void> {
+    return this.digests.flushed();
   }
 
   async suspendAll(): Promise<void> {

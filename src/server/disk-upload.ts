@@ -141,6 +141,9 @@ export class DiskUpload implements Upload {
     return undefined;
   }
 
+  /** Set once the whole body is here and the upload is verifying and landing. */
+  landing: Promise<void> | undefined;
+
   commit(claimedMd5: string): Promise<StoredReceipt> {
     if (this.closing) return Promise.reject(new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, 'upload already closed'));
     const work = (async (): Promise<StoredReceipt> => {
@@ -181,6 +184,7 @@ export class DiskUpload implements Upload {
     })();
     // Later suspend()/discard() calls wait for this and then do nothing: it already cleaned up.
     this.closing = work.then(() => undefined, () => undefined);
+    this.landing = this.closing;
     return work;
   }
 

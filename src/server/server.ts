@@ -103,6 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         for (const socket of sockets) socket.destroy();
         await Promise.allSettled([...sessions]);
         await storage.suspendAll();
+        await storage.flush();
         await stopped;
       })();
       return closing;

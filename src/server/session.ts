@@ -78,6 +78,9 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
     for (;;) {
       const frame = await conn.receive();
       if (frame === null) break;
+      // Requests still buffered from a connection that is gone: no reply could reach the client,
+      // which will ask again on a new connection. Acting on them now would race with that.
+      if (conn.socket.destroyed) throw new ConnectionLostError('connection closed with requests unanswered');
       const request = asRequest(frame);
       const handler = Object.hasOwn(ACTIONS, request.action) ? ACTIONS[request.action] : undefined;
       if (!handler) {

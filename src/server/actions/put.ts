@@ -95,6 +95,9 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
     record.bytes = await readBody(conn, request, upload.offset, (chunk) => upload.write(chunk));
     conn.setIdleTimeout(idle);
     claimed = await receiveEnd(conn, request.id);
+    // Read from what was buffered before the connection went away: the client never learns the
+    // verdict and will try again, so landing now would race with that retry. Keep or drop instead.
+    if (conn.socket.destroyed) throw new ConnectionLostError('connection closed before the verdict could be sent');
   } catch (error) {
     conn.setIdleTimeout(idle);
     if (error instanceof ConnectionLostError) {
