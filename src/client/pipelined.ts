@@ -46,6 +46,7 @@ export async function putPipelined(
   chunkSize = DEFAULT_CHUNK_SIZE,
 ): Promise<void> {
   const outstanding = new Set<Promise<void>>();
+  let slotFreed: (() => void) | undefined;
   let unansweredBytes = 0;
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
@@ -58,7 +59,7 @@ export async function putPipelined(
       continue;
     }
     while (outstanding.size >= WINDOW_FILES || (outstanding.size > 0 && unansweredBytes + data.length > WINDOW_BYTES)) {
-      await Promise.race(outstanding);
+      await new Promise<void>((resolve) => (slotFreed = resolve));
     }
     const md5 = createMd5().update(data).digest('hex');
     const id = link.nextId();
@@ -69,11 +70,10 @@ export async function putPipelined(
       ...(file.mode !== undefined ? { mode: file.mode } : {}),
     };
     const verdict = link.expect(id);
-    link.conn.socket.cork();
+    // Header, body and trailer leave together: send() corks the socket until the next tick.
     link.conn.send(request);
     if (data.length > 0) link.conn.sendRaw(data);
     link.conn.send({ action: 'end', id, md5 });
-    process.nextTick(() => link.conn.socket.uncork());
     onSent?.(file, data.length);
     unansweredBytes += data.length;
     const settled = verdict.then(
@@ -88,6 +88,8 @@ export async function putPipelined(
     ).finally(() => {
       unansweredBytes -= data.length;
       outstanding.delete(settled);
+      slotFreed?.();
+      slotFreed = undefined;
     });
     outstanding.add(settled);
   }

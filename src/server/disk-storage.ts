@@ -9,6 +9,8 @@ import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import { DigestIndex } from './digest-index.js';
 import { DirectorySyncer } from './dir-sync.js';
 import { DiskUpload } from './disk-upload.js';
+import { LandingPool } from './landing-pool.js';
+import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { PartialStore, type PartialState } from './partials.js';
 import { isInside, splitSafeFilename } from './safe-path.js';
 import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
@@ -28,6 +30,9 @@ interface ParentDir {
   missing: string[];
 }
 
+/** What the storage tracks of an open upload. */
+type TrackedUpload = DiskUpload | SmallUpload;
+
 /** A reservation of a final path while its upload is being opened or is open. */
 interface Reservation {
   filename: string;
@@ -36,7 +41,7 @@ interface Reservation {
   uploadId?: string;
   /** Asks the holder to let go (its connection is presumed dead). */
   preempt?: () => void;
-  upload?: DiskUpload;
+  upload?: TrackedUpload;
 }
 
 /** How long a resolved parent directory is trusted without walking it again. */
@@ -92,6 +97,7 @@ export class DiskStorage implements Storage {
   private readonly reserved = new Map<string, Reservation>();
 
   private readonly dirSync = new DirectorySyncer();
+  private readonly landingPool = new LandingPool();
   private readonly parentCache = new Map<string, { real: string; at: number }>();
   private spaceCache: { dir: string; available: number; at: number } | undefined;
 
@@ -145,7 +151,9 @@ export class DiskStorage implements Storage {
           return { landed: { filename, size: landed.size, md5: landed.md5 } };
         }
       }
-      await this.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
+      // Small pipelined files land through a worker; an existing name shows up there, at link time.
+      const small = !target.keepPartial && target.size !== null && target.size <= SMALL_UPLOAD_MAX_BYTES;
+      if (!small) await this.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
 
       // A pipelined or stream upload never touches a kept partial of the same name.
       const dataPath = this.partials.dataPathFor(dir, filename, target.keepPartial);
@@ -174,6 +182,17 @@ export class DiskStorage implements Storage {
             if (error.code === 'EEXIST') return false; // created meanwhile by a concurrent upload
             throw error;
           })) createdDirs.push(path);
+        }
+        if (small) {
+          const upload = new SmallUpload({
+            filename, size: target.size!, tempPath: this.partials.dataPathFor(dir, filename, false), finalPath,
+            overwrite: target.overwrite, rename: target.rename === true, mode: target.mode ?? 0o644, createdDirs,
+            pool: this.landingPool, digests: this.digests, dirSync: this.dirSync,
+            release: () => this.release(finalPath!, reservation),
+            ...(target.mtime !== undefined ? { mtime: target.mtime } : {}),
+          });
+          reservation.upload = upload;
+          return { upload };
         }
         state = { version: 1, filename, size: target.size ?? -1, source: target.source, durable: 0, data: dataPath, updated: Date.now() };
         // The state exists before its data: data never outlives a state that could expire it.
@@ -259,13 +278,16 @@ export class DiskStorage implements Storage {
     while (this.reserved.get(finalPath) === holder && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
 
-  /** Waits for background bookkeeping (the digest log) to reach the disk. */
-  flush(): Promise<void> {
-    return this.digests.flushed();
+  /** Waits for background bookkeeping (the digest log) to reach the disk; stops the landing workers. */
+  async flush(): Promise<void> {
+    await this.digests.flushed();
+    await this.landingPool.close();
   }
 
   async suspendAll(): Promise<void> {
     const uploads = [...this.reserved.values()].flatMap((r) => (r.upload ? [r.upload] : []));
+    // Small files already landing finish first (their fsync is under way); the rest is kept or dropped.
+    await Promise.all(uploads.map((upload) => upload.landing));
     await Promise.all(uploads.map((upload) => upload.suspend()));
   }
 

@@ -32,6 +32,7 @@ export class FramedConnection {
   private failure: Error | undefined;
   private ended = false;
   private discarding = false;
+  private corked = false;
 
   constructor(socket: Socket, options: FramedConnectionOptions = {}) {
     this.socket = socket;
@@ -74,8 +75,20 @@ export class FramedConnection {
     return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
   }
 
-  /** Sends one control frame. Returns false when the socket buffer is full (see drain()). */
+  /**
+   * Sends one control frame. Frames sent in the same tick leave in one write (the socket is corked
+   * until the next tick): many replies to pipelined puts cost one system call, not one each.
+   * Returns false when the socket buffer is full (see drain()).
+   */
   send(message: object): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     return this.socket.write(encodeFrame(message));
   }
 
