@@ -18,7 +18,7 @@ import type { StoredReceipt, Upload } from './storage.js';
 /** Start a file write once this many bytes are pending. */
 const FLUSH_BYTES = 1024 * 1024;
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
-const HIGH_WATER_BYTES = 8 * 1024 * 1024;
+const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 /** Make the received prefix durable and record it every this many bytes. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 

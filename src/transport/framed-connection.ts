@@ -8,7 +8,7 @@ import { encodeFrame, FrameReader, type FrameObject } from '../protocol/frame.js
 import { DATA_FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/constants.js';
 
 /** Pause reading from the socket when this many received bytes wait for a consumer. */
-const MAX_UNCONSUMED_BYTES = 4 * 1024 * 1024;
+const MAX_UNCONSUMED_BYTES = 1024 * 1024;
 
 /**
  * Called with each piece of body data. Return a promise to apply backpressure: no more data is
