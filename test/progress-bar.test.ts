@@ -43,6 +43,30 @@ describe('progress display', () => {
     expect(screen).toMatch(/md5 [0-9a-f]{32} verified/);
   });
 
+  it('draws an overall bar and a current-file bar for several files on a terminal', async () => {
+    const dir = join(tmp.dir, 'several');
+    await mkdir(dir);
+    for (let i = 0; i < 3; i++) await writeFile(join(dir, `part${i}.bin`), randomBytes(6 * 1024 * 1024));
+    await writeFile(join(dir, 'note.txt'), 'small');
+    const command = `${process.execPath} ${FTX_BIN} put ${dir} --dir multi 127.0.0.1:${serve.port}`;
+    const result = await runCommand('script', ['-qec', command, '/dev/null'], { COLUMNS: '120' });
+    expect(result.code, result.stdout).toBe(0);
+    const screen = result.stdout;
+    expect(screen).toMatch(/total\s+\|[█░]{16}\| \d+% \| .* \| \d\/4 files \|/);
+    expect(screen).toMatch(/part\d\.bin\s+\|[█░]{16}\|/);
+    expect(screen).toContain('4/4 files');
+    expect(screen).toMatch(/4 sent, 0 skipped, 0 failed/);
+  });
+
+  it('shows bytes and rate, without percent or ETA, for a stream from stdin', async () => {
+    const command = `head -c 30000000 /dev/urandom | ${process.execPath} ${FTX_BIN} put - 127.0.0.1:${serve.port} --name streamed.bin`;
+    const result = await runCommand('script', ['-qec', command, '/dev/null'], { COLUMNS: '120' });
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout).toMatch(/streamed\.bin\s+\| [\d.]+ (KiB|MiB) \| [\d.]+ (B|KiB|MiB)\/s/);
+    expect(result.stdout).not.toMatch(/streamed\.bin\s+\|[█░]/);
+    expect(result.stdout).not.toContain('ETA');
+  });
+
   it('prints no bar and no control characters when output is piped', async () => {
     const result = await runFtx(['put', bigFile, '--dir', 'piped', `127.0.0.1:${serve.port}`]);
     expect(result.code).toBe(0);

@@ -7,8 +7,11 @@ import { formatBytes, formatRate } from './format.js';
 
 /** Receives progress of one file at a time. */
 export interface ProgressView {
-  /** Shows a bar for `name` starting at `done` (a resumed upload starts past 0). */
-  start(name: string, total: number, done?: number): void;
+  /**
+   * Shows a bar for `name` starting at `done` (a resumed upload starts past 0). With a null total
+   * (a stream), only bytes and rate are shown: no percent or ETA without a total.
+   */
+  start(name: string, total: number | null, done?: number): void;
   update(done: number): void;
   /** Removes the bar (before the summary line is printed). */
   stop(): void;
@@ -35,7 +38,9 @@ export function createBarView(stream: NodeJS.WriteStream): ProgressView {
       base = done;
       bar = new cliProgress.SingleBar({
         stream,
-        format: '{name} |{bar}| {percentage}% | {value} / {total} | {rate} | ETA {eta_formatted}',
+        format: total === null
+          ? '{name} | {value} | {rate}'
+          : '{name} |{bar}| {percentage}% | {value} / {total} | {rate} | ETA {eta_formatted}',
         formatValue: (value, _options, type) =>
           type === 'value' || type === 'total' ? formatBytes(value) : String(value),
         barCompleteChar: '█',
@@ -48,7 +53,7 @@ export function createBarView(stream: NodeJS.WriteStream): ProgressView {
         stopOnComplete: false,
         gracefulExit: true,
       });
-      bar.start(total, done, { name: fitName(name, 24), rate: formatRate(0) });
+      bar.start(total ?? Number.MAX_SAFE_INTEGER, done, { name: fitName(name, 24), rate: formatRate(0) });
     },
     update(done) {
       // Progress never goes backwards, even if a caller reports out of order.

@@ -89,7 +89,7 @@ export function createHumanReporter(options: HumanOptions): Reporter {
   const updateOverall = (): void => {
     const bytes = doneBytes + [...fileProgress.values()].reduce((a, b) => a + b, 0);
     const seconds = (Date.now() - started) / 1000;
-    overall?.update(Math.min(bytes, totalBytes), { files: `${doneFiles}/${files}`, rate: formatRate(seconds > 0 ? bytes / seconds : 0) });
+    overall?.update(Math.min(bytes, totalBytes), { files: `${doneFiles}/${files} files`, rate: formatRate(seconds > 0 ? bytes / seconds : 0) });
   };
   return {
     planned(list, bytes) {
@@ -102,19 +102,20 @@ export function createHumanReporter(options: HumanOptions): Reporter {
         return;
       }
       multi = new cliProgress.MultiBar({
-        stream: stderr, hideCursor: true, clearOnComplete: false, fps: 10, barsize: 24, autopadding: true,
-        format: '{name} |{bar}| {percentage}% | {value} / {total} | {files} files | {rate}',
+        stream: stderr, hideCursor: true, clearOnComplete: false, fps: 10, barsize: 16, autopadding: true,
+        // Kept within 80 columns: cli-progress cuts lines at the terminal's width.
+        format: '{name} |{bar}| {percentage}% | {value} / {total} | {files} | {rate}',
         formatValue: (value, _o, type) => (type === 'value' || type === 'total' ? formatBytes(value) : String(value)),
         barCompleteChar: '█', barIncompleteChar: '░', emptyOnZero: true,
       });
-      overall = multi.create(Math.max(bytes, 1), 0, { name: 'total'.padEnd(24), files: `0/${files}`, rate: formatRate(0) });
+      overall = multi.create(Math.max(bytes, 1), 0, { name: 'total'.padEnd(16), files: `0/${files} files`, rate: formatRate(0) });
     },
     started(file) {
-      if (single) single.start(file.name, file.size ?? 0);
+      if (single) single.start(file.name, file.size);
       if (multi && file.size !== null && file.size > 1024 * 1024) {
         current?.stop();
         if (current) multi.remove(current);
-        current = multi.create(file.size, 0, { name: file.name.length > 24 ? `…${file.name.slice(-23)}` : file.name.padEnd(24), files: '', rate: '' });
+        current = multi.create(file.size, 0, { name: file.name.length > 16 ? `…${file.name.slice(-15)}` : file.name.padEnd(16), files: 'current', rate: '' });
       }
     },
     progressed(file, done) {
