@@ -31,11 +31,37 @@ async function withKeepAlive<T>(conn: FramedConnection, id: number, message: str
   }
 }
 
-/** Reads the body (sized or data frames) into `onData`; resolves with its length. */
+/** Payloads of small data frames are gathered into blocks this large before hashing and writing. */
+const STREAM_BLOCK_BYTES = 1024 * 1024;
+
+/**
+ * Reads the body (sized or data frames) into `onData`; resolves with its length. A stream's 4 KiB
+ * frame payloads are copied into 1 MiB blocks first: one hash update and one write entry per block
+ * instead of per frame.
+ */
 async function readBody(conn: FramedConnection, request: PutRequest, offset: number, onData: BodyHandler): Promise<number> {
-  if (request.size === null) return conn.readDataFrames(request.chunkSize, onData);
-  await conn.readBody(request.size - offset, onData);
-  return request.size - offset;
+  if (request.size !== null) {
+    await conn.readBody(request.size - offset, onData);
+    return request.size - offset;
+  }
+  let block = Buffer.allocUnsafeSlow(STREAM_BLOCK_BYTES);
+  let filled = 0;
+  const total = await conn.readDataFrames(request.chunkSize, (payload) => {
+    let wait: Promise<void> | void = undefined;
+    for (let at = 0; at < payload.length;) {
+      const n = payload.copy(block, filled, at);
+      filled += n;
+      at += n;
+      if (filled === block.length) {
+        wait = onData(block) ?? wait;
+        block = Buffer.allocUnsafeSlow(STREAM_BLOCK_BYTES);
+        filled = 0;
+      }
+    }
+    return wait;
+  });
+  if (filled > 0) await onData(block.subarray(0, filled));
+  return total;
 }
 
 async function receiveEnd(conn: FramedConnection, id: number): Promise<string> {
