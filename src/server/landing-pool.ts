@@ -40,7 +40,7 @@ function numbered(path, n) {
   return path.slice(0, slash) + (dot < 0 ? base + '.' + n : base.slice(0, dot) + '.' + n + base.slice(dot));
 }
 function exists(path) { try { fs.lstatSync(path); return true; } catch { return false; } }
-parentPort.on('message', (job) => {
+function landOne(job) {
   const { id, temp, final, data, mode, mtime, overwrite, rename } = job;
   try {
     const fd = fs.openSync(temp, 'w', 0o600);
@@ -55,30 +55,30 @@ parentPort.on('message', (job) => {
     }
     if (overwrite) {
       fs.renameSync(temp, final);
-      parentPort.postMessage({ id, n: 0 });
-      return;
+      return { id, n: 0 };
     }
     for (let n = 0; n <= 1000; n++) {
       const path = n === 0 ? final : numbered(final, n);
       try {
         fs.linkSync(temp, path);
         fs.unlinkSync(temp);
-        parentPort.postMessage({ id, n });
-        return;
+        return { id, n };
       } catch (error) {
         if (error.code === 'EEXIST') { if (rename) continue; throw error; }
         if (!NO_LINKS.has(error.code)) throw error;
         if (exists(path)) { if (rename) continue; const e = new Error('exists'); e.code = 'EEXIST'; throw e; }
         fs.renameSync(temp, path);
-        parentPort.postMessage({ id, n });
-        return;
+        return { id, n };
       }
     }
     const e = new Error('no free numbered name'); e.code = 'EEXIST'; throw e;
   } catch (error) {
     try { fs.unlinkSync(temp); } catch {}
-    parentPort.postMessage({ id, error: { code: error.code || 'EIO', message: String(error.message) } });
+    return { id, error: { code: error.code || 'EIO', message: String(error.message) } };
   }
+}
+parentPort.on('message', (batch) => {
+  parentPort.postMessage(batch.map(landOne));
 });
 `;
 
@@ -93,20 +93,38 @@ export class LandingPool {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private turn = 0;
+  private queue: (SmallLandingJob & { id: number })[] = [];
 
   constructor(private readonly size = 4) {}
 
-  /** Lands one file; rejects with LandingError (e.g. code EEXIST, ENOSPC). */
+  /**
+   * Lands one file; rejects with LandingError (e.g. code EEXIST, ENOSPC). Files asked for in the same
+   * tick travel together: one message per worker and batch, not per file (a thread hand-off costs
+   * more than the system calls of a small file here).
+   */
   land(job: SmallLandingJob): Promise<SmallLandingResult> {
     if (this.workers.length === 0) this.start();
     const id = this.nextId++;
-    const worker = this.workers[this.turn++ % this.workers.length]!;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      // The data's memory moves to the worker (no copy); callers hand over an exact-size buffer.
-      const whole = job.data.byteOffset === 0 && job.data.byteLength === job.data.buffer.byteLength;
-      worker.postMessage({ id, ...job }, whole ? [job.data.buffer as ArrayBuffer] : []);
+      this.queue.push({ id, ...job });
+      if (this.queue.length === 1) setImmediate(() => this.dispatch());
     });
+  }
+
+  private dispatch(): void {
+    const jobs = this.queue;
+    this.queue = [];
+    if (this.workers.length === 0) return;
+    const per = Math.ceil(jobs.length / this.workers.length);
+    for (let i = 0; i < jobs.length; i += per) {
+      const batch = jobs.slice(i, i + per);
+      const worker = this.workers[this.turn++ % this.workers.length]!;
+      // The data's memory moves to the worker (no copy); callers hand over exact-size buffers.
+      const transfer = batch.flatMap((job) =>
+        job.data.byteOffset === 0 && job.data.byteLength === job.data.buffer.byteLength ? [job.data.buffer as ArrayBuffer] : []);
+      worker.postMessage(batch, transfer);
+    }
   }
 
   /** Stops the workers (after their current jobs have been answered or abandoned). */
@@ -122,12 +140,14 @@ export class LandingPool {
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
       worker.unref();
-      worker.on('message', (message: { id: number; n?: number; error?: { code: string; message: string } }) => {
-        const p = this.pending.get(message.id);
-        if (!p) return;
-        this.pending.delete(message.id);
-        if (message.error) p.reject(new LandingError(message.error.code, message.error.message));
-        else p.resolve({ n: message.n ?? 0 });
+      worker.on('message', (results: { id: number; n?: number; error?: { code: string; message: string } }[]) => {
+        for (const message of results) {
+          const p = this.pending.get(message.id);
+          if (!p) continue;
+          this.pending.delete(message.id);
+          if (message.error) p.reject(new LandingError(message.error.code, message.error.message));
+          else p.resolve({ n: message.n ?? 0 });
+        }
       });
       worker.on('error', (error) => {
         for (const p of this.pending.values()) p.reject(new LandingError('EIO', `landing worker failed: ${error.message}`));
