@@ -3,134 +3,19 @@
  * has, a decision per file (--if-exists), then small files pipelined and large ones resumable, one
  * failure never stopping the others. Reports through plain callbacks; knows nothing of terminals.
  */
-import type { Readable } from 'node:stream';
-import { createMd5 } from '../checksum.js';
 import { ProtocolError, StatusError } from '../errors.js';
-import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import type { PutReceipt } from './client.js';
 import { PIPELINE_MAX_FILE_BYTES, putPipelined, type PipelinedFile } from './pipelined.js';
 import {
-  backoffDelay, isRetryable, putWithRetry, ReconnectingClient, withRetries, type RetryNotice, type RetryPolicy,
+  backoffDelay, isRetryable, putWithRetry, ReconnectingClient, withRetries, type RetryNotice,
 } from './put-with-retry.js';
-import { checkFiles, makeRemoteDirectory } from './requests.js';
-import { hashRange } from './send-body.js';
+import { makeRemoteDirectory } from './requests.js';
 import { putStream } from './stream-put.js';
-import { collectSources, type WalkEntry } from './walk.js';
-import { open } from 'node:fs/promises';
+import type { Decision, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
+import { asJobFile, decide, IDENTICAL, md5Of } from './upload-decisions.js';
+import { collectSources } from './walk.js';
 
-/** What to do with a name the server already has with other content. */
-export type IfExists = 'fail' | 'overwrite' | 'skip' | 'rename';
-
-/** Everything one `ftx put` run does. */
-export interface UploadJob {
-  sources: string[];
-  remoteDir: string;
-  exclude: string[];
-  followSymlinks: boolean;
-  ifExists: IfExists;
-  /** Compare by md5 (the server answers from digests recorded at landing) instead of size + mtime. */
-  checksum: boolean;
-  chunkSize: number;
-  resume: boolean;
-  retry: RetryPolicy;
-  dryRun: boolean;
-  /** Upload this stream (stdin) under `name` instead of files. */
-  stream?: { input: Readable; name: string };
-}
-
-/** A file as the reporter sees it. */
-export interface JobFile {
-  name: string;
-  localPath: string;
-  /** null for a stream. */
-  size: number | null;
-}
-
-/** How a sent file ended. */
-export interface FileResult {
-  filename: string;
-  size: number;
-  md5: string;
-  seconds: number;
-  resumedFrom: number;
-}
-
-/** What the reporter is told. */
-export interface UploadEvents {
-  planned(files: JobFile[], bytes: number): void;
-  started(file: JobFile): void;
-  progressed(file: JobFile, done: number): void;
-  sent(file: JobFile, result: FileResult): void;
-  skipped(file: JobFile, reason: string): void;
-  failed(file: JobFile, error: unknown): void;
-  wouldSend(file: JobFile, how: string): void;
-  note(message: string): void;
-}
-
-/** Counts of a finished run. */
-export interface UploadSummary {
-  sent: number;
-  skipped: number;
-  failed: number;
-  bytes: number;
-  seconds: number;
-  /** The first per-file failure, for the exit code. */
-  firstError?: unknown;
-}
-
-interface Decision {
-  entry: WalkEntry;
-  action: 'send' | 'skip' | 'fail';
-  overwrite: boolean;
-  rename: boolean;
-  reason?: string;
-  error?: StatusError;
-}
-
-const IDENTICAL = 'identical on the server';
-
-const asJobFile = (entry: WalkEntry): JobFile => ({ name: entry.remoteName, localPath: entry.localPath, size: entry.size });
-
-async function md5Of(path: string, size: number): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const hash = createMd5();
-    await hashRange(handle, hash, 0, size);
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Decides per file from the server's answers and the --if-exists policy. */
-async function decide(session: ReconnectingClient, files: WalkEntry[], job: UploadJob): Promise<Decision[]> {
-  const link = (await session.get()).connection;
-  // A server without `check` gets every file sent (and refuses existing names itself).
-  if (!link.supports('check')) return files.map((entry) => ({ entry, action: 'send', overwrite: job.ifExists === 'overwrite', rename: false }));
-  const answers = await checkFiles(link, files.map((f) => ({ filename: f.remoteName, size: f.size, mtime: f.mtime })));
-  if (job.checksum) {
-    // Content compare for names that exist with the same size: hash locally, ask again with md5s.
-    const candidates = files.flatMap((_file, i) => (answers[i]!.state !== 'missing' && answers[i]!.state !== 'forbidden' ? [i] : []));
-    const md5s = await Promise.all(candidates.map((i) => md5Of(files[i]!.localPath, files[i]!.size)));
-    const again = await checkFiles(link, candidates.map((i, k) => ({ filename: files[i]!.remoteName, size: files[i]!.size, mtime: files[i]!.mtime, md5: md5s[k]! })));
-    candidates.forEach((i, k) => (answers[i] = again[k]!));
-  }
-  return files.map((entry, i): Decision => {
-    const answer = answers[i]!;
-    const base = { entry, overwrite: false, rename: false };
-    if (answer.state === 'forbidden') {
-      return { ...base, action: 'fail', error: new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, answer.message ?? 'forbidden path') };
-    }
-    if (answer.state === 'missing') return { ...base, action: 'send' };
-    if (answer.state === 'identical') return { ...base, action: 'skip', reason: IDENTICAL };
-    switch (job.ifExists) {
-      case 'overwrite': return { ...base, action: 'send', overwrite: true };
-      case 'rename': return { ...base, action: 'send', rename: true };
-      case 'skip': return { ...base, action: 'skip', reason: 'exists on the server (--if-exists skip)' };
-      default: return { ...base, action: 'fail', error: new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${entry.remoteName} exists on the server with other content (--if-exists overwrite|rename|skip)`) };
-    }
-  });
-}
+export type { FileResult, IfExists, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
 
 /** Runs a job. Fatal failures (connect, auth, protocol, retries exhausted) throw; per-file ones are counted. */
 export async function runUpload(session: ReconnectingClient, job: UploadJob, events: UploadEvents, onRetry: (notice: RetryNotice) => void): Promise<UploadSummary> {

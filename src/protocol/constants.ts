@@ -37,6 +37,9 @@ export const V1_ACTIONS = ['put', 'check', 'mkdir'] as const;
 /** Optional put features a server announces in its hello ("features"); clients use only those. */
 export const V1_FEATURES = ['resume', 'pipeline', 'stream', 'rename', 'mode'] as const;
 
+/** Most names one check request may carry. */
+export const MAX_CHECK_FILES = 256;
+
 /** Status numbers of replies (HTTP-like). */
 export const STATUS = {
   OK: 200,

@@ -1,7 +1,6 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
 import type { Hash } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import { lstat, mkdir, open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
@@ -11,8 +10,10 @@ import { DirectorySyncer } from './dir-sync.js';
 import { DiskUpload } from './disk-upload.js';
 import { LandingPool } from './landing-pool.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
-import { PartialStore, type PartialState } from './partials.js';
-import { isInside, splitSafeFilename } from './safe-path.js';
+import { PartialStore } from './partials.js';
+import { reopenPartial } from './partial-reopen.js';
+import { splitSafeFilename } from './safe-path.js';
+import { forbidden, lstatOrUndefined, TargetResolver } from './target-resolver.js';
 import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
@@ -23,12 +24,6 @@ export interface DiskStorageOptions {
   partialTtlMs?: number;
 }
 
-interface ParentDir {
-  /** The real path of the deepest existing directory. */
-  existing: string;
-  /** Directories still to create below it, outermost first. */
-  missing: string[];
-}
 
 /** What the storage tracks of an open upload. */
 type TrackedUpload = DiskUpload | SmallUpload;
@@ -44,16 +39,10 @@ interface Reservation {
   upload?: TrackedUpload;
 }
 
-/** How long a resolved parent directory is trusted without walking it again. */
-const PARENT_CACHE_MS = 2000;
 /** How long a free-space reading is reused (the reservations of open uploads are still counted). */
 const SPACE_CACHE_MS = 500;
 
-/** Interval of keep-alive callbacks while a kept prefix is re-read. */
-const WAIT_INTERVAL_MS = 2000;
 
-const forbidden = (message: string): StatusError => new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, message);
-const conflict = (message: string): StatusError => new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, message);
 const busy = (filename: string): StatusError =>
   new StatusError(STATUS.BUSY, ERROR_CODE.BUSY, `${filename} is being uploaded by another client; retry later`);
 
@@ -67,38 +56,13 @@ function asStatusError(error: unknown, filename: string): StatusError {
   return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `cannot store ${filename}: ${code ?? String(error)}`);
 }
 
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/** Hashes bytes [from, to) of a file into `hash`, calling `onWait` every couple of seconds. */
-async function hashFileRange(handle: FileHandle, hash: Hash, from: number, to: number, onWait?: (done: number, total: number) => void): Promise<void> {
-  const buffer = Buffer.allocUnsafe(1024 * 1024);
-  let last = Date.now();
-  for (let at = from; at < to;) {
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at), at);
-    if (bytesRead === 0) throw new Error('partial file shorter than its state');
-    hash.update(buffer.subarray(0, bytesRead));
-    at += bytesRead;
-    if (onWait && Date.now() - last >= WAIT_INTERVAL_MS) {
-      last = Date.now();
-      onWait(at - from, to - from);
-    }
-  }
-}
-
 /** Files land under `root`; partial data sits beside its target as `.ftx-<key>.part`. */
 export class DiskStorage implements Storage {
   private readonly reserved = new Map<string, Reservation>();
 
   private readonly dirSync = new DirectorySyncer();
   private readonly landingPool = new LandingPool();
-  private readonly parentCache = new Map<string, { real: string; at: number }>();
+  private readonly targets: TargetResolver;
   private spaceCache: { dir: string; available: number; at: number } | undefined;
 
   private constructor(
@@ -106,7 +70,9 @@ export class DiskStorage implements Storage {
     readonly partials: PartialStore,
     private readonly digests: DigestIndex,
     private readonly options: DiskStorageOptions,
-  ) {}
+  ) {
+    this.targets = new TargetResolver(root);
+  }
 
   /** Opens a storage on an existing directory (resolved through symlinks once, here). */
   static async open(root: string, options: DiskStorageOptions = {}): Promise<DiskStorage> {
@@ -127,7 +93,7 @@ export class DiskStorage implements Storage {
     let finalPath: string | undefined;
     const createdDirs: string[] = [];
     try {
-      const parent = await this.resolveParent(segments.slice(0, -1));
+      const parent = await this.targets.resolveParent(segments.slice(0, -1));
       const dir = join(parent.existing, ...parent.missing);
       finalPath = join(dir, segments[segments.length - 1]!);
       await this.takeOverFromOwnRetry(finalPath, target.uploadId);
@@ -153,7 +119,7 @@ export class DiskStorage implements Storage {
       }
       // Small pipelined files land through a worker; an existing name shows up there, at link time.
       const small = !target.keepPartial && target.size !== null && target.size <= SMALL_UPLOAD_MAX_BYTES;
-      if (!small) await this.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
+      if (!small) await this.targets.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
 
       // A pipelined or stream upload never touches a kept partial of the same name.
       const dataPath = this.partials.dataPathFor(dir, filename, target.keepPartial);
@@ -162,7 +128,7 @@ export class DiskStorage implements Storage {
       let kept: { handle: FileHandle; offset: number; hash: Hash } | undefined;
       if (state) {
         if (target.resume && target.size !== null && this.partials.matches(state, target.size, target.source) && state.data === dataPath) {
-          kept = await this.reopen(state, target);
+          kept = await reopenPartial(this.partials, state, target);
         }
         if (!kept) await this.partials.remove(state);
       }
@@ -228,7 +194,7 @@ export class DiskStorage implements Storage {
     }
     const filename = segments.join('/');
     try {
-      const parent = await this.resolveParent(segments.slice(0, -1));
+      const parent = await this.targets.resolveParent(segments.slice(0, -1));
       if (parent.missing.length > 0) return { state: 'missing' };
       const finalPath = join(parent.existing, segments[segments.length - 1]!);
       // A file that has fully arrived and is landing right now is answered for as landed (or not).
@@ -250,7 +216,7 @@ export class DiskStorage implements Storage {
   async makeDirectory(path: string): Promise<boolean> {
     const segments = splitSafeFilename(path);
     try {
-      const parent = await this.resolveParent(segments);
+      const parent = await this.targets.resolveParent(segments);
       let current = parent.existing;
       for (const name of parent.missing) {
         current = join(current, name);
@@ -298,77 +264,6 @@ export class DiskStorage implements Storage {
 
   private release(finalPath: string, reservation: Reservation): void {
     if (this.reserved.get(finalPath) === reservation) this.reserved.delete(finalPath);
-  }
-
-  /**
-   * Reopens a kept partial at its durable offset (whole chunks of this put), cutting off anything
-   * after it. The md5 of the prefix comes from the in-memory snapshot when the data file is exactly
-   * as the last attempt left it, else it is re-read from disk (after a restart or any change).
-   */
-  private async reopen(state: PartialState, target: UploadTarget): Promise<{ handle: FileHandle; offset: number; hash: Hash } | undefined> {
-    const handle = await open(state.data, 'r+').catch(() => undefined);
-    if (!handle) return undefined;
-    try {
-      const info = await handle.stat();
-      if (!info.isFile() || info.size < state.durable) throw new Error('partial shorter than its state');
-      const offset = state.durable - (state.durable % target.chunkSize);
-      let snapshot = await this.partials.takeSnapshot(state.filename, state.data);
-      if (snapshot && snapshot.offset > offset) snapshot = undefined;
-      const hash = snapshot?.hash ?? createMd5();
-      await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset, target.onWait);
-      await handle.truncate(offset);
-      state.durable = offset;
-      return { handle, offset, hash };
-    } catch {
-      await handle.close().catch(() => undefined);
-      return undefined;
-    }
-  }
-
-  /**
-   * Walks the directory segments from the root; a symlink is followed only if it stays inside.
-   * Fully existing parents are remembered for a moment: many files landing in one directory need
-   * one walk, not one per file (a peer cannot create symlinks, so the answer cannot turn unsafe).
-   */
-  private async resolveParent(dirs: string[]): Promise<ParentDir> {
-    const key = dirs.join('/');
-    const cached = this.parentCache.get(key);
-    if (cached && Date.now() - cached.at < PARENT_CACHE_MS) return { existing: cached.real, missing: [] };
-    const resolved = await this.walkParent(dirs);
-    if (resolved.missing.length === 0) {
-      if (this.parentCache.size > 10_000) this.parentCache.clear();
-      this.parentCache.set(key, { real: resolved.existing, at: Date.now() });
-    }
-    return resolved;
-  }
-
-  private async walkParent(dirs: string[]): Promise<ParentDir> {
-    let current = this.root;
-    for (let i = 0; i < dirs.length; i++) {
-      const path = join(current, dirs[i]!);
-      const shown = dirs.slice(0, i + 1).join('/');
-      const info = await lstatOrUndefined(path);
-      if (info === undefined) return { existing: current, missing: dirs.slice(i) };
-      if (info.isSymbolicLink()) {
-        const real = await realpath(path).catch(() => undefined);
-        if (real === undefined || !isInside(this.root, real)) throw forbidden(`${shown} leads outside the served directory`);
-        if (!(await stat(real)).isDirectory()) throw conflict(`${shown} is not a directory`);
-        current = real;
-      } else if (info.isDirectory()) {
-        current = path;
-      } else {
-        throw conflict(`${shown} exists and is not a directory`);
-      }
-    }
-    return { existing: current, missing: [] };
-  }
-
-  private async checkTarget(finalPath: string, filename: string, overwrite: boolean): Promise<void> {
-    const info = await lstatOrUndefined(finalPath);
-    if (info === undefined) return;
-    if (info.isDirectory()) throw conflict(`${filename} exists and is a directory`);
-    if (!overwrite) throw conflict(`${filename} already exists (ask to overwrite with --force)`);
-    // With overwrite, a symlink is replaced by the new file, never written through.
   }
 
   /** Free space minus what other open uploads still have to write must hold `needed` bytes. */

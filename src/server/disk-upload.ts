@@ -6,11 +6,12 @@
  */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { link, lstat, rename, rmdir, unlink } from 'node:fs/promises';
+import { rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
+import { landFile, toStorageError, writeAll } from './file-ops.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import type { PartialState, PartialStore } from './partials.js';
 import type { StoredReceipt, Upload } from './storage.js';
@@ -51,43 +52,6 @@ export interface DiskUploadPlan {
   createdDirs: string[];
   /** Called once when the upload is finished one way or another. */
   release: () => void;
-}
-
-/** Writes all buffers at `position`, continuing after short writes. */
-async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let rest = buffers;
-  let at = position;
-  while (rest.length > 0) {
-    const total = rest.reduce((sum, b) => sum + b.length, 0);
-    const { bytesWritten } = await handle.writev(rest, at);
-    at += bytesWritten;
-    if (bytesWritten === total) return;
-    let skip = bytesWritten;
-    const next: Buffer[] = [];
-    for (const buffer of rest) {
-      if (skip >= buffer.length) skip -= buffer.length;
-      else { next.push(skip > 0 ? buffer.subarray(skip) : buffer); skip = 0; }
-    }
-    rest = next;
-  }
-}
-
-/** "a/db.sql.gz", 2 → "a/db.2.sql.gz"; ".bashrc", 1 → ".bashrc.1" (the number goes before the extensions). */
-export function numberedName(path: string, n: number): string {
-  const slash = path.lastIndexOf('/') + 1;
-  const base = path.slice(slash);
-  const dot = base.indexOf('.', 1);
-  const named = dot < 0 ? `${base}.${n}` : `${base.slice(0, dot)}.${n}${base.slice(dot)}`;
-  return path.slice(0, slash) + named;
-}
-
-function toStorageError(error: unknown): StatusError {
-  if (error instanceof StatusError) return error;
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE, 'no space left on the server');
-  }
-  return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `storage error: ${code ?? String(error)}`);
 }
 
 /** One upload into a partial data file. */
@@ -164,7 +128,7 @@ export class DiskUpload implements Upload {
         // The mtime we just set is the one recorded (no stat needed); without one, ask the file.
         const landedMtime = mtime ?? Math.round((await this.handle.stat()).mtimeMs);
         await this.handle.close();
-        const landed = await this.land(state.data);
+        const landed = await landFile(state.data, this.plan.finalPath, this.filename, this.plan);
         receipt = { filename: landed.filename, size: this.received, md5 };
         this.plan.digests.record(landed.filename, { size: this.received, mtime: landedMtime, md5 });
       } catch (error) {
@@ -248,45 +212,6 @@ export class DiskUpload implements Upload {
     }
   }
 
-  /**
-   * Without overwrite, link() fails atomically if the name was taken meanwhile; rename() replaces.
-   * With `rename`, a taken name moves on to "stem.1.ext", "stem.2.ext", ... (first free one).
-   */
-  private async land(dataPath: string): Promise<{ filename: string }> {
-    const { finalPath, overwrite } = this.plan;
-    if (overwrite) {
-      await rename(dataPath, finalPath);
-      return { filename: this.filename };
-    }
-    for (let n = 0; n <= 1000; n++) {
-      const path = n === 0 ? finalPath : numberedName(finalPath, n);
-      const filename = n === 0 ? this.filename : numberedName(this.filename, n);
-      try {
-        await link(dataPath, path);
-        await unlink(dataPath).catch(() => undefined);
-        return { filename };
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') {
-          if (this.plan.rename) continue;
-          throw this.exists();
-        }
-        // Filesystems without hard links: check, then rename (a narrower race, same result otherwise).
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error;
-        if (await lstat(path).then(() => true, () => false)) {
-          if (this.plan.rename) continue;
-          throw this.exists();
-        }
-        await rename(dataPath, path);
-        return { filename };
-      }
-    }
-    throw this.exists();
-  }
-
-  private exists(): StatusError {
-    return new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${this.filename} already exists`);
-  }
 
   private startWrite(): void {
     if (this.inFlight || this.pending.length === 0 || this.error) return;

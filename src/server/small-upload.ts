@@ -10,7 +10,7 @@ import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import type { DirectorySyncer } from './dir-sync.js';
-import { numberedName } from './disk-upload.js';
+import { numberedName } from './file-ops.js';
 import { LandingError, type LandingPool } from './landing-pool.js';
 import type { StoredReceipt, Upload } from './storage.js';
 

@@ -1,0 +1,75 @@
+/** The vocabulary of a `put` run: the job, the files as reported, results, events, the summary. */
+import type { Readable } from 'node:stream';
+import type { StatusError } from '../errors.js';
+import type { RetryPolicy } from './put-with-retry.js';
+import type { WalkEntry } from './walk.js';
+
+/** What to do with a name the server already has with other content. */
+export type IfExists = 'fail' | 'overwrite' | 'skip' | 'rename';
+
+/** Everything one `ftx put` run does. */
+export interface UploadJob {
+  sources: string[];
+  remoteDir: string;
+  exclude: string[];
+  followSymlinks: boolean;
+  ifExists: IfExists;
+  /** Compare by md5 (the server answers from digests recorded at landing) instead of size + mtime. */
+  checksum: boolean;
+  chunkSize: number;
+  resume: boolean;
+  retry: RetryPolicy;
+  dryRun: boolean;
+  /** Upload this stream (stdin) under `name` instead of files. */
+  stream?: { input: Readable; name: string };
+}
+
+/** A file as the reporter sees it. */
+export interface JobFile {
+  name: string;
+  localPath: string;
+  /** null for a stream. */
+  size: number | null;
+}
+
+/** How a sent file ended. */
+export interface FileResult {
+  filename: string;
+  size: number;
+  md5: string;
+  seconds: number;
+  resumedFrom: number;
+}
+
+/** What the reporter is told. */
+export interface UploadEvents {
+  planned(files: JobFile[], bytes: number): void;
+  started(file: JobFile): void;
+  progressed(file: JobFile, done: number): void;
+  sent(file: JobFile, result: FileResult): void;
+  skipped(file: JobFile, reason: string): void;
+  failed(file: JobFile, error: unknown): void;
+  wouldSend(file: JobFile, how: string): void;
+  note(message: string): void;
+}
+
+/** Counts of a finished run. */
+export interface UploadSummary {
+  sent: number;
+  skipped: number;
+  failed: number;
+  bytes: number;
+  seconds: number;
+  /** The first per-file failure, for the exit code. */
+  firstError?: unknown;
+}
+
+export interface Decision {
+  entry: WalkEntry;
+  action: 'send' | 'skip' | 'fail';
+  overwrite: boolean;
+  rename: boolean;
+  reason?: string;
+  error?: StatusError;
+}
+

@@ -1,0 +1,50 @@
+/** Continuing a kept partial: reopen its data file at the durable offset with the md5 of the prefix. */
+import type { Hash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { createMd5 } from '../checksum.js';
+import type { PartialState, PartialStore } from './partials.js';
+import type { UploadTarget } from './storage.js';
+
+/** Interval of keep-alive callbacks while a kept prefix is re-read. */
+const WAIT_INTERVAL_MS = 2000;
+
+/** Hashes bytes [from, to) of a file into `hash`, calling `onWait` every couple of seconds. */
+async function hashFileRange(handle: FileHandle, hash: Hash, from: number, to: number, onWait?: (done: number, total: number) => void): Promise<void> {
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  let last = Date.now();
+  for (let at = from; at < to;) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at), at);
+    if (bytesRead === 0) throw new Error('partial file shorter than its state');
+    hash.update(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+    if (onWait && Date.now() - last >= WAIT_INTERVAL_MS) {
+      last = Date.now();
+      onWait(at - from, to - from);
+    }
+  }
+}
+
+/**
+ * Reopens a kept partial at its durable offset (whole chunks of this put), cutting off anything
+ * after it. The md5 of the prefix comes from the in-memory snapshot when the data file is exactly
+ * as the last attempt left it, else it is re-read from disk (after a restart or any change).
+ */
+export async function reopenPartial(partials: PartialStore, state: PartialState, target: UploadTarget): Promise<{ handle: FileHandle; offset: number; hash: Hash } | undefined> {
+  const handle = await open(state.data, 'r+').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size < state.durable) throw new Error('partial shorter than its state');
+    const offset = state.durable - (state.durable % target.chunkSize);
+    let snapshot = await partials.takeSnapshot(state.filename, state.data);
+    if (snapshot && snapshot.offset > offset) snapshot = undefined;
+    const hash = snapshot?.hash ?? createMd5();
+    await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset, target.onWait);
+    await handle.truncate(offset);
+    state.durable = offset;
+    return { handle, offset, hash };
+  } catch {
+    await handle.close().catch(() => undefined);
+    return undefined;
+  }
+}
