@@ -145,12 +145,25 @@ describe('directory trees', () => {
     expect(events.filter((e) => e.event === 'done').map((e) => String(e.landedAs).split('/').at(-1)).sort()).toEqual(landed);
   });
 
+  it('keeps uploading when the reader of its output goes away (| head -1)', async () => {
+    const src = join(tmp.dir, 'tree7');
+    await mkdir(src);
+    for (let i = 0; i < 200; i++) await writeFile(join(src, `f${i}.txt`), `file ${i}`);
+    const { runCommand } = await import('./helpers/cli.js');
+    const script = `${process.execPath} ${FTX_BIN} put ${src} --dir run7 127.0.0.1:${serve.port} | head -1; echo "exit=\${PIPESTATUS[0]}" >&2`;
+    const result = await runCommand('bash', ['-c', script]);
+    expect(result.stderr).toContain('exit=0');
+    expect(result.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(await listTree(join(root, 'run7', 'tree7'))).toHaveLength(200);
+  });
+
   it('--dry-run lists what would happen and sends nothing', async () => {
     const src = await makeTree('tree6');
     const result = await runFtx(['put', src, '--dir', 'run6', `127.0.0.1:${serve.port}`, '--dry-run']);
     expect(result.code).toBe(EXIT.OK);
     expect(result.stdout).toMatch(/would send: .*deep\.bin -> run6\/tree6\/a\/b\/deep\.bin/);
     expect(result.stdout).toMatch(/would create directory: .* -> run6\/tree6\/empty\/inner\//);
+    expect(result.stderr).toMatch(/dry run: 7 to send or create, 0 to skip, 0 would fail; nothing was sent/);
     await expect(stat(join(root, 'run6'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

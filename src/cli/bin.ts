@@ -2,6 +2,13 @@
 /** The `ftx` executable. `--version` answers before anything else is loaded: start-up stays light. */
 import { FTX_VERSION } from '../version.js';
 
+// A reader that went away (`ftx put … | head`) must not abort an upload: stop printing, go on.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+  });
+}
+
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`${FTX_VERSION}\n`);

@@ -60,6 +60,8 @@ export interface UploadSummary {
   failed: number;
   bytes: number;
   seconds: number;
+  /** With --dry-run: how many files (and directories) would be sent or created, and would fail. */
+  dryRun?: { send: number; fail: number };
   /** The first per-file failure, for the exit code. */
   firstError?: unknown;
 }

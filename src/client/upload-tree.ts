@@ -27,6 +27,13 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
     events.failed(file, error);
   };
   const finish = (): UploadSummary => ({ ...summary, seconds: (performance.now() - started) / 1000 });
+  if (job.dryRun) {
+    // Count what a real run would do, for the summary line.
+    const dry = { send: 0, fail: 0 };
+    summary.dryRun = dry;
+    const wouldSend = events.wouldSend;
+    events = { ...events, wouldSend: (file, how) => { if (how.startsWith('fail')) dry.fail++; else dry.send++; wouldSend(file, how); } };
+  }
 
   if (job.stream) {
     const file: JobFile = { name: [job.remoteDir.replace(/^\/+|\/+$/g, ''), job.stream.name].filter(Boolean).join('/'), localPath: '-', size: null };

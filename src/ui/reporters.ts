@@ -159,7 +159,9 @@ export function createHumanReporter(options: HumanOptions): Reporter {
       single?.stop();
       multi?.stop();
       multi = undefined;
-      if (!quiet && (files !== 1 || s.skipped > 0 || s.failed > 0)) {
+      if (!quiet && s.dryRun) {
+        stderr.write(`ftx: dry run: ${s.dryRun.send} to send or create, ${s.skipped} to skip, ${s.dryRun.fail} would fail; nothing was sent\n`);
+      } else if (!quiet && (files !== 1 || s.skipped > 0 || s.failed > 0)) {
         stderr.write(`ftx: ${s.sent} sent, ${s.skipped} skipped, ${s.failed} failed; ${formatBytes(s.bytes)} in ${formatSeconds(s.seconds)}\n`);
       }
     },
