@@ -111,6 +111,22 @@ describe('the ftx binary', () => {
     expect(serve.log()).toMatch(/put "cli\/run1\/c\.bin" 3145729 B .* ok md5=/);
   });
 
+  it('lands every edge size through the binary, and 10 binaries at once', async () => {
+    const sizes = [0, 1, 4095, 4096, 4097, 20 * 1024 * 1024 + 7];
+    const files = await Promise.all(sizes.map((size, i) => source(`size${i}.bin`, size)));
+    const one = await runFtx(['put', ...files.map((f) => f.path), '--dir', 'sizes', `127.0.0.1:${serve.port}`]);
+    expect(one.code, one.stderr).toBe(EXIT.OK);
+    for (const [i, file] of files.entries()) {
+      expect(md5(await readFile(join(root, 'sizes', `size${i}.bin`)))).toBe(md5(file.data));
+    }
+    const many = await Promise.all(Array.from({ length: 10 }, (_, i) => source(`many${i}.bin`, 2 * 1024 * 1024 + i)));
+    const results = await Promise.all(many.map((file) => runFtx(['put', file.path, '--dir', 'many', `127.0.0.1:${serve.port}`])));
+    expect(results.map((r) => r.code)).toEqual(Array(10).fill(EXIT.OK));
+    for (const [i, file] of many.entries()) {
+      expect(md5(await readFile(join(root, 'many', `many${i}.bin`)))).toBe(md5(file.data));
+    }
+  });
+
   it('accepts an IPv6 literal destination', async () => {
     const v6 = await spawnServe([root, '--port', '0', '--host', '::1']).catch(() => undefined);
     expect(v6, 'ftx serve --host ::1 must start (is IPv6 loopback available?)').toBeDefined();
