@@ -1,30 +1,43 @@
 /** Streaming digest helpers: md5 is protocol v1's end-to-end check. */
 import { createHash, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { LocalFileError } from './errors.js';
 
 /** A fresh incremental md5. */
 export function createMd5(): Hash {
   return createHash('md5');
 }
 
-/** True for 32 lowercase hex digits, the wire form of an md5. */
-export function isMd5Hex(value: unknown): value is string {
-  return typeof value === 'string' && /^[0-9a-f]{32}$/.test(value);
+/**
+ * Hashes bytes [from, to) of an open file into `hash`, in reads of up to 1 MiB. `onProgress` gets
+ * (bytes done, bytes in the range) after each read. Throws LocalFileError if the file is shorter.
+ */
+export async function hashFileRange(
+  handle: FileHandle, hash: Hash, from: number, to: number, onProgress?: (done: number, total: number) => void,
+): Promise<void> {
+  const buffer = Buffer.allocUnsafeSlow(Math.min(1024 * 1024, Math.max(1, to - from)));
+  for (let at = from; at < to;) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at), at));
+    } catch (error) {
+      throw new LocalFileError(`cannot read the file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+    }
+    if (bytesRead === 0) throw new LocalFileError('the file is shorter than expected');
+    hash.update(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+    onProgress?.(at - from, to - from);
+  }
 }
 
-/** md5 of a whole file, read in 1 MiB blocks (used by tests and tools, never on the transfer path). */
-export async function md5File(path: string): Promise<string> {
-  const hash = createMd5();
+/** md5 of the first `size` bytes of a file (all of it when `size` is omitted). */
+export async function md5File(path: string, size?: number): Promise<string> {
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(1024 * 1024);
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-    }
+    const hash = createMd5();
+    await hashFileRange(handle, hash, 0, size ?? (await handle.stat()).size);
+    return hash.digest('hex');
   } finally {
     await handle.close();
   }
-  return hash.digest('hex');
 }

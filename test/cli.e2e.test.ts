@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { encodeFrame, FrameReader } from '../src/protocol/frame.js';
 import { FTX_VERSION } from '../src/version.js';
-import { runFtx, spawnServe, type ServeProcess } from './helpers/cli.js';
-import { listPartialStates, listTree, makeTempDir } from './helpers/server.js';
+import { runFtx, spawnServe, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { listPartialStates, listTree } from './helpers/server.js';
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
@@ -15,17 +15,9 @@ let tmp: { dir: string; cleanup: () => Promise<void> };
 let serve: ServeProcess;
 let root: string;
 
-beforeAll(async () => {
-  tmp = await makeTempDir('ftx-cli-');
-  root = join(tmp.dir, 'root');
-  await mkdir(root);
-  serve = await spawnServe([root, '--port', '0']);
-});
+beforeAll(async () => ({ tmp, root, serve } = await startServedDir('ftx-cli-')));
 
-afterAll(async () => {
-  await serve?.stop();
-  await tmp?.cleanup();
-});
+afterAll(() => stopServedDir({ tmp, serve }));
 
 async function source(name: string, size: number): Promise<{ path: string; data: Buffer }> {
   const data = randomBytes(size);

@@ -2,25 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FTX_BIN, runCommand, runFtx, spawnServe, type ServeProcess } from './helpers/cli.js';
-import { makeTempDir } from './helpers/server.js';
+import { FTX_BIN, runCommand, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let serve: ServeProcess;
 let bigFile: string;
 
 beforeAll(async () => {
-  tmp = await makeTempDir('ftx-bar-');
-  await mkdir(join(tmp.dir, 'root'));
-  serve = await spawnServe([join(tmp.dir, 'root'), '--port', '0']);
+  ({ tmp, serve } = await startServedDir('ftx-bar-'));
   bigFile = join(tmp.dir, 'big.bin');
   await writeFile(bigFile, randomBytes(48 * 1024 * 1024));
 });
 
-afterAll(async () => {
-  await serve?.stop();
-  await tmp?.cleanup();
-});
+afterAll(() => stopServedDir({ tmp, serve }));
 
 const ESC = '\u001b';
 

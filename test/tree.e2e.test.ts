@@ -4,8 +4,8 @@ import { chmod, mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
-import { FTX_BIN, runFtx, spawnServe, type ServeProcess } from './helpers/cli.js';
-import { listPartialStates, listTree, makeTempDir } from './helpers/server.js';
+import { FTX_BIN, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { listPartialStates, listTree } from './helpers/server.js';
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
@@ -13,17 +13,9 @@ let tmp: { dir: string; cleanup: () => Promise<void> };
 let serve: ServeProcess;
 let root: string;
 
-beforeAll(async () => {
-  tmp = await makeTempDir('ftx-tree-');
-  root = join(tmp.dir, 'root');
-  await mkdir(root);
-  serve = await spawnServe([root, '--port', '0']);
-});
+beforeAll(async () => ({ tmp, root, serve } = await startServedDir('ftx-tree-')));
 
-afterAll(async () => {
-  await serve?.stop();
-  await tmp?.cleanup();
-});
+afterAll(() => stopServedDir({ tmp, serve }));
 
 /** A source tree with nested and empty dirs, a symlink, odd names and an excluded file. */
 async function makeTree(name: string): Promise<string> {

@@ -1,4 +1,5 @@
 /** `ftx put <source...> [host[:port]]`: plan from argv and environment (pure), then run the upload. */
+import type { Readable } from 'node:stream';
 import { parseDestination, type Destination } from '../client/address.js';
 import { DEFAULT_RETRY_POLICY, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
 import { runUpload, type IfExists, type UploadJob } from '../client/upload-tree.js';
@@ -116,7 +117,7 @@ export function exitCodeForRun(summary: { sent: number; skipped: number; failed:
 }
 
 /** Runs a plan; resolves with the exit code. Fatal failures are reported, then thrown. */
-export async function runPut(plan: PutPlan, io: CliIo, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process.stdin): Promise<number> {
   const { host, port } = plan.destination;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const human = createHumanReporter({
@@ -131,7 +132,7 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: NodeJS.ReadableStr
     sources: plan.sources, remoteDir: plan.remoteDir, exclude: plan.exclude, followSymlinks: plan.followSymlinks,
     ifExists: plan.ifExists, checksum: plan.checksum, chunkSize: plan.chunkSize, resume: plan.resume, retry: plan.retry,
     dryRun: plan.dryRun,
-    ...(plan.streamName !== undefined ? { stream: { input: stdin as NodeJS.ReadableStream & import('node:stream').Readable, name: plan.streamName } } : {}),
+    ...(plan.streamName !== undefined ? { stream: { input: stdin, name: plan.streamName } } : {}),
   };
   try {
     const summary = await runUpload(session, job, reporter, (notice) => {

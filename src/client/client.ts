@@ -1,13 +1,13 @@
 /** The library API: connect to an ftx server, authenticate, upload files one after another. */
 import { open, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { createMd5 } from '../checksum.js';
+import { createMd5, hashFileRange } from '../checksum.js';
 import { LocalFileError, ProtocolError, UsageError, VerificationError } from '../errors.js';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, STATUS } from '../protocol/constants.js';
 import type { PutRequest, Reply, ServerHello, WaitNotice } from '../protocol/messages.js';
-import { ClientConnection, replyError, type ClientOptions } from './connection.js';
+import { ClientConnection, replyError, throwEarlyRefusal, type ClientOptions } from './connection.js';
 import { ResumeState } from './resume-state.js';
-import { hashRange, ioBlockSize, sendBody } from './send-body.js';
+import { ioBlockSize, sendBody } from './send-body.js';
 
 export type { ClientOptions } from './connection.js';
 
@@ -107,7 +107,7 @@ export class FtxClient {
       const idle = link.conn.idleTimeoutMs;
       link.conn.setIdleTimeout(0);
       try {
-        await hashRange(handle, hash, snapshot?.offset ?? 0, offset);
+        await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset);
       } finally {
         link.conn.setIdleTimeout(idle);
       }
@@ -130,8 +130,7 @@ export class FtxClient {
         });
       } catch (error) {
         // Prefer the server's explanation when it answered before the connection broke.
-        const early = await Promise.race([verdictPromise, delay(500)]).catch(() => undefined);
-        if (early && early.status !== STATUS.OK) throw replyError(early);
+        await throwEarlyRefusal(verdictPromise);
         if (error instanceof LocalFileError) link.destroy();
         throw error;
       }
@@ -151,7 +150,7 @@ export class FtxClient {
     let md5 = memory.fullMd5;
     if (md5 === undefined) {
       const hash = createMd5();
-      await hashRange(handle, hash, 0, facts.size);
+      await hashFileRange(handle, hash, 0, facts.size);
       md5 = hash.digest('hex');
     }
     return this.checkReceipt(ack, md5, { ...facts, offset: facts.size });
@@ -179,10 +178,6 @@ export class FtxClient {
   }
 }
 
-function delay(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
-}
-
 /** Hashes a file from offset 0 in the background, recording snapshots, until stopped or done. */
 function startPrehash(handle: FileHandle, size: number, chunkSize: number, memory: ResumeState): { stop: () => void; done: Promise<void> } {
   let stopped = false;
@@ -191,7 +186,7 @@ function startPrehash(handle: FileHandle, size: number, chunkSize: number, memor
     const block = ioBlockSize(chunkSize);
     for (let at = 0; at < size && !stopped;) {
       const length = Math.min(block, size - at);
-      await hashRange(handle, hash, at, at + length);
+      await hashFileRange(handle, hash, at, at + length);
       at += length;
       memory.record(at, hash);
     }

@@ -32,6 +32,17 @@ export function replyError(reply: Reply): StatusError {
   return new StatusError(reply.status, reply.code, reply.message);
 }
 
+/**
+ * After sending failed: if the server had already answered with a refusal (say, 507 when its disk
+ * filled) or does so within half a second, throws that refusal, which explains the failure better
+ * than the broken pipe. Returns when there is no such answer.
+ */
+export async function throwEarlyRefusal(verdict: Promise<Reply>): Promise<void> {
+  const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 500).unref());
+  const early = await Promise.race([verdict, timeout]).catch(() => undefined);
+  if (early && early.status !== STATUS.OK) throw replyError(early);
+}
+
 /** One authenticated connection with an id allocator and a reply dispatcher. */
 export class ClientConnection {
   private lastId = 0;

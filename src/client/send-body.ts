@@ -14,16 +14,6 @@ const IO_BLOCK_BYTES = 1024 * 1024;
 /** Bytes handed to the socket but not yet accepted by the kernel before we wait. */
 const MAX_UNFLUSHED_BYTES = 4 * 1024 * 1024;
 
-/** Hashes bytes [from, to) of a file into `hash` (to catch up to a resume offset). */
-export async function hashRange(handle: FileHandle, hash: Hash, from: number, to: number): Promise<void> {
-  const buffer = Buffer.allocUnsafeSlow(Math.min(IO_BLOCK_BYTES, Math.max(1, to - from)));
-  for (let at = from; at < to;) {
-    const data = await readInto(handle, buffer, at, Math.min(buffer.length, to - at));
-    hash.update(data);
-    at += data.length;
-  }
-}
-
 /** Bytes per read and write for a given protocol chunk size: a whole number of chunks. */
 export function ioBlockSize(chunkSize: number): number {
   return chunkSize * Math.max(1, Math.floor(IO_BLOCK_BYTES / chunkSize));

@@ -9,7 +9,7 @@ import { createMd5 } from '../checksum.js';
 import { LocalFileError, VerificationError } from '../errors.js';
 import { DATA_FRAME_HEADER_BYTES, DEFAULT_CHUNK_SIZE, STATUS } from '../protocol/constants.js';
 import type { PutRequest, Reply } from '../protocol/messages.js';
-import { replyError, type ClientConnection } from './connection.js';
+import { replyError, throwEarlyRefusal, type ClientConnection } from './connection.js';
 
 /** Options of a stream upload. */
 export interface StreamPutOptions {
@@ -78,8 +78,7 @@ export async function putStream(link: ClientConnection, input: Readable, options
       if (!ok) await link.conn.drain();
     }
   } catch (error) {
-    const early = await Promise.race([verdictPromise, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500).unref())]).catch(() => undefined);
-    if (early && early.status !== STATUS.OK) throw replyError(early);
+    await throwEarlyRefusal(verdictPromise);
     if ((error as { code?: string }).code === 'connection_lost') throw error;
     link.destroy();
     throw new LocalFileError(`cannot read the input stream: ${(error as Error).message}`, { cause: error });

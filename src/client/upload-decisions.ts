@@ -1,28 +1,15 @@
 /** Deciding per file, from the server's `check` answers and the --if-exists policy. */
-import { open } from 'node:fs/promises';
-import { createMd5 } from '../checksum.js';
+import { md5File } from '../checksum.js';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import type { ReconnectingClient } from './put-with-retry.js';
 import { checkFiles } from './requests.js';
-import { hashRange } from './send-body.js';
 import type { Decision, JobFile, UploadJob } from './job-types.js';
 import type { WalkEntry } from './walk.js';
 
 export const IDENTICAL = 'identical on the server';
 
 export const asJobFile = (entry: WalkEntry): JobFile => ({ name: entry.remoteName, localPath: entry.localPath, size: entry.size });
-
-export async function md5Of(path: string, size: number): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const hash = createMd5();
-    await hashRange(handle, hash, 0, size);
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Decides per file from the server's answers and the --if-exists policy. */
 export async function decide(session: ReconnectingClient, files: WalkEntry[], job: UploadJob): Promise<Decision[]> {
@@ -33,7 +20,7 @@ export async function decide(session: ReconnectingClient, files: WalkEntry[], jo
   if (job.checksum) {
     // Content compare for names that exist with the same size: hash locally, ask again with md5s.
     const candidates = files.flatMap((_file, i) => (answers[i]!.state !== 'missing' && answers[i]!.state !== 'forbidden' ? [i] : []));
-    const md5s = await Promise.all(candidates.map((i) => md5Of(files[i]!.localPath, files[i]!.size)));
+    const md5s = await Promise.all(candidates.map((i) => md5File(files[i]!.localPath, files[i]!.size)));
     const again = await checkFiles(link, candidates.map((i, k) => ({ filename: files[i]!.remoteName, size: files[i]!.size, mtime: files[i]!.mtime, md5: md5s[k]! })));
     candidates.forEach((i, k) => (answers[i] = again[k]!));
   }

@@ -12,7 +12,8 @@ import {
 import { makeRemoteDirectory } from './requests.js';
 import { putStream } from './stream-put.js';
 import type { Decision, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
-import { asJobFile, decide, IDENTICAL, md5Of } from './upload-decisions.js';
+import { md5File } from '../checksum.js';
+import { asJobFile, decide, IDENTICAL } from './upload-decisions.js';
 import { collectSources } from './walk.js';
 
 export type { FileResult, IfExists, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
@@ -189,7 +190,7 @@ async function recheck(
     if (d.action === 'skip' && d.reason === IDENTICAL) {
       summary.sent++;
       summary.bytes += d.entry.size;
-      events.sent(file, { filename: d.entry.remoteName, size: d.entry.size, md5: await md5Of(d.entry.localPath, d.entry.size), seconds: 0, resumedFrom: 0 });
+      events.sent(file, { filename: d.entry.remoteName, size: d.entry.size, md5: await md5File(d.entry.localPath, d.entry.size), seconds: 0, resumedFrom: 0 });
     } else if (d.action === 'send') {
       next.push(d);
     } else if (d.action === 'fail') {

@@ -8,12 +8,13 @@ import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import { DigestIndex } from './digest-index.js';
 import { DirectorySyncer } from './dir-sync.js';
 import { DiskUpload } from './disk-upload.js';
+import { toStorageError } from './file-ops.js';
 import { LandingPool } from './landing-pool.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { PartialStore } from './partials.js';
 import { reopenPartial } from './partial-reopen.js';
 import { splitSafeFilename } from './safe-path.js';
-import { forbidden, lstatOrUndefined, TargetResolver } from './target-resolver.js';
+import { lstatOrUndefined, TargetResolver } from './target-resolver.js';
 import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
@@ -45,16 +46,6 @@ const SPACE_CACHE_MS = 500;
 
 const busy = (filename: string): StatusError =>
   new StatusError(STATUS.BUSY, ERROR_CODE.BUSY, `${filename} is being uploaded by another client; retry later`);
-
-function asStatusError(error: unknown, filename: string): StatusError {
-  if (error instanceof StatusError) return error;
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENAMETOOLONG') return forbidden(`${filename}: name too long for the server's filesystem`);
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE, 'no space left on the server');
-  }
-  return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `cannot store ${filename}: ${code ?? String(error)}`);
-}
 
 /** Files land under `root`; partial data sits beside its target as `.ftx-<key>.part`. */
 export class DiskStorage implements Storage {
@@ -181,7 +172,7 @@ export class DiskStorage implements Storage {
         const reservation = this.reserved.get(finalPath);
         if (reservation && !reservation.upload) this.reserved.delete(finalPath);
       }
-      throw asStatusError(error, filename);
+      throw toStorageError(error, filename);
     }
   }
 
@@ -208,7 +199,7 @@ export class DiskStorage implements Storage {
       const recorded = this.digests.lookup(filename, info.size, info.mtimeMs);
       return { state: recorded === query.md5 ? 'identical' : 'different' };
     } catch (error) {
-      const refusal = asStatusError(error, filename);
+      const refusal = toStorageError(error, filename);
       return { state: refusal.status === STATUS.FORBIDDEN ? 'forbidden' : 'different', message: refusal.message };
     }
   }
@@ -227,7 +218,7 @@ export class DiskStorage implements Storage {
       }
       return parent.missing.length > 0;
     } catch (error) {
-      throw asStatusError(error, segments.join('/'));
+      throw toStorageError(error, segments.join('/'));
     }
   }
 

@@ -32,13 +32,24 @@ export function numberedName(path: string, n: number): string {
   return path.slice(0, slash) + named;
 }
 
-export function toStorageError(error: unknown): StatusError {
+/**
+ * The one mapping from a file-system failure to the refusal a client sees: no space → 507, a name
+ * the file system cannot hold → 403, a name taken → 409, anything else → 500.
+ */
+export function toStorageError(error: unknown, filename?: string): StatusError {
   if (error instanceof StatusError) return error;
-  const code = (error as NodeJS.ErrnoException).code;
+  const code = (error as { code?: string }).code;
+  const name = filename ?? 'the file';
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE, 'no space left on the server');
   }
-  return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `storage error: ${code ?? String(error)}`);
+  if (code === 'ENAMETOOLONG') {
+    return new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, `${name}: name too long for the server's filesystem`);
+  }
+  if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTEMPTY') {
+    return new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${name} already exists`);
+  }
+  return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `cannot store ${name}: ${code ?? String(error)}`);
 }
 
 /** How a file lands: replace, or refuse a taken name, or move on to a numbered name. */

@@ -1,27 +1,22 @@
 /** Continuing a kept partial: reopen its data file at the durable offset with the md5 of the prefix. */
 import type { Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { createMd5 } from '../checksum.js';
+import { createMd5, hashFileRange } from '../checksum.js';
 import type { PartialState, PartialStore } from './partials.js';
 import type { UploadTarget } from './storage.js';
 
 /** Interval of keep-alive callbacks while a kept prefix is re-read. */
 const WAIT_INTERVAL_MS = 2000;
 
-/** Hashes bytes [from, to) of a file into `hash`, calling `onWait` every couple of seconds. */
-async function hashFileRange(handle: FileHandle, hash: Hash, from: number, to: number, onWait?: (done: number, total: number) => void): Promise<void> {
-  const buffer = Buffer.allocUnsafe(1024 * 1024);
+/** Passes progress on at most every WAIT_INTERVAL_MS (a keep-alive, not a progress bar). */
+function throttled(onWait: ((done: number, total: number) => void) | undefined): ((done: number, total: number) => void) | undefined {
+  if (!onWait) return undefined;
   let last = Date.now();
-  for (let at = from; at < to;) {
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at), at);
-    if (bytesRead === 0) throw new Error('partial file shorter than its state');
-    hash.update(buffer.subarray(0, bytesRead));
-    at += bytesRead;
-    if (onWait && Date.now() - last >= WAIT_INTERVAL_MS) {
-      last = Date.now();
-      onWait(at - from, to - from);
-    }
-  }
+  return (done, total) => {
+    if (Date.now() - last < WAIT_INTERVAL_MS) return;
+    last = Date.now();
+    onWait(done, total);
+  };
 }
 
 /**
@@ -39,7 +34,7 @@ export async function reopenPartial(partials: PartialStore, state: PartialState,
     let snapshot = await partials.takeSnapshot(state.filename, state.data);
     if (snapshot && snapshot.offset > offset) snapshot = undefined;
     const hash = snapshot?.hash ?? createMd5();
-    await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset, target.onWait);
+    await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset, throttled(target.onWait));
     await handle.truncate(offset);
     state.durable = offset;
     return { handle, offset, hash };

@@ -10,8 +10,8 @@ import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import type { DirectorySyncer } from './dir-sync.js';
-import { numberedName } from './file-ops.js';
-import { LandingError, type LandingPool } from './landing-pool.js';
+import { numberedName, toStorageError } from './file-ops.js';
+import type { LandingPool } from './landing-pool.js';
 import type { StoredReceipt, Upload } from './storage.js';
 
 /** Largest body kept in memory and landed by a worker. */
@@ -32,17 +32,6 @@ export interface SmallUploadPlan {
   digests: DigestIndex;
   dirSync: DirectorySyncer;
   release: () => void;
-}
-
-function landingError(error: unknown, filename: string): StatusError {
-  const code = error instanceof LandingError ? error.code : (error as NodeJS.ErrnoException).code;
-  if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTEMPTY') {
-    return new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${filename} already exists`);
-  }
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE, 'no space left on the server');
-  }
-  return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `storage error: ${code ?? String(error)}`);
 }
 
 /** A small upload held in memory until it lands. */
@@ -87,7 +76,7 @@ export class SmallUpload implements Upload {
           temp: plan.tempPath, final: plan.finalPath, data, mode: plan.mode, overwrite: plan.overwrite, rename: plan.rename,
           ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
         }).catch((error: unknown) => {
-          throw landingError(error, plan.filename);
+          throw toStorageError(error, plan.filename);
         });
         const filename = n === 0 ? plan.filename : numberedName(plan.filename, n);
         await plan.dirSync.sync(dirname(plan.finalPath)).catch(() => undefined);

@@ -17,9 +17,6 @@ export interface ProgressView {
   stop(): void;
 }
 
-/** A view that shows nothing (no TTY, --no-progress, --quiet). */
-export const silentProgress: ProgressView = { start() {}, update() {}, stop() {} };
-
 /** Shortens a name to fit the bar line, keeping its end (the extension and last characters). */
 function fitName(name: string, width: number): string {
   return name.length <= width ? name.padEnd(width) : `…${name.slice(name.length - width + 1)}`;

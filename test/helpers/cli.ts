@@ -1,6 +1,9 @@
 /** Running the built `ftx` binary as a user would: real processes, real sockets. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeTempDir } from './server.js';
 
 /** Path of the built CLI (npm test builds before running vitest). */
 export const FTX_BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
@@ -81,4 +84,25 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise
       reject(new Error(`serve exited with ${code}: ${log}`));
     });
   });
+}
+
+/** A spawned `ftx serve` on `<temp dir>/root`, with the temp dir for source files beside it. */
+export interface ServedDir {
+  tmp: { dir: string; cleanup: () => Promise<void> };
+  root: string;
+  serve: ServeProcess;
+}
+
+/** Creates a temp dir with an empty `root/` and starts `ftx serve` on it (port 0). */
+export async function startServedDir(prefix: string): Promise<ServedDir> {
+  const tmp = await makeTempDir(prefix);
+  const root = join(tmp.dir, 'root');
+  await mkdir(root);
+  return { tmp, root, serve: await spawnServe([root, '--port', '0']) };
+}
+
+/** Stops the server and removes the temp dir (either may be missing if start-up failed). */
+export async function stopServedDir(served: Partial<ServedDir>): Promise<void> {
+  await served.serve?.stop();
+  await served.tmp?.cleanup();
 }
