@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
@@ -147,6 +147,25 @@ describe('directory trees', () => {
     expect(result.stderr).toContain('exit=0');
     expect(result.stderr).not.toMatch(/EPIPE|\n\s+at /);
     expect(await listTree(join(root, 'run7', 'tree7'))).toHaveLength(200);
+  });
+
+  it('a tree pruned on the server while it runs is uploaded again in full (no stale directory is trusted)', async () => {
+    const src = await makeTree('pruned');
+    // Many files per directory, so that the server has walked (and remembered) these directories.
+    await mkdir(join(src, 'many'));
+    for (let i = 0; i < 20; i++) await writeFile(join(src, 'many', `f${i}.txt`), `file ${i}`);
+    await writeFile(join(src, 'many', 'zz-big.bin'), randomBytes(2 * 1024 * 1024 + 5));
+    const args = ['put', src, '--dir', 'prune', '--exclude', '*.log', `127.0.0.1:${serve.port}`];
+    const first = await runFtx(args);
+    expect(first.code, first.stderr).toBe(EXIT.OK);
+    const expected = await snapshot(join(root, 'prune', 'pruned'));
+    // Someone rotates the backups on the server, right away (the server still remembers these dirs).
+    await rm(join(root, 'prune'), { recursive: true });
+    const second = await runFtx(args);
+    expect(second.code, second.stderr).toBe(EXIT.OK);
+    expect(await snapshot(join(root, 'prune', 'pruned'))).toEqual(expected);
+    expect(expected['empty/inner']).toBe('dir');
+    expect(expected['many/zz-big.bin']).toBeDefined();
   });
 
   it('--dry-run lists what would happen and sends nothing', async () => {

@@ -14,7 +14,7 @@ import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { PartialStore } from './partials.js';
 import { reopenPartial } from './partial-reopen.js';
 import { splitSafeFilename } from './safe-path.js';
-import { lstatOrUndefined, TargetResolver } from './target-resolver.js';
+import { lstatOrUndefined, TargetResolver, type ParentDir } from './target-resolver.js';
 import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
@@ -43,6 +43,9 @@ interface Reservation {
 /** How long a free-space reading is reused (the reservations of open uploads are still counted). */
 const SPACE_CACHE_MS = 500;
 
+
+/** A remembered parent directory turned out removed: begin again with a fresh walk. */
+class StaleParentError extends Error {}
 
 const busy = (filename: string): StatusError =>
   new StatusError(STATUS.BUSY, ERROR_CODE.BUSY, `${filename} is being uploaded by another client; retry later`);
@@ -75,6 +78,17 @@ export class DiskStorage implements Storage {
   }
 
   async beginUpload(target: UploadTarget): Promise<BeginResult> {
+    try {
+      return await this.beginUploadOnce(target, false);
+    } catch (error) {
+      if (!(error instanceof StaleParentError)) throw error;
+      // A remembered directory was removed meanwhile (the tree is being pruned): walk again, once.
+      this.targets.forget();
+      return this.beginUploadOnce(target, true);
+    }
+  }
+
+  private async beginUploadOnce(target: UploadTarget, fresh: boolean): Promise<BeginResult> {
     const segments = splitSafeFilename(target.filename);
     const filename = segments.join('/');
     const maxSize = this.options.maxSize ?? Number.MAX_SAFE_INTEGER;
@@ -82,9 +96,10 @@ export class DiskStorage implements Storage {
       throw new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `${target.size} bytes is over the server's limit of ${maxSize}`);
     }
     let finalPath: string | undefined;
+    let parent: ParentDir | undefined;
     const createdDirs: string[] = [];
     try {
-      const parent = await this.targets.resolveParent(segments.slice(0, -1));
+      parent = await this.targets.resolveParent(segments.slice(0, -1), fresh);
       const dir = join(parent.existing, ...parent.missing);
       finalPath = join(dir, segments[segments.length - 1]!);
       await this.takeOverFromOwnRetry(finalPath, target.uploadId);
@@ -146,6 +161,7 @@ export class DiskStorage implements Storage {
             overwrite: target.overwrite, rename: target.rename === true, mode: target.mode ?? 0o644, createdDirs,
             pool: this.landingPool, digests: this.digests, dirSync: this.dirSync,
             release: () => this.release(finalPath!, reservation),
+            recreateDir: () => this.recreateDir(segments.slice(0, -1), dir, createdDirs),
             ...(target.mtime !== undefined ? { mtime: target.mtime } : {}),
           });
           reservation.upload = upload;
@@ -172,6 +188,7 @@ export class DiskStorage implements Storage {
         const reservation = this.reserved.get(finalPath);
         if (reservation && !reservation.upload) this.reserved.delete(finalPath);
       }
+      if (parent?.cached && (error as NodeJS.ErrnoException).code === 'ENOENT') throw new StaleParentError();
       throw toStorageError(error, filename);
     }
   }
@@ -207,7 +224,8 @@ export class DiskStorage implements Storage {
   async makeDirectory(path: string): Promise<boolean> {
     const segments = splitSafeFilename(path);
     try {
-      const parent = await this.targets.resolveParent(segments);
+      // Never from the cache: a directory removed since must be created again.
+      const parent = await this.targets.resolveParent(segments, true);
       let current = parent.existing;
       for (const name of parent.missing) {
         current = join(current, name);
@@ -220,6 +238,25 @@ export class DiskStorage implements Storage {
     } catch (error) {
       throw toStorageError(error, segments.join('/'));
     }
+  }
+
+  /**
+   * The directory a small upload was to land in was removed while its body arrived: walk again
+   * and create it, if that gives the same path (else the tree changed shape under us: give up).
+   */
+  private async recreateDir(dirs: string[], expected: string, createdDirs: string[]): Promise<boolean> {
+    this.targets.forget();
+    const parent = await this.targets.resolveParent(dirs, true);
+    if (join(parent.existing, ...parent.missing) !== expected) return false;
+    let path = parent.existing;
+    for (const name of parent.missing) {
+      path = join(path, name);
+      if (await mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EEXIST') return false;
+        throw error;
+      })) createdDirs.push(path);
+    }
+    return true;
   }
 
   /**

@@ -32,6 +32,8 @@ export interface SmallUploadPlan {
   digests: DigestIndex;
   dirSync: DirectorySyncer;
   release: () => void;
+  /** Creates the target's directory again after it was removed; false if it cannot be the same. */
+  recreateDir: () => Promise<boolean>;
 }
 
 /** A small upload held in memory until it lands. */
@@ -67,14 +69,16 @@ export class SmallUpload implements Upload {
           throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
             `md5 mismatch: the received data hashes to ${md5}, the client sent ${claimedMd5}; nothing was stored`);
         }
-        // An exact-size copy whose memory can be handed to the worker (a socket chunk is a view into a
-        // larger buffer, and posting a view would clone all of that buffer).
-        const data = Buffer.allocUnsafeSlow(this.received);
-        let at = 0;
-        for (const chunk of this.chunks) at += chunk.copy(data, at);
-        const { n } = await plan.pool.land({
-          temp: plan.tempPath, final: plan.finalPath, data, mode: plan.mode, overwrite: plan.overwrite, rename: plan.rename,
-          ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
+        const job = () => ({
+          temp: plan.tempPath, final: plan.finalPath, data: this.exactCopy(), mode: plan.mode, overwrite: plan.overwrite,
+          rename: plan.rename, ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
+        });
+        const { n } = await plan.pool.land(job()).catch(async (error: unknown) => {
+          // Its directory was removed while the body arrived (a pruned tree): create it again, once.
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT' && await plan.recreateDir().catch(() => false)) {
+            return plan.pool.land(job());
+          }
+          throw error;
         }).catch((error: unknown) => {
           throw toStorageError(error, plan.filename);
         });
@@ -92,6 +96,17 @@ export class SmallUpload implements Upload {
     })();
     this.landing = work.then(() => undefined, () => undefined);
     return work;
+  }
+
+  /**
+   * An exact-size copy of the body whose memory can be handed to a worker (a socket chunk is a view
+   * into a larger buffer, and posting a view would clone all of that buffer).
+   */
+  private exactCopy(): Buffer {
+    const data = Buffer.allocUnsafeSlow(this.received);
+    let at = 0;
+    for (const chunk of this.chunks) at += chunk.copy(data, at);
+    return data;
   }
 
   suspend(): Promise<void> {

@@ -18,6 +18,8 @@ export interface ParentDir {
   existing: string;
   /** Directories still to create below it, outermost first. */
   missing: string[];
+  /** Answered from the cache: a directory removed since then shows up as ENOENT later. */
+  cached?: boolean;
 }
 
 export const forbidden = (message: string): StatusError => new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, message);
@@ -44,16 +46,21 @@ export class TargetResolver {
    * Fully existing parents are remembered for a moment: many files landing in one directory need
    * one walk, not one per file (a peer cannot create symlinks, so the answer cannot turn unsafe).
    */
-  async resolveParent(dirs: string[]): Promise<ParentDir> {
+  async resolveParent(dirs: string[], fresh = false): Promise<ParentDir> {
     const key = dirs.join('/');
-    const cached = this.cache.get(key);
-    if (cached && Date.now() - cached.at < PARENT_CACHE_MS) return { existing: cached.real, missing: [] };
+    const cached = fresh ? undefined : this.cache.get(key);
+    if (cached && Date.now() - cached.at < PARENT_CACHE_MS) return { existing: cached.real, missing: [], cached: true };
     const resolved = await this.walkParent(dirs);
     if (resolved.missing.length === 0) {
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, { real: resolved.existing, at: Date.now() });
     }
     return resolved;
+  }
+
+  /** Forgets every remembered parent (one was found removed: someone is pruning the tree). */
+  forget(): void {
+    this.cache.clear();
   }
 
   private async walkParent(dirs: string[]): Promise<ParentDir> {
