@@ -1,4 +1,5 @@
 /** Streaming digest helpers: md5 is protocol v1's end-to-end check. */
+import * as crypto from 'node:crypto';
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { LocalFileError } from './errors.js';
@@ -40,4 +41,10 @@ export async function md5File(path: string, size?: number): Promise<string> {
   } finally {
     await handle.close();
   }
+}
+
+/** Hex sha256 of a short string: one-shot `crypto.hash` where Node has it (20.12+), else a Hash object. */
+export function sha256Hex(text: string): string {
+  const oneShot = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;
+  return oneShot ? oneShot('sha256', text) : createHash('sha256').update(text, 'utf8').digest('hex');
 }

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { startServer, type RunningServer } from '../server/server.js';
-import type { CliIo } from './io.js';
+import { lineWriter, type CliIo, type LineWriter } from './io.js';
 import { parsePort, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
 
 /** Raw commander options of `serve`. */
@@ -74,7 +74,7 @@ export function planServe(dir: string | undefined, options: ServeCliOptions, env
   };
 }
 
-async function listen(plan: ServePlan, io: CliIo, host: string): Promise<RunningServer> {
+async function listen(plan: ServePlan, lines: LineWriter | undefined, host: string): Promise<RunningServer> {
   return startServer({
     root: plan.root,
     host,
@@ -83,19 +83,20 @@ async function listen(plan: ServePlan, io: CliIo, host: string): Promise<Running
     partialTtlMs: plan.partialTtlMs,
     ...(plan.token !== undefined ? { token: plan.token } : {}),
     ...(plan.maxSize !== undefined ? { maxSize: plan.maxSize } : {}),
-    log: plan.quiet ? undefined : (line) => io.stderr.write(`${line}\n`),
+    log: lines && ((line) => lines.write(line)),
   });
 }
 
 /** Serves until SIGINT or SIGTERM, then stops accepting, drops connections and removes temp files. */
 export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
   let server: RunningServer;
+  const lines = plan.quiet ? undefined : lineWriter(io.stderr);
   try {
-    server = await listen(plan, io, plan.host);
+    server = await listen(plan, lines, plan.host);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (plan.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-      server = await listen(plan, io, '0.0.0.0');
+      server = await listen(plan, lines, '0.0.0.0');
     } else {
       throw new UsageError(`cannot listen on ${plan.host}:${plan.port}: ${code ?? String(error)}`);
     }
@@ -112,8 +113,12 @@ export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
       process.off('SIGTERM', onTerm);
       // A second signal during shutdown exits at once.
       process.once(signal as NodeJS.Signals, () => process.exit(130));
+      lines?.flush();
       if (!plan.quiet) io.stderr.write(`ftx: ${signal}: shutting down\n`);
-      void server.close().then(resolve);
+      void server.close().then(() => {
+        lines?.flush();
+        resolve();
+      });
     };
     const onInt = (): void => stop('SIGINT');
     const onTerm = (): void => stop('SIGTERM');

@@ -65,6 +65,12 @@ export class FrameReader {
     this.length += chunk.length;
   }
 
+  /** Replaces the buffered bytes by a copy: the buffers they were pushed in may be reused now. */
+  own(): void {
+    if (this.length === 0) return;
+    this.chunks = [Buffer.concat(this.chunks, this.length)];
+  }
+
   /** True when some bytes of an unfinished frame are buffered (EOF now would truncate a frame). */
   get midFrame(): boolean {
     return this.length > 0;

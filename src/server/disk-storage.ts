@@ -1,6 +1,7 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
 import type { Hash } from 'node:crypto';
 import { mkdir, open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
@@ -14,7 +15,7 @@ import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { PartialStore } from './partials.js';
 import { reopenPartial } from './partial-reopen.js';
 import { splitSafeFilename } from './safe-path.js';
-import { lstatOrUndefined, TargetResolver, type ParentDir } from './target-resolver.js';
+import { TargetResolver, type ParentDir } from './target-resolver.js';
 import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
@@ -193,7 +194,22 @@ export class DiskStorage implements Storage {
     }
   }
 
-  async check(query: CheckQuery): Promise<CheckResult> {
+  /**
+   * Each directory is walked once per batch, and names are looked up with synchronous lstat: on a
+   * local disk that is a few µs, where a thread-pool round trip per name cost ~50 µs here.
+   */
+  async check(queries: CheckQuery[]): Promise<CheckResult[]> {
+    const parents = new Map<string, Promise<ParentDir>>();
+    const resolve = (dirs: string[]): Promise<ParentDir> => {
+      const key = dirs.join('/');
+      let parent = parents.get(key);
+      if (!parent) parents.set(key, parent = this.targets.resolveParent(dirs));
+      return parent;
+    };
+    return Promise.all(queries.map((query) => this.checkOne(query, resolve)));
+  }
+
+  private async checkOne(query: CheckQuery, resolveParent: (dirs: string[]) => Promise<ParentDir>): Promise<CheckResult> {
     let segments: string[];
     try {
       segments = splitSafeFilename(query.filename);
@@ -202,12 +218,12 @@ export class DiskStorage implements Storage {
     }
     const filename = segments.join('/');
     try {
-      const parent = await this.targets.resolveParent(segments.slice(0, -1));
+      const parent = await resolveParent(segments.slice(0, -1));
       if (parent.missing.length > 0) return { state: 'missing' };
       const finalPath = join(parent.existing, segments[segments.length - 1]!);
       // A file that has fully arrived and is landing right now is answered for as landed (or not).
       await this.reserved.get(finalPath)?.upload?.landing;
-      const info = await lstatOrUndefined(finalPath);
+      const info = lstatSync(finalPath, { throwIfNoEntry: false });
       if (info === undefined) return { state: 'missing' };
       if (!info.isFile() || info.size !== query.size) return { state: 'different' };
       if (query.md5 === undefined) return { state: Math.round(info.mtimeMs) === query.mtime ? 'identical' : 'different' };

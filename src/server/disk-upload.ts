@@ -16,8 +16,18 @@ import type { DirectorySyncer } from './dir-sync.js';
 import type { PartialState, PartialStore } from './partials.js';
 import type { StoredReceipt, Upload } from './storage.js';
 
-/** Start a file write once this many bytes are pending. */
+/** Received bytes are copied into blocks this large; a file write starts once one is full. */
 const FLUSH_BYTES = 1024 * 1024;
+/** Written blocks kept for reuse (shared by all uploads): no allocation per MiB received. */
+const SPARE_BLOCKS = 8;
+const spareBlocks: Buffer[] = [];
+const takeBlock = (): Buffer => spareBlocks.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BYTES);
+function giveBack(blocks: Buffer[]): void {
+  for (const block of blocks) {
+    if (spareBlocks.length >= SPARE_BLOCKS) return;
+    if (block.buffer.byteLength === FLUSH_BYTES) spareBlocks.push(Buffer.from(block.buffer, 0, FLUSH_BYTES));
+  }
+}
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 /** Make the received prefix durable and record it every this many bytes. */
@@ -64,8 +74,12 @@ export class DiskUpload implements Upload {
   private hashed: number;
   private readonly tail: Buffer;
   private tailLength = 0;
+  /** Full blocks (and, when settling, the last partial one) waiting to be written. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The block being filled, and how far. */
+  private block: Buffer | undefined;
+  private blockFill = 0;
   private position: number;
   private written: number;
   private nextCheckpoint: number;
@@ -94,8 +108,14 @@ export class DiskUpload implements Upload {
     }
     this.hashChunks(chunk);
     this.received += chunk.length;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
+    // The chunk may be the connection's reusable read buffer: copy it (while it is hot in cache).
+    for (let at = 0; at < chunk.length;) {
+      this.block ??= takeBlock();
+      const n = chunk.copy(this.block, this.blockFill, at);
+      at += n;
+      this.blockFill += n;
+      if (this.blockFill === this.block.length) this.queueBlock();
+    }
     if (this.pendingBytes >= FLUSH_BYTES) this.startWrite();
     if (this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight) {
       return this.inFlight.then(() => {
@@ -213,6 +233,15 @@ export class DiskUpload implements Upload {
   }
 
 
+  /** Moves the block being filled (whole or partial) to the write queue. */
+  private queueBlock(): void {
+    if (!this.block || this.blockFill === 0) return;
+    this.pending.push(this.blockFill === this.block.length ? this.block : this.block.subarray(0, this.blockFill));
+    this.pendingBytes += this.blockFill;
+    this.block = undefined;
+    this.blockFill = 0;
+  }
+
   private startWrite(): void {
     if (this.inFlight || this.pending.length === 0 || this.error) return;
     const batch = this.pending;
@@ -225,6 +254,7 @@ export class DiskUpload implements Upload {
       () => {
         this.inFlight = undefined;
         this.written = at + bytes;
+        giveBack(batch);
         this.startCheckpoint();
         if (this.pendingBytes >= FLUSH_BYTES) this.startWrite();
       },
@@ -253,6 +283,7 @@ export class DiskUpload implements Upload {
   }
 
   private async settleWrites(): Promise<void> {
+    this.queueBlock();
     while (this.inFlight || this.pending.length > 0) {
       if (this.error) throw this.error;
       if (!this.inFlight) this.startWrite();

@@ -1,6 +1,6 @@
 /**
  * A few worker threads that land small files with synchronous system calls: write, fchmod,
- * futimes, fsync, close, then link (or rename). One message each way per file instead of a thread
+ * futimes, fsync, close, then link (or rename), and one fsync per directory and batch. One message each way per file instead of a thread
  * pool round trip per call: with thousands of small files those round trips were the cost.
  */
 import { Worker } from 'node:worker_threads';
@@ -9,7 +9,9 @@ import { Worker } from 'node:worker_threads';
 export interface SmallLandingJob {
   temp: string;
   final: string;
-  data: Buffer;
+  /** The file's bytes, in order (copied once, into the batch's single buffer). */
+  chunks: Buffer[];
+  size: number;
   mode: number;
   mtime?: number;
   overwrite: boolean;
@@ -40,13 +42,13 @@ function numbered(path, n) {
   return path.slice(0, slash) + (dot < 0 ? base + '.' + n : base.slice(0, dot) + '.' + n + base.slice(dot));
 }
 function exists(path) { try { fs.lstatSync(path); return true; } catch { return false; } }
-function landOne(job) {
-  const { id, temp, final, data, mode, mtime, overwrite, rename } = job;
+function landOne(job, data) {
+  const { id, temp, final, start, size, mode, mtime, overwrite, rename } = job;
   try {
     const fd = fs.openSync(temp, 'w', 0o600);
     try {
       let at = 0;
-      while (at < data.length) at += fs.writeSync(fd, data, at, data.length - at, at);
+      while (at < size) at += fs.writeSync(fd, data, start + at, size - at, at);
       fs.fchmodSync(fd, mode);
       if (mtime !== undefined) fs.futimesSync(fd, new Date(), new Date(mtime));
       fs.fsyncSync(fd);
@@ -77,8 +79,18 @@ function landOne(job) {
     return { id, error: { code: error.code || 'EIO', message: String(error.message) } };
   }
 }
-parentPort.on('message', (batch) => {
-  parentPort.postMessage(batch.map(landOne));
+function syncDirectory(dir) {
+  const fd = fs.openSync(dir, 'r');
+  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+}
+parentPort.on('message', ({ batch, bytes }) => {
+  const data = Buffer.from(bytes);
+  const results = batch.map((job) => landOne(job, data));
+  // One fsync per directory and batch makes the new names durable before any verdict is sent.
+  const dirs = new Set();
+  results.forEach((result, i) => { if (!result.error) dirs.add(batch[i].final.slice(0, batch[i].final.lastIndexOf('/'))); });
+  for (const dir of dirs) { try { syncDirectory(dir || '/'); } catch {} }
+  parentPort.postMessage(results);
 });
 `;
 
@@ -90,17 +102,19 @@ interface Pending {
 /** A fixed set of landing workers, started on first use and unref'd (they never keep a process alive). */
 export class LandingPool {
   private workers: Worker[] = [];
+  /** Workers with no batch in hand. */
+  private idle: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
-  private turn = 0;
   private queue: (SmallLandingJob & { id: number })[] = [];
 
   constructor(private readonly size = 4) {}
 
   /**
-   * Lands one file; rejects with LandingError (e.g. code EEXIST, ENOSPC). Files asked for in the same
-   * tick travel together: one message per worker and batch, not per file (a thread hand-off costs
-   * more than the system calls of a small file here).
+   * Lands one file; rejects with LandingError (e.g. code EEXIST, ENOSPC). A worker holds one batch
+   * at a time: files that arrive while every worker is busy wait and go together as the next batch
+   * (no delay when a worker is free, one message per many files under load: a thread hand-off
+   * costs more than the system calls of a small file here).
    */
   land(job: SmallLandingJob): Promise<SmallLandingResult> {
     if (this.workers.length === 0) this.start();
@@ -113,17 +127,19 @@ export class LandingPool {
   }
 
   private dispatch(): void {
-    const jobs = this.queue;
-    this.queue = [];
-    if (this.workers.length === 0) return;
-    const per = Math.ceil(jobs.length / this.workers.length);
-    for (let i = 0; i < jobs.length; i += per) {
-      const batch = jobs.slice(i, i + per);
-      const worker = this.workers[this.turn++ % this.workers.length]!;
-      // The data's memory moves to the worker (no copy); callers hand over exact-size buffers.
-      const transfer = batch.flatMap((job) =>
-        job.data.byteOffset === 0 && job.data.byteLength === job.data.buffer.byteLength ? [job.data.buffer as ArrayBuffer] : []);
-      worker.postMessage(batch, transfer);
+    while (this.queue.length > 0 && this.idle.length > 0) {
+      const worker = this.idle.pop()!;
+      const jobs = this.queue.splice(0, Math.ceil(this.queue.length / (this.idle.length + 1)));
+      // All the batch's bytes in one buffer whose memory moves to the worker: one transfer per batch
+      // (a socket chunk is a view into a larger buffer, and posting a view would clone all of it).
+      const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, job) => sum + job.size, 0));
+      let at = 0;
+      const batch = jobs.map(({ chunks, ...job }) => {
+        const start = at;
+        for (const chunk of chunks) at += chunk.copy(bytes, at);
+        return { ...job, start };
+      });
+      worker.postMessage({ batch, bytes: bytes.buffer }, [bytes.buffer as ArrayBuffer]);
     }
   }
 
@@ -131,6 +147,7 @@ export class LandingPool {
   async close(): Promise<void> {
     const workers = this.workers;
     this.workers = [];
+    this.idle = [];
     await Promise.all(workers.map((w) => w.terminate()));
     for (const p of this.pending.values()) p.reject(new LandingError('ECANCELED', 'server shutting down'));
     this.pending.clear();
@@ -141,6 +158,8 @@ export class LandingPool {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
       worker.unref();
       worker.on('message', (results: { id: number; n?: number; error?: { code: string; message: string } }[]) => {
+        this.idle.push(worker);
+        this.dispatch();
         for (const message of results) {
           const p = this.pending.get(message.id);
           if (!p) continue;
@@ -154,6 +173,7 @@ export class LandingPool {
         this.pending.clear();
       });
       this.workers.push(worker);
+      this.idle.push(worker);
     }
   }
 }

@@ -6,9 +6,10 @@
  * with their data. A live server also keeps, in memory, the md5 state at the durable offset so a
  * resume after a dropped connection need not re-read the prefix.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { sha256Hex } from '../checksum.js';
 import { RESERVED_PREFIX } from '../protocol/constants.js';
 import { isInside } from './safe-path.js';
 
@@ -88,7 +89,7 @@ export class PartialStore {
 
   /** Stable key of a target filename (also names its data file). */
   keyOf(filename: string): string {
-    return createHash('sha256').update(filename, 'utf8').digest('hex').slice(0, 32);
+    return sha256Hex(filename).slice(0, 32);
   }
 
   /** Data file of a target in directory `dir`: `.part` when kept for resume, `.tmp` otherwise. */

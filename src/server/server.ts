@@ -70,10 +70,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const onHandshakeFailure = (peer: string) => (error: FtxError): void => {
     log(`${new Date().toISOString()} ${peer} hello FAILED ${error.code}: ${error.message}`);
   };
-  const server = createServer({ noDelay: true }, (socket) => {
+  // Paused on connect: nothing is read before the connection installs its reusable read buffer.
+  const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? 120_000 });
+    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? 120_000, reuseReadBuffer: true });
     const peer = conn.peer;
     const session = runSession(conn, context, onHandshakeFailure(peer)).catch((error: unknown) => {
       // The session already replied 500 and is closing the connection after its linger.

@@ -54,7 +54,8 @@ export class SmallUpload implements Upload {
 
   write(chunk: Buffer): undefined {
     this.hash.update(chunk);
-    this.chunks.push(chunk);
+    // A copy: the chunk may be the connection's reusable read buffer.
+    this.chunks.push(Buffer.from(chunk));
     this.received += chunk.length;
     return undefined;
   }
@@ -69,21 +70,21 @@ export class SmallUpload implements Upload {
           throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
             `md5 mismatch: the received data hashes to ${md5}, the client sent ${claimedMd5}; nothing was stored`);
         }
-        const job = () => ({
-          temp: plan.tempPath, final: plan.finalPath, data: this.exactCopy(), mode: plan.mode, overwrite: plan.overwrite,
-          rename: plan.rename, ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
-        });
-        const { n } = await plan.pool.land(job()).catch(async (error: unknown) => {
+        const job = {
+          temp: plan.tempPath, final: plan.finalPath, chunks: this.chunks, size: this.received, mode: plan.mode,
+          overwrite: plan.overwrite, rename: plan.rename, ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
+        };
+        const { n } = await plan.pool.land(job).catch(async (error: unknown) => {
           // Its directory was removed while the body arrived (a pruned tree): create it again, once.
           if ((error as NodeJS.ErrnoException).code === 'ENOENT' && await plan.recreateDir().catch(() => false)) {
-            return plan.pool.land(job());
+            return plan.pool.land(job);
           }
           throw error;
         }).catch((error: unknown) => {
           throw toStorageError(error, plan.filename);
         });
         const filename = n === 0 ? plan.filename : numberedName(plan.filename, n);
-        await plan.dirSync.sync(dirname(plan.finalPath)).catch(() => undefined);
+        // The worker fsynced the target's directory; directories created for it are fsynced here.
         for (const dir of plan.createdDirs) await plan.dirSync.sync(dirname(dir)).catch(() => undefined);
         if (plan.mtime !== undefined) plan.digests.record(filename, { size: this.received, mtime: plan.mtime, md5 });
         return { filename, size: this.received, md5 };
@@ -96,17 +97,6 @@ export class SmallUpload implements Upload {
     })();
     this.landing = work.then(() => undefined, () => undefined);
     return work;
-  }
-
-  /**
-   * An exact-size copy of the body whose memory can be handed to a worker (a socket chunk is a view
-   * into a larger buffer, and posting a view would clone all of that buffer).
-   */
-  private exactCopy(): Buffer {
-    const data = Buffer.allocUnsafeSlow(this.received);
-    let at = 0;
-    for (const chunk of this.chunks) at += chunk.copy(data, at);
-    return data;
   }
 
   suspend(): Promise<void> {

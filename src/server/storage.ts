@@ -93,8 +93,11 @@ export interface Storage {
    * and opens the upload. Throws StatusError with the reply's status and code.
    */
   beginUpload(target: UploadTarget): Promise<BeginResult>;
-  /** Says for each name whether the server has it, identical (size+mtime, and md5 if given) or not. */
-  check(query: CheckQuery): Promise<CheckResult>;
+  /**
+   * Says for each name whether the server has it, identical (size+mtime, and md5 if given) or not;
+   * one answer per query, in order (a batch, so that names sharing a directory share its lookup).
+   */
+  check(queries: CheckQuery[]): Promise<CheckResult[]>;
   /** Creates a directory (and missing parents) inside the root; false if it already existed. */
   makeDirectory(path: string): Promise<boolean>;
   /** Suspends every upload still open (shutdown): kept partials survive a restart. */

@@ -6,13 +6,18 @@ import type { Socket } from 'node:net';
 import { ConnectionLostError, ProtocolError } from '../errors.js';
 import { encodeFrame, FrameReader, type FrameObject } from '../protocol/frame.js';
 import { DATA_FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/constants.js';
+import { readIntoReusableBuffer } from './reusable-read.js';
 
 /** Pause reading from the socket when this many received bytes wait for a consumer. */
 const MAX_UNCONSUMED_BYTES = 1024 * 1024;
+/** Size of the one buffer a connection reads into, with `reuseReadBuffer` (Node's own reads are 64 KiB). */
+const REUSED_READ_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Called with each piece of body data. Return a promise to apply backpressure: no more data is
  * delivered (and the socket is paused) until it settles; a rejection aborts the body read.
+ * The chunk may be a view into a buffer that is read into again after the call returns: a handler
+ * that keeps bytes beyond the call copies them.
  */
 export type BodyHandler = (chunk: Buffer) => Promise<void> | void;
 
@@ -22,6 +27,11 @@ export interface FramedConnectionOptions {
   idleTimeoutMs?: number;
   /** Largest frame payload accepted from the peer. */
   maxFrameBytes?: number;
+  /**
+   * Read into one reusable buffer (a server's accepted socket, created with pauseOnConnect) instead
+   * of a fresh one per read. Body chunks handed to a BodyHandler are then valid only during the call.
+   */
+  reuseReadBuffer?: boolean;
 }
 
 /** One framed connection. Reading is pull-based: one pending receive/readBody at a time. */
@@ -38,12 +48,16 @@ export class FramedConnection {
     this.socket = socket;
     this.reader = new FrameReader(options.maxFrameBytes ?? MAX_FRAME_BYTES);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.discarding) return;
-      this.reader.push(chunk);
-      if (this.wake) this.wake();
-      else if (this.reader.buffered > MAX_UNCONSUMED_BYTES) socket.pause();
-    });
+    this.reusesReadBuffer = options.reuseReadBuffer === true
+      && readIntoReusableBuffer(socket, Buffer.allocUnsafeSlow(REUSED_READ_BUFFER_BYTES), (chunk) => this.onTransientChunk(chunk));
+    if (!this.reusesReadBuffer) {
+      socket.on('data', (chunk: Buffer) => {
+        if (this.discarding) return;
+        this.reader.push(chunk);
+        if (this.wake) this.wake();
+        else if (this.reader.buffered > MAX_UNCONSUMED_BYTES) socket.pause();
+      });
+    }
     socket.on('end', () => {
       this.ended = true;
       this.wake?.();
@@ -59,11 +73,31 @@ export class FramedConnection {
     this.setIdleTimeout(this.idleTimeoutMs);
   }
 
+  /**
+   * A chunk read into the reusable buffer: consumers take what they need during wake() (and copy
+   * what they keep); what is left unconsumed is copied out before the buffer is read into again.
+   */
+  private onTransientChunk(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    this.reader.push(chunk);
+    this.wake?.();
+    this.reader.own();
+    if (this.wake || this.reader.buffered <= MAX_UNCONSUMED_BYTES) return true;
+    this.socket.pause();
+    return false;
+  }
+
+  /** Reads go into one reusable buffer (asked for with `reuseReadBuffer`, and this Node allows it). */
+  readonly reusesReadBuffer: boolean;
+
   /** Current idle timeout in ms (0 = none). */
   idleTimeoutMs: number;
+  private idleTimerSet = false;
 
   /** Changes the idle timeout (0 disables it); e.g. longer while the peer re-reads a large prefix. */
   setIdleTimeout(ms: number): void {
+    if (ms === this.idleTimeoutMs && this.idleTimerSet) return;
+    this.idleTimerSet = true;
     this.idleTimeoutMs = ms;
     this.socket.setTimeout(ms);
   }

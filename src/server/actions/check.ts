@@ -5,9 +5,7 @@ import type { ActionHandler } from '../context.js';
 
 export const handleCheck: ActionHandler = async (conn, frame, context) => {
   const request = parseCheckRequest(frame);
-  const results = await Promise.all(request.files.map(async (file) => ({
-    filename: file.filename,
-    ...(await context.storage.check(file)),
-  })));
+  const answers = await context.storage.check(request.files);
+  const results = request.files.map((file, i) => ({ filename: file.filename, ...answers[i]! }));
   conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'checked', results } satisfies Reply);
 };
