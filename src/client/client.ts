@@ -100,16 +100,21 @@ export class FtxClient {
       memory.lastOffset = offset;
       if (ack.complete) return await this.confirmLanded(ack, handle, memory, { localPath, size, started });
 
-      // The md5 of the prefix the server kept: from a snapshot of an earlier attempt, topped up from disk.
-      const snapshot = memory.bestAtOrBefore(offset);
+      // The md5 of the prefix the server kept, from the latest snapshot (of an earlier attempt, or of
+      // the hashing done while waiting for the ack), topped up from disk. A snapshot beyond the offset
+      // is not wasted either: the bytes it covers are sent without being hashed again.
+      const snapshot = memory.bestAtOrBefore(size);
       const hash = snapshot?.hash ?? createMd5();
-      // Hashing a large prefix sends nothing for a while: that is not the server going quiet.
-      const idle = link.conn.idleTimeoutMs;
-      link.conn.setIdleTimeout(0);
-      try {
-        await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset);
-      } finally {
-        link.conn.setIdleTimeout(idle);
+      const hashedUpTo = Math.max(snapshot?.offset ?? 0, offset);
+      if ((snapshot?.offset ?? 0) < offset) {
+        // Hashing a large prefix sends nothing for a while: that is not the server going quiet.
+        const idle = link.conn.idleTimeoutMs;
+        link.conn.setIdleTimeout(0);
+        try {
+          await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset);
+        } finally {
+          link.conn.setIdleTimeout(idle);
+        }
       }
 
       // The next reply is the verdict; a server may send it early (e.g. disk full) and stop reading.
@@ -120,7 +125,7 @@ export class FtxClient {
       options.onProgress?.(offset, size);
       try {
         await sendBody(link.conn, handle, {
-          start: offset, size, chunkSize, hash,
+          start: offset, hashedUpTo, size, chunkSize, hash,
           onAccepted: (bytes) => {
             accepted += bytes;
             options.onProgress?.(accepted, size);

@@ -21,8 +21,10 @@ export function ioBlockSize(chunkSize: number): number {
 
 /** What sendBody needs besides the connection and the file. */
 export interface SendBodyOptions {
-  /** First byte to send (a resume); `hash` must already cover the bytes before it. */
+  /** First byte to send (a resume). */
   start: number;
+  /** `hash` already covers the bytes before this offset (≥ start; default start): they are not hashed again. */
+  hashedUpTo?: number;
   size: number;
   chunkSize: number;
   hash: Hash;
@@ -61,14 +63,18 @@ export async function sendBody(conn: FramedConnection, handle: FileHandle, optio
   const readAt = (at: number): Promise<Buffer> => readInto(handle, take(), at, Math.min(block, size - at));
 
   let position = options.start;
+  const hashedUpTo = Math.max(options.hashedUpTo ?? position, position);
   let next: Promise<Buffer> | undefined = position < size ? readAt(position) : undefined;
   try {
     while (next) {
       const data = await next;
       position += data.length;
       next = position < size ? readAt(position) : undefined;
-      hash.update(data);
-      options.onHashed?.(position, hash);
+      if (position > hashedUpTo) {
+        const from = position - data.length;
+        hash.update(from >= hashedUpTo ? data : data.subarray(hashedUpTo - from));
+        options.onHashed?.(position, hash);
+      }
       while (unflushed > 0 && unflushed + data.length > MAX_UNFLUSHED_BYTES && !failure) {
         await new Promise<void>((resolve) => (wake = resolve));
       }

@@ -18,18 +18,22 @@ import type { StoredReceipt, Upload } from './storage.js';
 
 /** Received bytes are copied into blocks this large; a file write starts once one is full. */
 const FLUSH_BYTES = 1024 * 1024;
-/** Written blocks kept for reuse (shared by all uploads): no allocation per MiB received. */
-const SPARE_BLOCKS = 8;
+/**
+ * Written blocks kept for reuse, shared by all uploads: no allocation (and no garbage for the GC to
+ * get to late) per MiB received. Enough spares for the uploads open now, trimmed as they finish.
+ */
+const SPARE_BLOCKS_PER_UPLOAD = 6;
 const spareBlocks: Buffer[] = [];
+let openUploads = 0;
 const takeBlock = (): Buffer => spareBlocks.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BYTES);
 function giveBack(blocks: Buffer[]): void {
   for (const block of blocks) {
-    if (spareBlocks.length >= SPARE_BLOCKS) return;
+    if (spareBlocks.length >= openUploads * SPARE_BLOCKS_PER_UPLOAD) return;
     if (block.buffer.byteLength === FLUSH_BYTES) spareBlocks.push(Buffer.from(block.buffer, 0, FLUSH_BYTES));
   }
 }
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
-const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+const HIGH_WATER_BYTES = 2 * 1024 * 1024;
 /** Make the received prefix durable and record it every this many bytes. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
@@ -98,6 +102,16 @@ export class DiskUpload implements Upload {
     this.written = plan.offset;
     this.nextCheckpoint = plan.offset + CHECKPOINT_BYTES;
     this.tail = Buffer.allocUnsafe(plan.chunkSize);
+    openUploads++;
+    const release = plan.release;
+    let released = false;
+    plan.release = () => {
+      if (released) return;
+      released = true;
+      openUploads--;
+      spareBlocks.length = Math.min(spareBlocks.length, openUploads * SPARE_BLOCKS_PER_UPLOAD);
+      release();
+    };
   }
 
   write(chunk: Buffer): Promise<void> | undefined {

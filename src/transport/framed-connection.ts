@@ -79,9 +79,14 @@ export class FramedConnection {
    */
   private onTransientChunk(chunk: Buffer): boolean {
     if (this.discarding) return true;
-    this.reader.push(chunk);
-    this.wake?.();
-    this.reader.own();
+    if (this.wake) {
+      this.reader.push(chunk);
+      this.wake();
+      // Usually little or nothing is left: the end of a chunk that holds the start of a frame.
+      this.reader.own();
+    } else {
+      this.reader.push(Buffer.from(chunk));
+    }
     if (this.wake || this.reader.buffered <= MAX_UNCONSUMED_BYTES) return true;
     this.socket.pause();
     return false;
