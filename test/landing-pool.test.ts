@@ -1,0 +1,57 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LandingPool } from '../src/server/landing-pool.js';
+
+let dir: string;
+let pool: LandingPool | undefined;
+beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'ftx-landing-')); });
+afterEach(async () => {
+  await pool?.close();
+  pool = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+const job = (name: string, text: string, extra: { overwrite?: boolean; rename?: boolean } = {}) => ({
+  temp: join(dir, `.ftx-${name}.tmp`), final: join(dir, name), chunks: [Buffer.from(text.slice(0, 2)), Buffer.from(text.slice(2))],
+  size: Buffer.byteLength(text), mode: 0o640, mtime: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
+  overwrite: extra.overwrite ?? false, rename: extra.rename ?? false,
+});
+
+describe('landing pool', () => {
+  it('lands files of one batch with their bytes, mode and mtime; refuses or numbers a taken name', async () => {
+    pool = new LandingPool(2);
+    const results = await Promise.all(['a.txt', 'b.txt', 'c.txt'].map((name) => pool!.land(job(name, `content of ${name}`))));
+    expect(results).toEqual([{ n: 0 }, { n: 0 }, { n: 0 }]);
+    expect(await readFile(join(dir, 'b.txt'), 'utf8')).toBe('content of b.txt');
+    const info = await stat(join(dir, 'c.txt'));
+    expect(info.mode & 0o777).toBe(0o640);
+    expect(Math.round(info.mtimeMs)).toBe(Date.UTC(2024, 0, 2, 3, 4, 5, 678));
+
+    await expect(pool.land(job('a.txt', 'other'))).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('content of a.txt');
+    expect(await pool.land(job('a.txt', 'renamed', { rename: true }))).toEqual({ n: 1 });
+    expect(await readFile(join(dir, 'a.1.txt'), 'utf8')).toBe('renamed');
+    expect(await pool.land(job('a.txt', 'replaced', { overwrite: true }))).toEqual({ n: 0 });
+    expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('replaced');
+  });
+
+  it('stops its workers after a quiet spell and starts them again for the next file', async () => {
+    pool = new LandingPool(2, 100);
+    expect(pool.running).toBe(0);
+    await pool.land(job('first.bin', 'first'));
+    expect(pool.running).toBe(2);
+    const until = Date.now() + 5000;
+    while (pool.running > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(pool.running).toBe(0);
+    await pool.land(job('second.bin', 'second'));
+    expect(await readFile(join(dir, 'second.bin'), 'utf8')).toBe('second');
+  });
+
+  it('reports a directory removed meanwhile as ENOENT (the caller creates it again and retries)', async () => {
+    pool = new LandingPool(1);
+    const bad = { ...job('x.txt', 'data'), temp: join(dir, 'gone', '.ftx-x.tmp'), final: join(dir, 'gone', 'x.txt') };
+    await expect(pool.land(bad)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
