@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
@@ -239,6 +239,106 @@ describe('filenames that try to leave the root: 403, nothing written outside', (
       expect(await putHeader(peer, { filename: 'keep.txt/below', size: 3 })).toMatchObject({ status: 409, code: 'exists' });
       peer.destroy();
       expect(await readFile(join(fixture.root, 'keep.txt'), 'utf8')).toBe('original');
+    });
+  });
+});
+
+describe('putmany batches over a raw socket', () => {
+  const entry = (filename: string, body: Buffer, extra: Record<string, unknown> = {}) =>
+    ({ filename, size: body.length, md5: md5(body), ...extra });
+
+  it('each file is verified and refused on its own; the one reply lists every verdict in order', async () => {
+    await withServer({}, async (fixture) => {
+      await writeFile(join(fixture.root, 'taken.txt'), 'original');
+      await writeFile(join(fixture.root, 'other.txt'), 'other');
+      const peer = await RawPeer.connect(fixture.server.port);
+      expect((await peer.handshake())?.status).toBe(200);
+      const good = randomBytes(5000);
+      const empty = Buffer.alloc(0);
+      const corrupt = randomBytes(300);
+      const taken = Buffer.from('new content');
+      const escape = randomBytes(10);
+      const nested = randomBytes(70_000);
+      peer.send({
+        action: 'putmany', id: 9, files: [
+          entry('a/good.bin', good, { mode: 0o600, mtime: Date.UTC(2022, 1, 3) }),
+          entry('empty.txt', empty),
+          { ...entry('corrupt.bin', corrupt), md5: md5(Buffer.from('something else')) },
+          entry('taken.txt', taken),
+          entry('../escape.bin', escape),
+          entry('a/b/c/nested.bin', nested),
+          entry('other.txt', taken, { rename: true }),
+          entry('a/good.bin', good),
+        ],
+      });
+      for (const body of [good, empty, corrupt, taken, escape, nested, taken, good]) peer.sendRaw(body);
+      const reply = await peer.frame();
+      expect(reply).toMatchObject({ type: 'reply', id: 9, status: 200 });
+      const verdicts = reply!.files as Record<string, unknown>[];
+      // The same name twice in one batch: the second is refused as busy (the first holds the name).
+      expect(verdicts.map((v) => v.status)).toEqual([200, 200, 422, 409, 403, 200, 200, 423]);
+      expect(verdicts[0]).toMatchObject({ code: 'ok', md5: md5(good) });
+      expect(verdicts[0]!.filename).toBeUndefined();
+      expect(verdicts[6]).toMatchObject({ filename: 'other.1.txt', md5: md5(taken) });
+      expect(String(verdicts[3]!.message).length).toBeLessThanOrEqual(120);
+      expect(await readFile(join(fixture.root, 'a', 'good.bin'))).toEqual(good);
+      expect(await readFile(join(fixture.root, 'a', 'b', 'c', 'nested.bin'))).toEqual(nested);
+      expect(await readFile(join(fixture.root, 'taken.txt'), 'utf8')).toBe('original');
+      expect((await stat(join(fixture.root, 'a', 'good.bin'))).mode & 0o777).toBe(0o600);
+      expect((await stat(join(fixture.root, 'a', 'good.bin'))).mtimeMs).toBe(Date.UTC(2022, 1, 3));
+      expect((await listTree(fixture.root)).sort()).toEqual(
+        ['a', 'a/b', 'a/b/c', 'a/b/c/nested.bin', 'a/good.bin', 'empty.txt', 'other.1.txt', 'other.txt', 'taken.txt']);
+      // The connection goes on: a classic put after the batch.
+      expect((await putHeader(peer, { id: 10, filename: 'after.bin', size: 3 }))?.status).toBe(200);
+      peer.sendRaw(Buffer.from('abc'));
+      peer.send({ action: 'end', id: 10, md5: md5(Buffer.from('abc')) });
+      expect(await peer.frame()).toMatchObject({ id: 10, status: 200 });
+      peer.destroy();
+    });
+  });
+
+  it('a malformed batch (limits, fields) gets 400 and the connection closes; nothing lands; the server stays up', async () => {
+    await withServer({}, async (fixture) => {
+      const cases: Record<string, unknown>[] = [
+        { files: [] },
+        { files: Array.from({ length: 129 }, (_, i) => entry(`f${i}`, Buffer.alloc(0))) },
+        { files: [{ filename: 'big', size: 1024 * 1024 + 1, md5: '0'.repeat(32) }] },
+        { files: Array.from({ length: 9 }, (_, i) => ({ filename: `m${i}`, size: 1024 * 1024, md5: '0'.repeat(32) })) },
+        { files: Array.from({ length: 7 }, (_, i) => entry(`${String(i).repeat(4000)}`, Buffer.alloc(0))) },
+        { files: [{ filename: 'x', size: 1, md5: 'not-hex' }] },
+        { files: [{ ...entry('x', Buffer.from('x')), mode: 0o1777 }] },
+        { files: [{ ...entry('x', Buffer.from('x')), overwrite: 'yes' }] },
+        { files: 'nope' },
+      ];
+      for (const fields of cases) {
+        const peer = await RawPeer.connect(fixture.server.port);
+        expect((await peer.handshake())?.status).toBe(200);
+        peer.send({ action: 'putmany', id: 3, ...fields });
+        peer.sendRaw(randomBytes(100));
+        expect(await peer.frame(), JSON.stringify(fields).slice(0, 80)).toMatchObject({ id: 3, status: 400, code: 'bad_request' });
+        await peer.closed();
+      }
+      expect(await listTree(fixture.root)).toEqual([]);
+      await expectServerUp(fixture);
+    });
+  });
+
+  it('a batch whose bodies stop short, then close: nothing of it lands, no temp file stays', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      expect((await peer.handshake())?.status).toBe(200);
+      const a = randomBytes(4096);
+      const b = randomBytes(4096);
+      peer.send({ action: 'putmany', id: 1, files: [entry('a.bin', a), entry('b.bin', b)] });
+      peer.sendRaw(Buffer.concat([a, b.subarray(0, 100)]));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      peer.destroy();
+      await eventually(async () => (await listTree(fixture.root)).length === 0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await listTree(fixture.root)).toEqual([]);
+      const all = await readdir(fixture.root);
+      expect(all.filter((name) => name !== '.ftx-state')).toEqual([]);
+      await expectServerUp(fixture);
     });
   });
 });

@@ -49,6 +49,16 @@ describe('landing pool', () => {
     expect(await readFile(join(dir, 'second.bin'), 'utf8')).toBe('second');
   });
 
+  it('warm() starts the workers ahead of the files, and they still stop if no file comes', async () => {
+    pool = new LandingPool(2, 100);
+    pool.warm();
+    expect(pool.running).toBe(2);
+    pool.warm();
+    const until = Date.now() + 5000;
+    while (pool.running > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(pool.running).toBe(0);
+  });
+
   it('reports a directory removed meanwhile as ENOENT (the caller creates it again and retries)', async () => {
     pool = new LandingPool(1);
     const bad = { ...job('x.txt', 'data'), temp: join(dir, 'gone', '.ftx-x.tmp'), final: join(dir, 'gone', 'x.txt') };

@@ -37,6 +37,15 @@ export interface PipelinedResult {
   error?: unknown;
 }
 
+/** A small file's bytes, read at once: a synchronous read costs microseconds, far less than a promise round trip. */
+export function readSmallFile(file: PipelinedFile): Buffer | LocalFileError {
+  try {
+    return readFileSync(file.localPath);
+  } catch (error) {
+    return new LocalFileError(`cannot read ${file.localPath}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
+
 /** Sends `files` pipelined; calls `onResult` for each as its verdict arrives (in any order). */
 export async function putPipelined(
   link: ClientConnection,
@@ -50,12 +59,9 @@ export async function putPipelined(
   let unansweredBytes = 0;
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
-    let data: Buffer;
-    try {
-      // Small files: a synchronous read costs microseconds, far less than a promise round trip per file.
-      data = readFileSync(file.localPath);
-    } catch (error) {
-      onResult({ file, error: new LocalFileError(`cannot read ${file.localPath}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`) });
+    const data = readSmallFile(file);
+    if (data instanceof LocalFileError) {
+      onResult({ file, error: data });
       continue;
     }
     while (outstanding.size >= WINDOW_FILES || (outstanding.size > 0 && unansweredBytes + data.length > WINDOW_BYTES)) {

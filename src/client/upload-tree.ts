@@ -4,8 +4,10 @@
  * failure never stopping the others. Reports through plain callbacks; knows nothing of terminals.
  */
 import { ProtocolError, StatusError } from '../errors.js';
+import { STATUS } from '../protocol/constants.js';
 import type { PutReceipt } from './client.js';
-import { PIPELINE_MAX_FILE_BYTES, putPipelined, type PipelinedFile } from './pipelined.js';
+import { putBatched } from './batched.js';
+import { PIPELINE_MAX_FILE_BYTES, putPipelined, type PipelinedFile, type PipelinedResult } from './pipelined.js';
 import {
   backoffDelay, isRetryable, putWithRetry, ReconnectingClient, withRetries, type RetryNotice,
 } from './put-with-retry.js';
@@ -121,6 +123,11 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
   return finish();
 }
 
+/** 423: the name is being uploaded right now; worth asking again after a delay. */
+function isBusy(error: unknown): boolean {
+  return error instanceof StatusError && error.status === STATUS.BUSY;
+}
+
 /** Failures that concern one file only (the run goes on). */
 function isPerFile(error: unknown): boolean {
   const code = (error as { code?: string }).code;
@@ -142,24 +149,29 @@ async function sendSmall(
       localPath: d.entry.localPath, remoteName: d.entry.remoteName, mtime: d.entry.mtime, mode: d.entry.mode,
       overwrite: d.overwrite, rename: d.rename,
     }));
-    await putPipelined(link, files, (result) => {
+    const onResult = (result: PipelinedResult): void => {
       const d = byPath.get(result.file.localPath)!;
       const file = asJobFile(d.entry);
       if (result.error === undefined) {
         summary.sent++;
         summary.bytes += result.size!;
         events.sent(file, { filename: result.filename!, size: result.size!, md5: result.md5!, seconds: result.seconds!, resumedFrom: 0 });
-      } else if (isRetryable(result.error) && !(result.error instanceof StatusError)) {
+      } else if ((isRetryable(result.error) && !(result.error instanceof StatusError)) || isBusy(result.error)) {
+        // Cut off, or held by an upload that is going away (our own, on the connection that broke).
         cutOff.push(d);
         lastError = result.error;
       } else {
         fail(file, result.error);
       }
-    }, (file, bytes) => {
+    };
+    const onSent = (file: PipelinedFile, bytes: number): void => {
       const d = byPath.get(file.localPath)!;
       events.started(asJobFile(d.entry));
       events.progressed(asJobFile(d.entry), bytes);
-    }, job.chunkSize);
+    };
+    // Batches where the server takes them; else one pipelined put per file.
+    if (link.supports('putmany')) await putBatched(link, files, onResult, onSent);
+    else await putPipelined(link, files, onResult, onSent, job.chunkSize);
     if (cutOff.length === 0) return;
     session.drop();
     if (attempt >= job.retry.retries) throw lastError;

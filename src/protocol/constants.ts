@@ -32,13 +32,24 @@ export const AUTH_HMAC_SHA256 = 'hmac-sha256';
 /** Authentication scheme announced when no token is configured. */
 export const AUTH_NONE = 'none';
 /** Actions a v1 server implements, announced in its hello. */
-export const V1_ACTIONS = ['put', 'check', 'mkdir'] as const;
+export const V1_ACTIONS = ['put', 'check', 'mkdir', 'putmany'] as const;
 
 /** Optional put features a server announces in its hello ("features"); clients use only those. */
 export const V1_FEATURES = ['resume', 'pipeline', 'stream', 'rename', 'mode'] as const;
 
 /** Most names one check request may carry. */
 export const MAX_CHECK_FILES = 256;
+
+/** putmany: most files in one batch. */
+export const MAX_BATCH_FILES = 128;
+/** putmany: largest file in a batch (bigger ones go as resumable puts). */
+export const MAX_BATCH_FILE_BYTES = 1024 * 1024;
+/** putmany: most body bytes of one batch (all its files together). */
+export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+/** putmany: most UTF-8 bytes of all filenames of one batch together (keeps the reply inside a frame). */
+export const MAX_BATCH_NAME_BYTES = 24 * 1024;
+/** putmany: longest message of one refused file in the reply. */
+export const MAX_BATCH_MESSAGE_CHARS = 120;
 
 /** Status numbers of replies (HTTP-like). */
 export const STATUS = {

@@ -34,6 +34,38 @@ export interface Reply {
   results?: { filename: string; state: string; message?: string }[];
   /** mkdir: whether the directory was created (false: it existed). */
   created?: boolean;
+  /** putmany: one verdict per file of the batch, in order. */
+  files?: BatchVerdict[];
+}
+
+/** putmany: what became of one file of a batch. */
+export interface BatchVerdict {
+  status: number;
+  code: string;
+  /** Refusals only (at most MAX_BATCH_MESSAGE_CHARS characters). */
+  message?: string;
+  /** Stored: md5 of what was stored. */
+  md5?: string;
+  /** Stored under another name than asked (rename): that name. */
+  filename?: string;
+}
+
+/** putmany: one file of a batch; its body follows the request, after those of the files before it. */
+export interface BatchFile {
+  filename: string;
+  size: number;
+  md5: string;
+  mtime?: number;
+  mode?: number;
+  overwrite: boolean;
+  rename: boolean;
+}
+
+/** Client→server: many small files in one request, their bodies right behind it (docs/PROTOCOL.md §6.10). */
+export interface PutManyRequest {
+  action: 'putmany';
+  id: number;
+  files: BatchFile[];
 }
 
 /** Server→client keep-alive while a request takes long (re-reading a kept prefix, landing). */

@@ -2,7 +2,7 @@
 import { ProtocolError, type StatusError } from '../errors.js';
 import { MAX_FILE_SIZE } from './constants.js';
 import type { FrameObject } from './frame.js';
-import type { Reply, ServerHello } from './messages.js';
+import type { BatchVerdict, Reply, ServerHello } from './messages.js';
 import { isSafeInteger } from './parse-shared.js';
 
 /** Validates the server hello. */
@@ -49,6 +49,7 @@ export function parseReply(frame: FrameObject): Reply {
     });
   }
   if (typeof frame.created === 'boolean') reply.created = frame.created;
+  if (Array.isArray(frame.files)) reply.files = frame.files.map(parseBatchVerdict);
   const receipt = frame.receipt as Record<string, unknown> | undefined;
   if (receipt !== undefined) {
     if (
@@ -62,6 +63,19 @@ export function parseReply(frame: FrameObject): Reply {
     reply.receipt = { filename: receipt.filename, size: receipt.size, md5: receipt.md5 };
   }
   return reply;
+}
+
+function parseBatchVerdict(value: unknown): BatchVerdict {
+  const e = value as Record<string, unknown>;
+  if (typeof e !== 'object' || e === null || !isSafeInteger(e.status, 100, 999) || typeof e.code !== 'string') {
+    throw new ProtocolError('reply.files entries are {"status", "code", ...}');
+  }
+  return {
+    status: e.status, code: e.code,
+    ...(typeof e.message === 'string' ? { message: e.message } : {}),
+    ...(typeof e.md5 === 'string' ? { md5: e.md5 } : {}),
+    ...(typeof e.filename === 'string' ? { filename: e.filename } : {}),
+  };
 }
 
 /** Builds an error reply from a StatusError. */

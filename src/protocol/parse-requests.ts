@@ -1,11 +1,12 @@
 /** Parsers of client→server requests (run by the server). */
 import { ProtocolError } from '../errors.js';
 import {
-  DEFAULT_CHUNK_SIZE, MAX_CHECK_FILES, MAX_CHUNK_SIZE, MAX_FILE_SIZE, MAX_MTIME_MS, MIN_CHUNK_SIZE, MIN_MTIME_MS,
+  DEFAULT_CHUNK_SIZE, MAX_BATCH_BYTES, MAX_BATCH_FILE_BYTES, MAX_BATCH_FILES, MAX_BATCH_NAME_BYTES, MAX_CHECK_FILES,
+  MAX_CHUNK_SIZE, MAX_FILE_SIZE, MAX_MTIME_MS, MIN_CHUNK_SIZE, MIN_MTIME_MS,
 } from './constants.js';
 import type { FrameObject } from './frame.js';
 import type {
-  CheckRequest, ClientHello, EndRequest, MkdirRequest, PutRequest, Request, SourceIdentityFields,
+  BatchFile, CheckRequest, ClientHello, EndRequest, MkdirRequest, PutManyRequest, PutRequest, Request, SourceIdentityFields,
 } from './messages.js';
 import { badRequest, isSafeInteger, MD5_HEX } from './parse-shared.js';
 
@@ -102,6 +103,41 @@ export function parseCheckRequest(frame: Request): CheckRequest {
     return { filename: e.filename, size: e.size, mtime: e.mtime, ...(typeof e.md5 === 'string' ? { md5: e.md5 } : {}) };
   });
   return { action: 'check', id: frame.id, files };
+}
+
+/**
+ * Validates a putmany request and its limits (files, sizes, name bytes). Any violation refuses the
+ * whole batch: its body cannot be trusted to be delimited, so the caller closes the connection.
+ */
+export function parsePutManyRequest(frame: Request): PutManyRequest {
+  if (!isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) throw badRequest('putmany.id must be a non-negative integer');
+  if (!Array.isArray(frame.files) || frame.files.length === 0 || frame.files.length > MAX_BATCH_FILES) {
+    throw badRequest(`putmany.files must be an array of 1 to ${MAX_BATCH_FILES} entries`);
+  }
+  let bytes = 0;
+  let nameBytes = 0;
+  const files = frame.files.map((entry: unknown): BatchFile => {
+    const e = entry as Record<string, unknown>;
+    if (typeof e !== 'object' || e === null || Array.isArray(e) || typeof e.filename !== 'string' ||
+        !isSafeInteger(e.size, 0, MAX_BATCH_FILE_BYTES) || typeof e.md5 !== 'string' || !MD5_HEX.test(e.md5)) {
+      throw badRequest(`putmany.files entries are {"filename", "size" (0 to ${MAX_BATCH_FILE_BYTES}), "md5", ...}`);
+    }
+    if (e.mtime !== undefined && !isSafeInteger(e.mtime, MIN_MTIME_MS, MAX_MTIME_MS)) throw badRequest('putmany.files[].mtime must be milliseconds since the epoch');
+    if (e.mode !== undefined && !isSafeInteger(e.mode, 0, 0o777)) throw badRequest('putmany.files[].mode must be an integer from 0 to 511 (0o777)');
+    const overwrite = e.overwrite ?? false;
+    const rename = e.rename ?? false;
+    if (typeof overwrite !== 'boolean' || typeof rename !== 'boolean') throw badRequest('putmany.files[].overwrite and .rename must be booleans');
+    bytes += e.size;
+    nameBytes += Buffer.byteLength(e.filename, 'utf8');
+    return {
+      filename: e.filename, size: e.size, md5: e.md5, overwrite, rename,
+      ...(e.mtime !== undefined ? { mtime: e.mtime as number } : {}),
+      ...(e.mode !== undefined ? { mode: e.mode as number } : {}),
+    };
+  });
+  if (bytes > MAX_BATCH_BYTES) throw badRequest(`putmany: ${bytes} body bytes is over the batch limit of ${MAX_BATCH_BYTES}`);
+  if (nameBytes > MAX_BATCH_NAME_BYTES) throw badRequest(`putmany: filenames of ${nameBytes} bytes together are over the limit of ${MAX_BATCH_NAME_BYTES}`);
+  return { action: 'putmany', id: frame.id, files };
 }
 
 /** Validates a mkdir request. */

@@ -20,7 +20,7 @@ export interface ServerContext {
  * used), or work still running whose reply comes later (a pipelined put landing) while the session
  * goes on reading the next request.
  */
-export type ActionOutcome = 'close' | { background: Promise<void> } | void;
+export type ActionOutcome = 'close' | { background: Promise<void>; /** Body bytes it holds in memory. */ bytes?: number } | void;
 
 /**
  * Handles one request. Refusals before any body byte are thrown as StatusError (the session replies

@@ -119,6 +119,19 @@ export class LandingPool {
     return this.workers.length;
   }
 
+  /** Starts the workers now if they are not running (a client about to send many small files). */
+  warm(): void {
+    if (this.workers.length === 0) this.start();
+    if (this.pending.size === 0 && this.queue.length === 0) this.stopLater();
+  }
+
+  /** (Re)arms the stop after a quiet spell. */
+  private stopLater(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.stopWhenQuiet(), this.idleStopMs);
+    this.idleTimer.unref();
+  }
+
   /**
    * Lands one file; rejects with LandingError (e.g. code EEXIST, ENOSPC). A worker holds one batch
    * at a time: files that arrive while every worker is busy wait and go together as the next batch
@@ -186,11 +199,7 @@ export class LandingPool {
           if (message.error) p.reject(new LandingError(message.error.code, message.error.message));
           else p.resolve({ n: message.n ?? 0 });
         }
-        if (this.pending.size === 0 && this.queue.length === 0) {
-          clearTimeout(this.idleTimer);
-          this.idleTimer = setTimeout(() => void this.stopWhenQuiet(), this.idleStopMs);
-          this.idleTimer.unref();
-        }
+        if (this.pending.size === 0 && this.queue.length === 0) this.stopLater();
       });
       worker.on('error', (error) => {
         for (const p of this.pending.values()) p.reject(new LandingError('EIO', `landing worker failed: ${error.message}`));

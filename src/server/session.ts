@@ -10,6 +10,7 @@ import { FTX_VERSION } from '../version.js';
 import { handleCheck } from './actions/check.js';
 import { handleMkdir } from './actions/mkdir.js';
 import { handlePut } from './actions/put.js';
+import { handlePutMany } from './actions/put-many.js';
 import type { ActionHandler, ServerContext } from './context.js';
 
 /** Actions by wire name (docs/PROTOCOL.md, "Actions"). */
@@ -17,10 +18,13 @@ const ACTIONS: Record<string, ActionHandler> = {
   put: handlePut,
   check: handleCheck,
   mkdir: handleMkdir,
+  putmany: handlePutMany,
 };
 
-/** Most pipelined puts landing in the background per connection before reading pauses. */
+/** Most pipelined puts or batches landing in the background per connection before reading pauses. */
 const MAX_BACKGROUND = 64;
+/** Most body bytes held in memory by those (a batch holds up to 8 MiB) before reading pauses. */
+const MAX_BACKGROUND_BYTES = 32 * 1024 * 1024;
 
 /** How long a new connection may take to send a valid hello. */
 const HELLO_TIMEOUT_MS = 10_000;
@@ -68,6 +72,7 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
 /** Serves one connection until the client leaves, breaks the protocol, or the server shuts down. */
 export async function runSession(conn: FramedConnection, context: ServerContext, onHandshakeFailure: (error: FtxError) => void): Promise<void> {
   const background = new Set<Promise<void>>();
+  let backgroundBytes = 0;
   try {
     try {
       if (!(await handshake(conn, context))) return;
@@ -97,15 +102,22 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
         }
         if (outcome) {
           const work = outcome.background;
+          const bytes = outcome.bytes ?? 0;
           background.add(work);
-          void work.finally(() => background.delete(work));
-          if (background.size >= MAX_BACKGROUND) await Promise.race(background);
+          backgroundBytes += bytes;
+          void work.finally(() => {
+            background.delete(work);
+            backgroundBytes -= bytes;
+          });
+          while (background.size >= MAX_BACKGROUND || (background.size > 0 && backgroundBytes > MAX_BACKGROUND_BYTES)) {
+            await Promise.race(background).catch(() => undefined);
+          }
         }
       } catch (error) {
         if (!(error instanceof StatusError)) throw error;
         conn.send(errorReply(error, idOf(request)));
-        // A malformed pipelined put: its body is already on the wire and cannot be delimited.
-        if (request.action === 'put' && request.wait === false) {
+        // A malformed pipelined put or batch: its body is already on the wire and cannot be delimited.
+        if ((request.action === 'put' && request.wait === false) || request.action === 'putmany') {
           await Promise.allSettled([...background]);
           conn.closeAfterReply();
           return;

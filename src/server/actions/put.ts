@@ -15,21 +15,10 @@ import type { BodyHandler, FramedConnection } from '../../transport/framed-conne
 import type { ActionHandler, ActionOutcome } from '../context.js';
 import type { TransferRecord } from '../log.js';
 import type { Upload } from '../storage.js';
+import { withKeepAlive } from './keep-alive.js';
 
-/** Keep-alive interval while landing takes long (fsync of a large file). */
-const WAIT_INTERVAL_MS = 5000;
 /** A resuming client re-hashes its own prefix before sending: allow it this rate at least. */
 const CLIENT_PREFIX_HASH_BYTES_PER_MS = 50_000;
-
-/** Runs `work`, sending a `wait` frame every few seconds so the client's idle timer stays quiet. */
-async function withKeepAlive<T>(conn: FramedConnection, id: number, message: string, work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => conn.send({ type: 'wait', id, message } satisfies WaitNotice), WAIT_INTERVAL_MS);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 /** Payloads of small data frames are gathered into blocks this large before hashing and writing. */
 const STREAM_BLOCK_BYTES = 1024 * 1024;
@@ -156,6 +145,6 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
     }
   };
   // Pipelined puts land in the background (fsyncs of many small files overlap); classic ones in line.
-  const outcome: ActionOutcome = request.wait ? await land() : { background: land() };
+  const outcome: ActionOutcome = request.wait ? await land() : { background: land(), bytes: upload.received };
   return outcome;
 };
