@@ -6,7 +6,8 @@
  */
 import { lstatSync, readdirSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { minimatch } from 'minimatch';
+import { createRequire } from 'node:module';
+import type { minimatch as Minimatch } from 'minimatch';
 import { LocalFileError } from '../errors.js';
 
 /** One thing to upload. */
@@ -46,8 +47,12 @@ function entryOf(kind: 'file' | 'dir', localPath: string, remoteName: string, in
  */
 export async function collectSources(sources: string[], options: WalkOptions): Promise<WalkEntry[]> {
   const remoteDir = options.remoteDir.replace(/^\/+|\/+$/g, '');
+  // minimatch is loaded only when there are patterns: most runs have none, and start-up stays light.
+  const minimatch = options.exclude.length > 0
+    ? (createRequire(import.meta.url)('minimatch') as { minimatch: typeof Minimatch }).minimatch
+    : undefined;
   const excluded = (relative: string): boolean =>
-    options.exclude.some((pattern) => minimatch(relative, pattern, { dot: true, matchBase: true }));
+    minimatch !== undefined && options.exclude.some((pattern) => minimatch(relative, pattern, { dot: true, matchBase: true }));
   const out: WalkEntry[] = [];
   const visited = new Set<string>();
 

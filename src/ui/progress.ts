@@ -2,7 +2,7 @@
  * Progress display for uploads: a cli-progress bar on a terminal, nothing otherwise.
  * Knows nothing of the protocol: it is told names, totals and counts.
  */
-import cliProgress from 'cli-progress';
+import { cliProgress, type CliProgress } from './lazy-cli-progress.js';
 import { formatBytes, formatRate } from './format.js';
 
 /** Receives progress of one file at a time. */
@@ -24,7 +24,7 @@ function fitName(name: string, width: number): string {
 
 /** A single cli-progress bar on `stream` (a TTY): name, bar, percent, done/total, rate, ETA. */
 export function createBarView(stream: NodeJS.WriteStream): ProgressView {
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: CliProgress.SingleBar | undefined;
   let started = 0;
   let shown = 0;
   let base = 0;
@@ -33,7 +33,7 @@ export function createBarView(stream: NodeJS.WriteStream): ProgressView {
       started = Date.now();
       shown = done;
       base = done;
-      bar = new cliProgress.SingleBar({
+      bar = new (cliProgress().SingleBar)({
         stream,
         format: total === null
           ? '{name} | {value} | {rate}'

@@ -2,7 +2,7 @@
  * What `ftx put` shows: human lines and bars (cli-progress) for people, NDJSON for scripts.
  * Both implement UploadEvents; neither knows the protocol.
  */
-import cliProgress from 'cli-progress';
+import { cliProgress, type CliProgress } from './lazy-cli-progress.js';
 import type { FileResult, JobFile, UploadEvents, UploadSummary } from '../client/upload-tree.js';
 import { FtxError, StatusError } from '../errors.js';
 import { formatBytes, formatRate, formatSeconds } from './format.js';
@@ -77,9 +77,9 @@ export function createHumanReporter(options: HumanOptions): Reporter {
   let doneBytes = 0;
   const fileProgress = new Map<string, number>();
   let single: ProgressView | undefined;
-  let multi: cliProgress.MultiBar | undefined;
-  let overall: cliProgress.SingleBar | undefined;
-  let current: cliProgress.SingleBar | undefined;
+  let multi: CliProgress.MultiBar | undefined;
+  let overall: CliProgress.SingleBar | undefined;
+  let current: CliProgress.SingleBar | undefined;
   let started = Date.now();
   // While bars are drawn on the terminal, lines for the same terminal go above them.
   const print = (stream: NodeJS.WritableStream, line: string): void => {
@@ -101,7 +101,7 @@ export function createHumanReporter(options: HumanOptions): Reporter {
         single = createBarView(stderr);
         return;
       }
-      multi = new cliProgress.MultiBar({
+      multi = new (cliProgress().MultiBar)({
         stream: stderr, hideCursor: true, clearOnComplete: false, fps: 10, barsize: 16, autopadding: true,
         // Kept within 80 columns: cli-progress cuts lines at the terminal's width.
         format: '{name} |{bar}| {percentage}% | {value} / {total} | {files} | {rate}',
