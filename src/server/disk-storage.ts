@@ -199,8 +199,8 @@ export class DiskStorage implements Storage {
    * local disk that is a few µs, where a thread-pool round trip per name cost ~50 µs here.
    */
   async check(queries: CheckQuery[]): Promise<CheckResult[]> {
-    // A check comes before a tree's files: have the landing workers ready when they arrive.
-    this.landingPool.warm();
+    // A check comes before a tree's files: have the landing workers ready if small ones may follow.
+    if (queries.some((query) => query.size <= SMALL_UPLOAD_MAX_BYTES)) this.landingPool.warm();
     const parents = new Map<string, Promise<ParentDir>>();
     const resolve = (dirs: string[]): Promise<ParentDir> => {
       const key = dirs.join('/');
