@@ -76,6 +76,13 @@ export function createHumanReporter(options: HumanOptions): Reporter {
   let doneFiles = 0;
   let doneBytes = 0;
   const fileProgress = new Map<string, number>();
+  /** Sum of fileProgress's values, kept as they change (a batch has hundreds of files in flight). */
+  let inFlightBytes = 0;
+  const setProgress = (name: string, done: number | undefined): void => {
+    inFlightBytes += (done ?? 0) - (fileProgress.get(name) ?? 0);
+    if (done === undefined) fileProgress.delete(name);
+    else fileProgress.set(name, done);
+  };
   let single: ProgressView | undefined;
   let multi: CliProgress.MultiBar | undefined;
   let overall: CliProgress.SingleBar | undefined;
@@ -87,9 +94,10 @@ export function createHumanReporter(options: HumanOptions): Reporter {
     else stream.write(`${line}\n`);
   };
   const updateOverall = (): void => {
-    const bytes = doneBytes + [...fileProgress.values()].reduce((a, b) => a + b, 0);
+    if (!overall) return;
+    const bytes = doneBytes + inFlightBytes;
     const seconds = (Date.now() - started) / 1000;
-    overall?.update(Math.min(bytes, totalBytes), { files: `${doneFiles}/${files} files`, rate: formatRate(seconds > 0 ? bytes / seconds : 0) });
+    overall.update(Math.min(bytes, totalBytes), { files: `${doneFiles}/${files} files`, rate: formatRate(seconds > 0 ? bytes / seconds : 0) });
   };
   return {
     planned(list, bytes) {
@@ -120,13 +128,13 @@ export function createHumanReporter(options: HumanOptions): Reporter {
     },
     progressed(file, done) {
       single?.update(done);
-      fileProgress.set(file.name, done);
+      setProgress(file.name, done);
       current?.update(done);
       updateOverall();
     },
     sent(file, result: FileResult) {
       single?.stop();
-      fileProgress.delete(file.name);
+      setProgress(file.name, undefined);
       doneFiles++;
       doneBytes += result.size;
       updateOverall();
@@ -141,7 +149,7 @@ export function createHumanReporter(options: HumanOptions): Reporter {
     failed(file, error) {
       single?.stop();
       doneFiles++;
-      fileProgress.delete(file.name);
+      setProgress(file.name, undefined);
       updateOverall();
       print(stderr, `ftx: ${describeFailure(file.name, error)}`);
     },
