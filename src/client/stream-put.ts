@@ -29,18 +29,57 @@ export interface StreamReceipt {
   seconds: number;
 }
 
-/** Frames one piece of input as whole data frames of at most `chunkSize` payload bytes (one copy). */
-function frame(data: Buffer, chunkSize: number): Buffer {
-  const frames = Math.ceil(data.length / chunkSize);
-  const out = Buffer.allocUnsafe(data.length + frames * DATA_FRAME_HEADER_BYTES);
-  let at = 0;
-  for (let from = 0; from < data.length; from += chunkSize) {
-    const length = Math.min(chunkSize, data.length - from);
-    out.writeUInt32BE(length, at);
-    data.copy(out, at + DATA_FRAME_HEADER_BYTES, from, from + length);
-    at += DATA_FRAME_HEADER_BYTES + length;
+/** Framed input is gathered into blocks of about this size before it goes to the socket. */
+const BLOCK_BYTES = 1024 * 1024;
+/** Longest a partly filled block waits for more input. */
+const PARTIAL_BLOCK_DELAY_MS = 10;
+
+/**
+ * Gathers input as data frames of at most `chunkSize` payload bytes into large blocks (one copy),
+ * so the socket gets one write per block instead of one per 64 KiB piece of a pipe. Blocks are
+ * reused once the kernel has taken them.
+ */
+class FrameBlocks {
+  private readonly free: Buffer[] = [];
+  private block: Buffer;
+  private fill = 0;
+  private payload = 0;
+  private readonly size: number;
+
+  constructor(private readonly chunkSize: number, private readonly send: (data: Buffer, payload: number, done: () => void) => boolean) {
+    this.size = Math.max(BLOCK_BYTES, chunkSize + DATA_FRAME_HEADER_BYTES);
+    this.block = Buffer.allocUnsafeSlow(this.size);
   }
-  return out;
+
+  get pending(): number {
+    return this.fill;
+  }
+
+  /** Adds `data` as frames; returns false if the socket asked to wait (a full block was sent). */
+  add(data: Buffer): boolean {
+    let ok = true;
+    for (let from = 0; from < data.length;) {
+      const length = Math.min(this.chunkSize, data.length - from);
+      if (this.fill + DATA_FRAME_HEADER_BYTES + length > this.size) ok = this.flush() && ok;
+      this.block.writeUInt32BE(length, this.fill);
+      data.copy(this.block, this.fill + DATA_FRAME_HEADER_BYTES, from, from + length);
+      this.fill += DATA_FRAME_HEADER_BYTES + length;
+      this.payload += length;
+      from += length;
+    }
+    return ok;
+  }
+
+  /** Sends what is gathered; returns false if the socket asked to wait. */
+  flush(): boolean {
+    if (this.fill === 0) return true;
+    const block = this.block;
+    const ok = this.send(block.subarray(0, this.fill), this.payload, () => this.free.push(block));
+    this.block = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    this.fill = 0;
+    this.payload = 0;
+    return ok;
+  }
 }
 
 /** Streams `input` to the server under `remoteName`; resolves once landed and verified. */
@@ -62,21 +101,32 @@ export async function putStream(link: ClientConnection, input: Readable, options
   let size = 0;
   let accepted = 0;
   try {
-    for await (const piece of input) {
-      const data = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
-      if (data.length === 0) continue;
-      hash.update(data);
-      size += data.length;
-      const length = data.length;
-      const ok = link.conn.sendRaw(frame(data, chunkSize), (error) => {
-        if (!error) {
-          accepted += length;
-          options.onProgress?.(accepted);
-        }
-      });
-      if (verdict) break;
-      if (!ok) await link.conn.drain();
+    const blocks = new FrameBlocks(chunkSize, (data, payload, done) => link.conn.sendRaw(data, (error) => {
+      if (error) return;
+      done();
+      accepted += payload;
+      options.onProgress?.(accepted);
+    }));
+    // A slow producer's data does not wait for a full block: it goes out after at most 10 ms.
+    let flushTimer: NodeJS.Timeout | undefined;
+    try {
+      for await (const piece of input) {
+        const data = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
+        if (data.length === 0) continue;
+        hash.update(data);
+        size += data.length;
+        const ok = blocks.add(data);
+        flushTimer ??= setTimeout(() => {
+          flushTimer = undefined;
+          blocks.flush();
+        }, PARTIAL_BLOCK_DELAY_MS);
+        if (verdict) break;
+        if (!ok) await link.conn.drain();
+      }
+    } finally {
+      clearTimeout(flushTimer);
     }
+    blocks.flush();
   } catch (error) {
     await throwEarlyRefusal(verdictPromise);
     if ((error as { code?: string }).code === 'connection_lost') throw error;
