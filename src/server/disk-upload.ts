@@ -120,9 +120,8 @@ export class DiskUpload implements Upload {
       this.error = new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `the stream grew over the server's limit of ${this.plan.maxSize} bytes`);
       return Promise.reject(this.error);
     }
-    this.hashChunks(chunk);
     this.received += chunk.length;
-    // The chunk may be the connection's reusable read buffer: copy it (while it is hot in cache).
+    // The chunk may be the connection's reusable read buffer: copy it. It is hashed a block at a time.
     for (let at = 0; at < chunk.length;) {
       this.block ??= takeBlock();
       const n = chunk.copy(this.block, this.blockFill, at);
@@ -247,10 +246,12 @@ export class DiskUpload implements Upload {
   }
 
 
-  /** Moves the block being filled (whole or partial) to the write queue. */
+  /** Hashes the block being filled (whole or partial) and moves it to the write queue. */
   private queueBlock(): void {
     if (!this.block || this.blockFill === 0) return;
-    this.pending.push(this.blockFill === this.block.length ? this.block : this.block.subarray(0, this.blockFill));
+    const data = this.blockFill === this.block.length ? this.block : this.block.subarray(0, this.blockFill);
+    this.hashChunks(data);
+    this.pending.push(data);
     this.pendingBytes += this.blockFill;
     this.block = undefined;
     this.blockFill = 0;

@@ -20,37 +20,13 @@ import { withKeepAlive } from './keep-alive.js';
 /** A resuming client re-hashes its own prefix before sending: allow it this rate at least. */
 const CLIENT_PREFIX_HASH_BYTES_PER_MS = 50_000;
 
-/** Payloads of small data frames are gathered into blocks this large before hashing and writing. */
-const STREAM_BLOCK_BYTES = 1024 * 1024;
-
-/**
- * Reads the body (sized or data frames) into `onData`; resolves with its length. A stream's 4 KiB
- * frame payloads are copied into 1 MiB blocks first: one hash update and one write entry per block
- * instead of per frame.
- */
+/** Reads the body (sized, or data frames for a stream) into `onData`; resolves with its length. */
 async function readBody(conn: FramedConnection, request: PutRequest, offset: number, onData: BodyHandler): Promise<number> {
   if (request.size !== null) {
     await conn.readBody(request.size - offset, onData);
     return request.size - offset;
   }
-  let block = Buffer.allocUnsafeSlow(STREAM_BLOCK_BYTES);
-  let filled = 0;
-  const total = await conn.readDataFrames(request.chunkSize, (payload) => {
-    let wait: Promise<void> | void = undefined;
-    for (let at = 0; at < payload.length;) {
-      const n = payload.copy(block, filled, at);
-      filled += n;
-      at += n;
-      if (filled === block.length) {
-        wait = onData(block) ?? wait;
-        block = Buffer.allocUnsafeSlow(STREAM_BLOCK_BYTES);
-        filled = 0;
-      }
-    }
-    return wait;
-  });
-  if (filled > 0) await onData(block.subarray(0, filled));
-  return total;
+  return conn.readDataFrames(request.chunkSize, onData);
 }
 
 async function receiveEnd(conn: FramedConnection, id: number): Promise<string> {
