@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from 'no
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
-import { FTX_BIN, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { FTX_BIN, runFtx, spawnServe, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 import { listPartialStates, listTree } from './helpers/server.js';
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
@@ -210,6 +210,33 @@ describe('stdin streams', () => {
     expect(result.code, result.stderr).toBe(EXIT.OK);
     expect(result.stdout).toContain(`md5 ${md5(data)} verified`);
     expect(md5(await readFile(join(root, 'dumps', 'db.sql.gz')))).toBe(md5(data));
+  });
+
+  it('a slow producer whose pauses add up to more than the server\'s idle timeout lands intact: partly filled blocks go out at once', async () => {
+    // A server that drops a connection after 1 s without data: the bursts must not wait for a full block.
+    const slowRoot = join(tmp.dir, 'slow-root');
+    await mkdir(slowRoot);
+    const slowServe = await spawnServe([slowRoot, '--port', '0', '--idle-timeout', '1']);
+    const bursts = [randomBytes(5), randomBytes(70_000), randomBytes(3), randomBytes(2 * 1024 * 1024 + 1)];
+    const files = await Promise.all(bursts.map(async (data, i) => {
+      const path = join(tmp.dir, `burst-${i}.bin`);
+      await writeFile(path, data);
+      return path;
+    }));
+    const script = `const fs = require('node:fs'); const files = ${JSON.stringify(files)};
+      (async () => { for (const f of files) { process.stdout.write(fs.readFileSync(f)); await new Promise((r) => setTimeout(r, 700)); } })();`;
+    try {
+      const producer = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const ftx = spawn(process.execPath, [FTX_BIN, 'put', '-', `127.0.0.1:${slowServe.port}`, '--name', 'slow.bin'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stderr = '';
+      ftx.stderr.on('data', (d: Buffer) => (stderr += d));
+      producer.stdout.pipe(ftx.stdin);
+      const code = await new Promise<number | null>((resolve) => ftx.on('close', resolve));
+      expect(code, stderr).toBe(EXIT.OK);
+      expect(md5(await readFile(join(slowRoot, 'slow.bin')))).toBe(md5(Buffer.concat(bursts)));
+    } finally {
+      await slowServe.stop();
+    }
   });
 
   it('a stream cut off early leaves nothing under the name and no partial', async () => {
