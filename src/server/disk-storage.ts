@@ -1,7 +1,6 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
 import type { Hash } from 'node:crypto';
-import { mkdir, open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
-import { lstatSync } from 'node:fs';
+import { open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
@@ -11,11 +10,12 @@ import { DirectorySyncer } from './dir-sync.js';
 import { DiskUpload } from './disk-upload.js';
 import { toStorageError } from './file-ops.js';
 import { LandingPool } from './landing-pool.js';
+import { checkNames } from './name-check.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { PartialStore } from './partials.js';
 import { reopenPartial } from './partial-reopen.js';
 import { splitSafeFilename } from './safe-path.js';
-import { TargetResolver, type ParentDir } from './target-resolver.js';
+import { createMissing, TargetResolver, type ParentDir } from './target-resolver.js';
 import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
@@ -148,14 +148,7 @@ export class DiskStorage implements Storage {
         throw error;
       }
       if (!kept) {
-        let path = parent.existing;
-        for (const name of parent.missing) {
-          path = join(path, name);
-          if (await mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
-            if (error.code === 'EEXIST') return false; // created meanwhile by a concurrent upload
-            throw error;
-          })) createdDirs.push(path);
-        }
+        await createMissing(parent, (path) => void createdDirs.push(path));
         if (small) {
           const upload = new SmallUpload({
             filename, size: target.size!, tempPath: this.partials.dataPathFor(dir, filename, false), finalPath,
@@ -194,49 +187,12 @@ export class DiskStorage implements Storage {
     }
   }
 
-  /**
-   * Each directory is walked once per batch, and names are looked up with synchronous lstat: on a
-   * local disk that is a few µs, where a thread-pool round trip per name cost ~50 µs here.
-   */
-  async check(queries: CheckQuery[]): Promise<CheckResult[]> {
+  check(queries: CheckQuery[]): Promise<CheckResult[]> {
     // A check comes before a tree's files: have the landing workers ready if small ones may follow.
     if (queries.some((query) => query.size <= SMALL_UPLOAD_MAX_BYTES)) this.landingPool.warm();
-    const parents = new Map<string, Promise<ParentDir>>();
-    const resolve = (dirs: string[]): Promise<ParentDir> => {
-      const key = dirs.join('/');
-      let parent = parents.get(key);
-      if (!parent) parents.set(key, parent = this.targets.resolveParent(dirs));
-      return parent;
-    };
-    return Promise.all(queries.map((query) => this.checkOne(query, resolve)));
-  }
-
-  private async checkOne(query: CheckQuery, resolveParent: (dirs: string[]) => Promise<ParentDir>): Promise<CheckResult> {
-    let segments: string[];
-    try {
-      segments = splitSafeFilename(query.filename);
-    } catch (error) {
-      return { state: 'forbidden', message: (error as Error).message };
-    }
-    const filename = segments.join('/');
-    try {
-      const parent = await resolveParent(segments.slice(0, -1));
-      if (parent.missing.length > 0) return { state: 'missing' };
-      const finalPath = join(parent.existing, segments[segments.length - 1]!);
-      // A file that has fully arrived and is landing right now is answered for as landed (or not).
-      await this.reserved.get(finalPath)?.upload?.landing;
-      const info = lstatSync(finalPath, { throwIfNoEntry: false });
-      if (info === undefined) return { state: 'missing' };
-      if (!info.isFile() || info.size !== query.size) return { state: 'different' };
-      if (query.md5 === undefined) return { state: Math.round(info.mtimeMs) === query.mtime ? 'identical' : 'different' };
-      // By content, whatever the mtimes: answered from the digest recorded at landing (valid while
-      // the file keeps the size and mtime it landed with), never by re-reading the file.
-      const recorded = this.digests.lookup(filename, info.size, info.mtimeMs);
-      return { state: recorded === query.md5 ? 'identical' : 'different' };
-    } catch (error) {
-      const refusal = toStorageError(error, filename);
-      return { state: refusal.status === STATUS.FORBIDDEN ? 'forbidden' : 'different', message: refusal.message };
-    }
+    return checkNames(queries, {
+      targets: this.targets, digests: this.digests, landingAt: (finalPath) => this.reserved.get(finalPath)?.upload?.landing,
+    });
   }
 
   async makeDirectory(path: string): Promise<boolean> {
@@ -244,14 +200,7 @@ export class DiskStorage implements Storage {
     try {
       // Never from the cache: a directory removed since must be created again.
       const parent = await this.targets.resolveParent(segments, true);
-      let current = parent.existing;
-      for (const name of parent.missing) {
-        current = join(current, name);
-        await mkdir(current).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'EEXIST') throw error;
-        });
-        await this.dirSync.sync(dirname(current)).catch(() => undefined);
-      }
+      await createMissing(parent, (path) => this.dirSync.sync(dirname(path)).catch(() => undefined));
       return parent.missing.length > 0;
     } catch (error) {
       throw toStorageError(error, segments.join('/'));
@@ -266,14 +215,7 @@ export class DiskStorage implements Storage {
     this.targets.forget();
     const parent = await this.targets.resolveParent(dirs, true);
     if (join(parent.existing, ...parent.missing) !== expected) return false;
-    let path = parent.existing;
-    for (const name of parent.missing) {
-      path = join(path, name);
-      if (await mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
-        if (error.code === 'EEXIST') return false;
-        throw error;
-      })) createdDirs.push(path);
-    }
+    await createMissing(parent, (path) => void createdDirs.push(path));
     return true;
   }
 

@@ -15,23 +15,9 @@ import { landFile, toStorageError, writeAll } from './file-ops.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import type { PartialState, PartialStore } from './partials.js';
 import type { StoredReceipt, Upload } from './storage.js';
+import { ChunkHasher } from './chunk-hasher.js';
+import { BLOCK_BYTES, giveBack, openUpload, takeBlock } from './write-blocks.js';
 
-/** Received bytes are copied into blocks this large; a file write starts once one is full. */
-const FLUSH_BYTES = 1024 * 1024;
-/**
- * Written blocks kept for reuse, shared by all uploads: no allocation (and no garbage for the GC to
- * get to late) per MiB received. Enough spares for the uploads open now, trimmed as they finish.
- */
-const SPARE_BLOCKS_PER_UPLOAD = 6;
-const spareBlocks: Buffer[] = [];
-let openUploads = 0;
-const takeBlock = (): Buffer => spareBlocks.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BYTES);
-function giveBack(blocks: Buffer[]): void {
-  for (const block of blocks) {
-    if (spareBlocks.length >= openUploads * SPARE_BLOCKS_PER_UPLOAD) return;
-    if (block.buffer.byteLength === FLUSH_BYTES) spareBlocks.push(Buffer.from(block.buffer, 0, FLUSH_BYTES));
-  }
-}
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
 const HIGH_WATER_BYTES = 2 * 1024 * 1024;
 /** Make the received prefix durable and record it every this many bytes. */
@@ -75,9 +61,7 @@ export class DiskUpload implements Upload {
   readonly size: number | null;
   /** Absolute position after the last byte handed to write(). */
   received: number;
-  private hashed: number;
-  private readonly tail: Buffer;
-  private tailLength = 0;
+  private readonly hasher: ChunkHasher;
   /** Full blocks (and, when settling, the last partial one) waiting to be written. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -97,19 +81,14 @@ export class DiskUpload implements Upload {
     this.size = plan.size;
     this.offset = plan.offset;
     this.received = plan.offset;
-    this.hashed = plan.offset;
+    this.hasher = new ChunkHasher(plan.hash, plan.chunkSize, plan.offset);
     this.position = plan.offset;
     this.written = plan.offset;
     this.nextCheckpoint = plan.offset + CHECKPOINT_BYTES;
-    this.tail = Buffer.allocUnsafe(plan.chunkSize);
-    openUploads++;
+    const finished = openUpload();
     const release = plan.release;
-    let released = false;
     plan.release = () => {
-      if (released) return;
-      released = true;
-      openUploads--;
-      spareBlocks.length = Math.min(spareBlocks.length, openUploads * SPARE_BLOCKS_PER_UPLOAD);
+      finished();
       release();
     };
   }
@@ -129,7 +108,7 @@ export class DiskUpload implements Upload {
       this.blockFill += n;
       if (this.blockFill === this.block.length) this.queueBlock();
     }
-    if (this.pendingBytes >= FLUSH_BYTES) this.startWrite();
+    if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
     if (this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight) {
       return this.inFlight.then(() => {
         if (this.error) throw this.error;
@@ -147,8 +126,7 @@ export class DiskUpload implements Upload {
       let receipt: StoredReceipt;
       try {
         await this.settleWrites();
-        if (this.tailLength > 0) this.plan.hash.update(this.tail.subarray(0, this.tailLength));
-        const md5 = this.plan.hash.digest('hex');
+        const md5 = this.hasher.digest();
         if (md5 !== claimedMd5) {
           throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
             `md5 mismatch: the stored data hashes to ${md5}, the client sent ${claimedMd5}` +
@@ -194,10 +172,10 @@ export class DiskUpload implements Upload {
         await this.handle.datasync();
         // Durable and hashed: whole chunks only; the unhashed tail is cut off on resume.
         const { state, partials } = this.plan;
-        state.durable = this.hashed;
+        state.durable = this.hasher.hashed;
         await partials.save(state);
         await this.handle.close();
-        await partials.keepSnapshot(this.filename, this.hashed, this.plan.hash, state.data);
+        await partials.keepSnapshot(this.filename, this.hasher.hashed, this.plan.hash, state.data);
       } catch {
         await this.removeEverything();
       }
@@ -220,37 +198,11 @@ export class DiskUpload implements Upload {
     this.plan.createdDirs = [];
   }
 
-  /** Feeds the hash whole chunks only; a partial chunk waits in `tail` for the rest. */
-  private hashChunks(chunk: Buffer): void {
-    const chunkSize = this.tail.length;
-    let data = chunk;
-    if (this.tailLength > 0) {
-      const take = Math.min(chunkSize - this.tailLength, data.length);
-      data.copy(this.tail, this.tailLength, 0, take);
-      this.tailLength += take;
-      data = data.subarray(take);
-      if (this.tailLength < chunkSize) return;
-      this.plan.hash.update(this.tail);
-      this.hashed += chunkSize;
-      this.tailLength = 0;
-    }
-    const whole = data.length - (data.length % chunkSize);
-    if (whole > 0) {
-      this.plan.hash.update(whole === data.length ? data : data.subarray(0, whole));
-      this.hashed += whole;
-    }
-    if (whole < data.length) {
-      data.copy(this.tail, 0, whole);
-      this.tailLength = data.length - whole;
-    }
-  }
-
-
   /** Hashes the block being filled (whole or partial) and moves it to the write queue. */
   private queueBlock(): void {
     if (!this.block || this.blockFill === 0) return;
     const data = this.blockFill === this.block.length ? this.block : this.block.subarray(0, this.blockFill);
-    this.hashChunks(data);
+    this.hasher.update(data);
     this.pending.push(data);
     this.pendingBytes += this.blockFill;
     this.block = undefined;
@@ -271,7 +223,7 @@ export class DiskUpload implements Upload {
         this.written = at + bytes;
         giveBack(batch);
         this.startCheckpoint();
-        if (this.pendingBytes >= FLUSH_BYTES) this.startWrite();
+        if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
       },
       (error: unknown) => {
         this.inFlight = undefined;
@@ -283,7 +235,7 @@ export class DiskUpload implements Upload {
   /** Every CHECKPOINT_BYTES: fdatasync what is written, then record it as durable (in that order). */
   private startCheckpoint(): void {
     if (!this.plan.keepPartial || this.checkpointing || this.written < this.nextCheckpoint || this.closing) return;
-    const upTo = Math.min(this.written, this.hashed);
+    const upTo = Math.min(this.written, this.hasher.hashed);
     this.nextCheckpoint = this.written + CHECKPOINT_BYTES;
     const { state, partials } = this.plan;
     this.checkpointing = this.handle.datasync()

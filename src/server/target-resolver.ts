@@ -3,7 +3,7 @@
  * (a symlink is followed only if it stays inside the root), and an existing target is checked.
  */
 import type { Stats } from 'node:fs';
-import { lstat, realpath, stat } from 'node:fs/promises';
+import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
@@ -90,5 +90,21 @@ export class TargetResolver {
     if (info.isDirectory()) throw conflict(`${filename} exists and is a directory`);
     if (!overwrite) throw conflict(`${filename} already exists (ask to overwrite with --force)`);
     // With overwrite, a symlink is replaced by the new file, never written through.
+  }
+}
+
+/**
+ * Creates a parent's missing directories, outermost first; one created meanwhile by someone else
+ * (a concurrent upload) is fine. Calls `onCreated` for each directory this call created.
+ */
+export async function createMissing(parent: ParentDir, onCreated: (path: string) => void | Promise<void>): Promise<void> {
+  let path = parent.existing;
+  for (const name of parent.missing) {
+    path = join(path, name);
+    const created = await mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EEXIST') return false;
+      throw error;
+    });
+    if (created) await onCreated(path);
   }
 }

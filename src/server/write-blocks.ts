@@ -1,0 +1,36 @@
+/**
+ * The 1 MiB blocks received bytes are copied into before they are written, shared by all uploads.
+ * Written blocks are kept for reuse: no allocation (and no garbage for the GC to get to late) per
+ * MiB received. Enough spares for the uploads open now, trimmed as they finish.
+ */
+
+/** Size of one block: a file write starts once one is full. */
+export const BLOCK_BYTES = 1024 * 1024;
+const SPARE_BLOCKS_PER_UPLOAD = 6;
+const spareBlocks: Buffer[] = [];
+let openUploads = 0;
+
+/** A block to fill (a spare one when there is one). */
+export function takeBlock(): Buffer {
+  return spareBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES);
+}
+
+/** Blocks (or the starts of blocks) that have been written: their memory may be reused. */
+export function giveBack(blocks: Buffer[]): void {
+  for (const block of blocks) {
+    if (spareBlocks.length >= openUploads * SPARE_BLOCKS_PER_UPLOAD) return;
+    if (block.buffer.byteLength === BLOCK_BYTES) spareBlocks.push(Buffer.from(block.buffer, 0, BLOCK_BYTES));
+  }
+}
+
+/** Counts an upload as open; the returned function (idempotent) counts it as finished. */
+export function openUpload(): () => void {
+  openUploads++;
+  let finished = false;
+  return () => {
+    if (finished) return;
+    finished = true;
+    openUploads--;
+    spareBlocks.length = Math.min(spareBlocks.length, openUploads * SPARE_BLOCKS_PER_UPLOAD);
+  };
+}
