@@ -13,6 +13,8 @@ import { readSmallFile, type PipelinedFile, type PipelinedResult } from './pipel
 
 /** Most batches sent and not yet answered (the server lands one while it reads the next). */
 const WINDOW_BATCHES = 4;
+/** Most body bytes of those (a batch of large small files holds up to 8 MiB). */
+const WINDOW_BYTES = 16 * 1024 * 1024;
 
 interface Pending {
   file: PipelinedFile;
@@ -31,14 +33,19 @@ export async function putBatched(
   let batch: Pending[] = [];
   let bytes = 0;
   let nameBytes = 0;
+  let unansweredBytes = 0;
 
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const sending = batch;
+    const sendingBytes = bytes;
     batch = [];
     bytes = 0;
     nameBytes = 0;
-    while (outstanding.size >= WINDOW_BATCHES) await Promise.race(outstanding);
+    while (outstanding.size >= WINDOW_BATCHES || (outstanding.size > 0 && unansweredBytes + sendingBytes > WINDOW_BYTES)) {
+      await Promise.race(outstanding);
+    }
+    unansweredBytes += sendingBytes;
     const id = link.nextId();
     const started = performance.now();
     const reply = link.expect(id);
@@ -51,7 +58,10 @@ export async function putBatched(
     const settled = reply.then(
       (answer) => report(sending, answer, (performance.now() - started) / 1000, onResult),
       (error: unknown) => { for (const p of sending) onResult({ file: p.file, error }); },
-    ).finally(() => outstanding.delete(settled));
+    ).finally(() => {
+      unansweredBytes -= sendingBytes;
+      outstanding.delete(settled);
+    });
     outstanding.add(settled);
   };
 
