@@ -168,6 +168,24 @@ describe('directory trees', () => {
     expect(expected['many/zz-big.bin']).toBeDefined();
   });
 
+  it('many small files go in batches that respect the limits (128 files, 24 KiB of names): all land, each verified', async () => {
+    const src = join(tmp.dir, 'batches');
+    await mkdir(src);
+    const names: string[] = [];
+    // 300 files: more than two batches by count; long names: more than one batch by name bytes.
+    for (let i = 0; i < 300; i++) {
+      const name = i < 150 ? `${String(i).padStart(3, '0')}-${'n'.repeat(200)}.txt` : `f${i}.txt`;
+      names.push(name);
+      await writeFile(join(src, name), `file ${i}\n`.repeat(i % 7));
+    }
+    const result = await runFtx(['put', src, '--json', `127.0.0.1:${serve.port}`]);
+    expect(result.code, result.stderr).toBe(EXIT.OK);
+    const summary = parseNdjson(result.stdout).find((line) => line.event === 'summary');
+    expect(summary).toMatchObject({ sent: 300, failed: 0 });
+    expect((await listTree(join(root, 'batches'))).sort()).toEqual([...names].sort());
+    expect(await readFile(join(root, 'batches', names[299]!), 'utf8')).toBe('file 299\n'.repeat(299 % 7));
+  });
+
   it('--dry-run lists what would happen and sends nothing', async () => {
     const src = await makeTree('tree6');
     const result = await runFtx(['put', src, '--dir', 'run6', `127.0.0.1:${serve.port}`, '--dry-run']);
