@@ -7,8 +7,11 @@
 /** Size of one block: a file write starts once one is full. */
 export const BLOCK_BYTES = 1024 * 1024;
 const SPARE_BLOCKS_PER_UPLOAD = 6;
+/** Spares kept with no upload open: the next uploads reuse them instead of leaving garbage behind. */
+const IDLE_SPARE_BLOCKS = 16;
 const spareBlocks: Buffer[] = [];
 let openUploads = 0;
+const spareLimit = (): number => Math.max(IDLE_SPARE_BLOCKS, openUploads * SPARE_BLOCKS_PER_UPLOAD);
 
 /** A block to fill (a spare one when there is one). */
 export function takeBlock(): Buffer {
@@ -18,7 +21,7 @@ export function takeBlock(): Buffer {
 /** Blocks (or the starts of blocks) that have been written: their memory may be reused. */
 export function giveBack(blocks: Buffer[]): void {
   for (const block of blocks) {
-    if (spareBlocks.length >= openUploads * SPARE_BLOCKS_PER_UPLOAD) return;
+    if (spareBlocks.length >= spareLimit()) return;
     if (block.buffer.byteLength === BLOCK_BYTES) spareBlocks.push(Buffer.from(block.buffer, 0, BLOCK_BYTES));
   }
 }
@@ -31,6 +34,6 @@ export function openUpload(): () => void {
     if (finished) return;
     finished = true;
     openUploads--;
-    spareBlocks.length = Math.min(spareBlocks.length, openUploads * SPARE_BLOCKS_PER_UPLOAD);
+    spareBlocks.length = Math.min(spareBlocks.length, spareLimit());
   };
 }
