@@ -1,12 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
-import { listPartialStates, listTree, withServer, writeRandomFile, type ServerFixture } from './helpers/server.js';
+import { listPartialStates, listTree, md5, type ServerFixture, withServer, writeRandomFile } from './helpers/server.js';
 import { RawPeer } from './helpers/raw-peer.js';
-
-const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
 /** Proves the server still serves: a normal client lands a file. */
 async function expectServerUp(fixture: ServerFixture, token?: string): Promise<void> {

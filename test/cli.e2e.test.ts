@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -7,9 +7,7 @@ import { EXIT } from '../src/cli/exit-codes.js';
 import { encodeFrame, FrameReader } from '../src/protocol/frame.js';
 import { FTX_VERSION } from '../src/version.js';
 import { runFtx, spawnServe, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
-import { listPartialStates, listTree } from './helpers/server.js';
-
-const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+import { listPartialStates, listTree, md5 } from './helpers/server.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let serve: ServeProcess;

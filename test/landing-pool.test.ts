@@ -14,8 +14,7 @@ afterEach(async () => {
 });
 
 const job = (name: string, text: string, extra: { overwrite?: boolean; rename?: boolean } = {}) => ({
-  temp: join(dir, `.ftx-${name}.tmp`), final: join(dir, name), chunks: [Buffer.from(text.slice(0, 2)), Buffer.from(text.slice(2))],
-  size: Buffer.byteLength(text), mode: 0o640, mtime: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
+  temp: join(dir, `.ftx-${name}.tmp`), final: join(dir, name), data: Buffer.from(text), mode: 0o640, mtime: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
   overwrite: extra.overwrite ?? false, rename: extra.rename ?? false,
 });
 

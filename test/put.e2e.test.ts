@@ -1,12 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
 import { FtxError } from '../src/errors.js';
-import { listTree, withServer, writeRandomFile } from './helpers/server.js';
-
-const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+import { listTree, md5, withServer, writeRandomFile } from './helpers/server.js';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {

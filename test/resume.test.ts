@@ -1,13 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { startServer } from '../src/server/server.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { putWithRetry, ReconnectingClient, type RetryNotice } from '../src/client/put-with-retry.js';
 import { startCutProxy } from './helpers/cut-proxy.js';
-import { listPartialStates, listTree, withServer, writeRandomFile, type ServerFixture } from './helpers/server.js';
+import { listPartialStates, listTree, md5, type ServerFixture, withServer, writeRandomFile } from './helpers/server.js';
 
-const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 const FAST_RETRY = { retries: 5, baseDelayMs: 10, maxDelayMs: 50 };
 
 /** Uploads through a proxy that cuts the first connection after `cutAfter` bytes. */

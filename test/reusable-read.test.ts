@@ -1,10 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/protocol/frame.js';
 import { FramedConnection } from '../src/transport/framed-connection.js';
-
-const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+import { md5 } from './helpers/server.js';
 
 let server: Server | undefined;
 afterEach(async () => {

@@ -1,13 +1,11 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { FTX_BIN, runFtx, spawnServe, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
-import { listPartialStates, listTree } from './helpers/server.js';
-
-const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+import { listPartialStates, listTree, md5 } from './helpers/server.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let serve: ServeProcess;

@@ -105,13 +105,14 @@ export class FtxClient {
       // is not wasted either: the bytes it covers are sent without being hashed again.
       const snapshot = memory.bestAtOrBefore(size);
       const hash = snapshot?.hash ?? createMd5();
-      const hashedUpTo = Math.max(snapshot?.offset ?? 0, offset);
-      if ((snapshot?.offset ?? 0) < offset) {
+      const snapshotAt = snapshot?.offset ?? 0;
+      const hashedUpTo = Math.max(snapshotAt, offset);
+      if (snapshotAt < offset) {
         // Hashing a large prefix sends nothing for a while: that is not the server going quiet.
         const idle = link.conn.idleTimeoutMs;
         link.conn.setIdleTimeout(0);
         try {
-          await hashFileRange(handle, hash, snapshot?.offset ?? 0, offset);
+          await hashFileRange(handle, hash, snapshotAt, offset);
         } finally {
           link.conn.setIdleTimeout(idle);
         }

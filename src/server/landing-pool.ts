@@ -1,7 +1,8 @@
 /**
  * A few worker threads that land small files with synchronous system calls: write, fchmod,
- * futimes, fsync, close, then link (or rename), and one fsync per directory and batch. One message each way per file instead of a thread
- * pool round trip per call: with thousands of small files those round trips were the cost.
+ * futimes, fsync, close, then link (or rename), and one fsync per directory and batch. One message
+ * each way per batch instead of a thread-pool round trip per call: with thousands of small files
+ * those round trips were the cost.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -9,9 +10,8 @@ import { Worker } from 'node:worker_threads';
 export interface SmallLandingJob {
   temp: string;
   final: string;
-  /** The file's bytes, in order (copied once, into the batch's single buffer). */
-  chunks: Buffer[];
-  size: number;
+  /** The file's bytes (copied into the batch's single buffer when it goes to a worker). */
+  data: Buffer;
   mode: number;
   mtime?: number;
   overwrite: boolean;
@@ -155,19 +155,22 @@ export class LandingPool {
       const jobs = this.queue.splice(0, Math.ceil(this.queue.length / (this.idle.length + 1)));
       // All the batch's bytes in one buffer whose memory moves to the worker: one transfer per batch
       // (a socket chunk is a view into a larger buffer, and posting a view would clone all of it).
-      const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, job) => sum + job.size, 0));
+      const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, job) => sum + job.data.length, 0));
       let at = 0;
-      const batch = jobs.map(({ chunks, ...job }) => {
+      const batch = jobs.map(({ data, ...job }) => {
         const start = at;
-        for (const chunk of chunks) at += chunk.copy(bytes, at);
-        return { ...job, start };
+        at += data.copy(bytes, at);
+        return { ...job, start, size: data.length };
       });
       worker.postMessage({ batch, bytes: bytes.buffer }, [bytes.buffer as ArrayBuffer]);
     }
   }
 
   private async stopWhenQuiet(): Promise<void> {
-    if (this.pending.size > 0 || this.queue.length > 0) return;
+    if (this.pending.size === 0 && this.queue.length === 0) await this.terminateWorkers();
+  }
+
+  private async terminateWorkers(): Promise<void> {
     const workers = this.workers;
     this.workers = [];
     this.idle = [];
@@ -177,10 +180,7 @@ export class LandingPool {
   /** Stops the workers (after their current jobs have been answered or abandoned). */
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
-    const workers = this.workers;
-    this.workers = [];
-    this.idle = [];
-    await Promise.all(workers.map((w) => w.terminate()));
+    await this.terminateWorkers();
     for (const p of this.pending.values()) p.reject(new LandingError('ECANCELED', 'server shutting down'));
     this.pending.clear();
   }

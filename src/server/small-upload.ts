@@ -43,20 +43,20 @@ export class SmallUpload implements Upload {
   readonly size: number;
   received = 0;
   landing: Promise<void> | undefined;
-  private readonly chunks: Buffer[] = [];
+  /** The body as it arrives (a copy: a chunk may be the connection's reusable read buffer). */
+  private readonly body: Buffer;
   private readonly hash = createMd5();
   private closed = false;
 
   constructor(private readonly plan: SmallUploadPlan) {
     this.filename = plan.filename;
     this.size = plan.size;
+    this.body = Buffer.allocUnsafe(plan.size);
   }
 
   write(chunk: Buffer): undefined {
     this.hash.update(chunk);
-    // A copy: the chunk may be the connection's reusable read buffer.
-    this.chunks.push(Buffer.from(chunk));
-    this.received += chunk.length;
+    this.received += chunk.copy(this.body, this.received);
     return undefined;
   }
 
@@ -71,7 +71,7 @@ export class SmallUpload implements Upload {
             `md5 mismatch: the received data hashes to ${md5}, the client sent ${claimedMd5}; nothing was stored`);
         }
         const job = {
-          temp: plan.tempPath, final: plan.finalPath, chunks: this.chunks, size: this.received, mode: plan.mode,
+          temp: plan.tempPath, final: plan.finalPath, data: this.body.subarray(0, this.received), mode: plan.mode,
           overwrite: plan.overwrite, rename: plan.rename, ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
         };
         const { n } = await plan.pool.land(job).catch(async (error: unknown) => {

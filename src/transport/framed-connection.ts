@@ -49,15 +49,8 @@ export class FramedConnection {
     this.reader = new FrameReader(options.maxFrameBytes ?? MAX_FRAME_BYTES);
     socket.setNoDelay(true);
     this.reusesReadBuffer = options.reuseReadBuffer === true
-      && readIntoReusableBuffer(socket, Buffer.allocUnsafeSlow(REUSED_READ_BUFFER_BYTES), (chunk) => this.onTransientChunk(chunk));
-    if (!this.reusesReadBuffer) {
-      socket.on('data', (chunk: Buffer) => {
-        if (this.discarding) return;
-        this.reader.push(chunk);
-        if (this.wake) this.wake();
-        else if (this.reader.buffered > MAX_UNCONSUMED_BYTES) socket.pause();
-      });
-    }
+      && readIntoReusableBuffer(socket, Buffer.allocUnsafeSlow(REUSED_READ_BUFFER_BYTES), (chunk) => this.onChunk(chunk, true));
+    if (!this.reusesReadBuffer) socket.on('data', (chunk: Buffer) => this.onChunk(chunk, false));
     socket.on('end', () => {
       this.ended = true;
       this.wake?.();
@@ -74,18 +67,20 @@ export class FramedConnection {
   }
 
   /**
-   * A chunk read into the reusable buffer: consumers take what they need during wake() (and copy
-   * what they keep); what is left unconsumed is copied out before the buffer is read into again.
+   * Bytes from the socket: handed to the waiting consumer, else buffered (reading pauses past
+   * MAX_UNCONSUMED_BYTES; false tells a reusable-buffer reader to stop). A `transient` chunk sits in
+   * the reusable read buffer: consumers copy what they keep during wake(), and what is left
+   * unconsumed is copied out before the buffer is read into again.
    */
-  private onTransientChunk(chunk: Buffer): boolean {
+  private onChunk(chunk: Buffer, transient: boolean): boolean {
     if (this.discarding) return true;
     if (this.wake) {
       this.reader.push(chunk);
       this.wake();
       // Usually little or nothing is left: the end of a chunk that holds the start of a frame.
-      this.reader.own();
+      if (transient) this.reader.own();
     } else {
-      this.reader.push(Buffer.from(chunk));
+      this.reader.push(transient ? Buffer.from(chunk) : chunk);
     }
     if (this.wake || this.reader.buffered <= MAX_UNCONSUMED_BYTES) return true;
     this.socket.pause();

@@ -1,10 +1,13 @@
 /** Test helpers: a real server on 127.0.0.1:0 in a real temp dir, always closed in `finally`. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js';
 import type { TransferRecord } from '../../src/server/log.js';
+
+/** Hex md5 of some bytes (what the tests compare files by). */
+export const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
 /** A fresh temp directory, removed by the returned cleanup. */
 export async function makeTempDir(prefix = 'ftx-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {

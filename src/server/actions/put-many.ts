@@ -37,7 +37,9 @@ async function beginAll(conn: FramedConnection, files: BatchFile[], context: Ser
         if (error instanceof StatusError) return error;
         throw error;
       });
-      uploads.push(begun instanceof StatusError || !('upload' in begun) ? refusalOf(begun) : begun.upload);
+      if (begun instanceof StatusError) uploads.push(begun);
+      else if ('upload' in begun) uploads.push(begun.upload);
+      else throw new Error('an already landed answer exists only for resumable puts');
     }
     return uploads;
   } catch (error) {
