@@ -56,6 +56,15 @@ export class VerificationError extends FtxError {
   }
 }
 
+/** Thrown when the run is stopped by SIGINT or SIGTERM (the CLI exits 128 + the signal's number). */
+export class InterruptedError extends FtxError {
+  readonly signal: 'SIGINT' | 'SIGTERM';
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super('interrupted', `interrupted by ${signal}; nothing still in progress was landed (a re-run resumes large files)`);
+    this.signal = signal;
+  }
+}
+
 /**
  * A refusal with a wire status (docs/PROTOCOL.md, "Status codes"): raised by server handlers and sent
  * to the peer as an error reply; raised on the client when the server answers with such a reply.

@@ -1,5 +1,5 @@
 /** The one table from error codes to process exit codes (README, "Exit codes"). */
-import { FtxError, StatusError } from '../errors.js';
+import { FtxError, InterruptedError, StatusError } from '../errors.js';
 
 /** Exit codes of the ftx command. Stable: scripts depend on them. */
 export const EXIT = {
@@ -14,6 +14,9 @@ export const EXIT = {
   PROTOCOL: 8,
   LOCAL_FILE: 9,
   PARTIAL: 10,
+  /** 128 + the signal's number, as a shell reports a process killed by it. */
+  SIGINT: 130,
+  SIGTERM: 143,
 } as const;
 
 /** Maps any thrown value to the exit code the CLI ends with. */
@@ -23,6 +26,7 @@ export function exitCodeFor(error: unknown): number {
     if (error.status === 422) return EXIT.VERIFICATION;
     return EXIT.REJECTED;
   }
+  if (error instanceof InterruptedError) return error.signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM;
   if (!(error instanceof FtxError)) return EXIT.INTERNAL;
   switch (error.code) {
     case 'usage': return EXIT.USAGE;

@@ -6,9 +6,10 @@ import { runUpload, type IfExists, type UploadJob } from '../client/upload-tree.
 import { UsageError } from '../errors.js';
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
 import { combineReporters, createHumanReporter, createJsonReporter, type Reporter } from '../ui/reporters.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
+import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { parseCount, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
+import { afterPendingSignals, trapInterrupts } from './signals.js';
 
 /** Raw commander options of `put`. */
 export interface PutCliOptions {
@@ -132,8 +133,16 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process
     sources: plan.sources, remoteDir: plan.remoteDir, exclude: plan.exclude, followSymlinks: plan.followSymlinks,
     ifExists: plan.ifExists, checksum: plan.checksum, chunkSize: plan.chunkSize, resume: plan.resume, retry: plan.retry,
     dryRun: plan.dryRun,
-    ...(plan.streamName !== undefined ? { stream: { input: stdin, name: plan.streamName } } : {}),
+    ...(plan.streamName !== undefined ? { stream: { input: stdin, name: plan.streamName, beforeEnd: afterPendingSignals } } : {}),
   };
+  // A signal ends the run here and now: no reconnect, no commit after it (see signals.ts).
+  const release = trapInterrupts((error) => {
+    const code = exitCodeFor(error);
+    session.drop();
+    reporter.fatal(error, code);
+    io.stderr.write(`ftx: error: ${describeError(error)}\n`);
+    process.exit(code);
+  });
   try {
     const summary = await runUpload(session, job, reporter, (notice) => {
       const wait = notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : '';
@@ -147,5 +156,7 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process
     session.drop();
     reporter.fatal(error, exitCodeFor(error));
     throw error;
+  } finally {
+    release();
   }
 }

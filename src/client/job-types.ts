@@ -20,8 +20,8 @@ export interface UploadJob {
   resume: boolean;
   retry: RetryPolicy;
   dryRun: boolean;
-  /** Upload this stream (stdin) under `name` instead of files. */
-  stream?: { input: Readable; name: string };
+  /** Upload this stream (stdin) under `name` instead of files; `beforeEnd` as in StreamPutOptions. */
+  stream?: { input: Readable; name: string; beforeEnd?: () => Promise<void> };
 }
 
 /** A file as the reporter sees it. */

@@ -19,6 +19,11 @@ export interface StreamPutOptions {
   chunkSize?: number;
   /** Called with the bytes the socket has accepted so far (the total is unknown). */
   onProgress?: (done: number) => void;
+  /**
+   * Awaited once the input has ended, before the end of the data is sent (the commit). A rejection
+   * abandons the upload: the connection is dropped, so the server discards the stream (§6.5).
+   */
+  beforeEnd?: () => Promise<void>;
 }
 
 /** What a landed stream reports. */
@@ -132,6 +137,14 @@ export async function putStream(link: ClientConnection, input: Readable, options
     if ((error as { code?: string }).code === 'connection_lost') throw error;
     link.destroy();
     throw new LocalFileError(`cannot read the input stream: ${(error as Error).message}`, { cause: error });
+  }
+  if (verdict === undefined && options.beforeEnd) {
+    try {
+      await options.beforeEnd();
+    } catch (error) {
+      link.destroy();
+      throw error;
+    }
   }
   const md5 = hash.digest('hex');
   if (verdict === undefined) {

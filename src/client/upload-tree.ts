@@ -52,6 +52,7 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
       const receipt = await putStream(link, job.stream.input, {
         remoteName: file.name, chunkSize: job.chunkSize, overwrite: job.ifExists === 'overwrite', rename: job.ifExists === 'rename',
         onProgress: (done) => events.progressed(file, done),
+        beforeEnd: job.stream.beforeEnd,
       });
       summary.sent++;
       summary.bytes += receipt.size;

@@ -48,7 +48,6 @@ export function createBarView(stream: NodeJS.WriteStream): ProgressView {
         fps: 10,
         clearOnComplete: false,
         stopOnComplete: false,
-        gracefulExit: true,
       });
       bar.start(total ?? Number.MAX_SAFE_INTEGER, done, { name: fitName(name, 24), rate: formatRate(0) });
     },

@@ -1,0 +1,114 @@
+/**
+ * Ctrl-C and SIGTERM stop `ftx put` on a terminal as anywhere else: nothing still open lands, a
+ * large file's partial is kept for resume, exit 130 / 143, the cursor and line wrap come back.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FTX_BIN, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { runInPty } from './helpers/pty.js';
+import { md5 } from './helpers/server.js';
+import { startStallProxy } from './helpers/stall-proxy.js';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let serve: ServeProcess;
+let root: string;
+
+beforeAll(async () => ({ tmp, root, serve } = await startServedDir('ftx-signals-')));
+afterAll(() => stopServedDir({ tmp, serve }));
+
+const FTX = `${process.execPath} ${FTX_BIN}`;
+const ESC = '\u001b';
+
+/** Resolves once the server has logged the end (ok or FAILED) of the transfer of `name`. */
+async function serverVerdict(name: string, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = serve.log().split('\n').find((l) => l.includes(` put "${name}" `));
+    if (line) return line;
+    if (Date.now() > deadline) throw new Error(`the server never logged ${name}:\n${serve.log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('Ctrl-C on a terminal', () => {
+  it('stops a stream from an endless producer without landing it (repeated: the signal races the end of input)', async () => {
+    for (let i = 0; i < 6; i++) {
+      const name = `endless-${i}.bin`;
+      const run = runInPty(`yes | ${FTX} put - 127.0.0.1:${serve.port} --name ${name}; echo "rc=\${PIPESTATUS[*]}"`);
+      await run.waitFor(new RegExp(`${name.replace('.', '\\.')}\\s+\\| [\\d.]+ MiB`));
+      run.press('\u0003');
+      const rc = await run.waitFor(/rc=(\d+) (\d+)/);
+      expect(await run.exit()).toBe(0);
+      expect(rc[2], run.screen()).toBe('130');
+      expect(run.screen()).not.toContain('verified');
+      expect(run.screen()).toContain('ftx: error: interrupted by SIGINT');
+      expect(await serverVerdict(name)).toContain('FAILED');
+      expect(await readdir(root)).not.toContain(name);
+    }
+  });
+
+  it('stops a file upload mid-way: exit 130, nothing landed, partial kept, terminal restored; a re-run resumes', async () => {
+    const data = randomBytes(48 * 1024 * 1024);
+    const source = join(tmp.dir, 'interrupted.bin');
+    await writeFile(source, data);
+    const proxy = await startStallProxy(serve.port, 16 * 1024 * 1024);
+    try {
+      const run = runInPty(`${FTX} put ${source} --dir cut 127.0.0.1:${proxy.port}`);
+      await run.waitFor(/interrupted\.bin\s+\|/);
+      while (proxy.forwarded() < 16 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 50));
+      run.press('\u0003');
+      expect(await run.exit(), run.screen()).toBe(130);
+      const screen = run.screen();
+      expect(screen).toContain('ftx: error: interrupted by SIGINT');
+      expect(screen).not.toContain('verified');
+      // The bar hid the cursor and turned line wrap off; both are back on after the interruption.
+      expect(screen.lastIndexOf(`${ESC}[?25h`)).toBeGreaterThan(screen.lastIndexOf(`${ESC}[?25l`));
+      expect(screen.lastIndexOf(`${ESC}[?7h`)).toBeGreaterThan(screen.lastIndexOf(`${ESC}[?7l`));
+    } finally {
+      await proxy.close();
+    }
+    expect(await serverVerdict('cut/interrupted.bin')).toContain('FAILED');
+    const kept = await readdir(join(root, 'cut'));
+    expect(kept).not.toContain('interrupted.bin');
+    expect(kept.some((n) => n.startsWith('.ftx-') && n.endsWith('.part'))).toBe(true);
+
+    const again = await runFtx(['put', source, '--dir', 'cut', `127.0.0.1:${serve.port}`, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const done = again.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'done')!;
+    expect(done.md5).toBe(md5(data));
+    expect(done.resumedFrom as number).toBeGreaterThan(0);
+  });
+});
+
+describe('SIGTERM', () => {
+  it('stops a file upload without a terminal: exit 143, the error as the last JSON line, the partial kept', async () => {
+    const source = join(tmp.dir, 'terminated.bin');
+    await writeFile(source, randomBytes(24 * 1024 * 1024));
+    const proxy = await startStallProxy(serve.port, 4 * 1024 * 1024);
+    try {
+      const child = spawn(process.execPath, [FTX_BIN, 'put', source, '--dir', 'term', `127.0.0.1:${proxy.port}`, '--json'], {
+        stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTX_TOKEN: '' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      while (proxy.forwarded() < 4 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 50));
+      child.kill('SIGTERM');
+      expect(await exited, stderr).toBe(143);
+      expect(stderr).toContain('ftx: error: interrupted by SIGTERM');
+      const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({ event: 'error', code: 'interrupted', exitCode: 143 });
+    } finally {
+      await proxy.close();
+    }
+    expect(await serverVerdict('term/terminated.bin')).toContain('FAILED');
+    const kept = await readdir(join(root, 'term'));
+    expect(kept).not.toContain('terminated.bin');
+    expect(kept.some((n) => n.startsWith('.ftx-') && n.endsWith('.part'))).toBe(true);
+  });
+});
