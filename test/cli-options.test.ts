@@ -34,6 +34,16 @@ describe('destinations', () => {
   it.each(['', ':80', 'host:0', 'host:65536', 'host:http', '[::1', '[::1]:x'])('refuses "%s"', (text) => {
     expect(codeOf(() => parseDestination(text))).toBe('usage');
   });
+
+  it.each(['127.0.0.1:7420:1', 'a:b:c', '[backup-host]:7420', '[127.0.0.1]', '::1::2'])('refuses "%s": not an IPv6 literal', (text) => {
+    expect(codeOf(() => parseDestination(text))).toBe('usage');
+  });
+
+  it('points scp habits ("host:/path") to --dir', () => {
+    expect(() => parseDestination('backup-host:/srv/backups')).toThrow(/use --dir \/srv\/backups/);
+    expect(() => parseDestination('backup-host:nightly')).toThrow(/use --dir nightly/);
+    expect(() => parseDestination('backup-host:7420/nightly')).toThrow(/use --dir nightly/);
+  });
 });
 
 describe('option values', () => {

@@ -5,8 +5,9 @@
 import { ConnectionLostError, ProtocolError, StatusError } from '../errors.js';
 import { computeAuthProof } from '../protocol/auth.js';
 import { AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
+import { describeForeignGreeting } from '../protocol/foreign-peer.js';
 import { parseReply, parseServerHello, type ClientHello, type Reply, type ServerHello, type WaitNotice } from '../protocol/messages.js';
-import { openConnection } from '../transport/connect.js';
+import { formatHostPort, openConnection } from '../transport/connect.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
 
@@ -19,7 +20,24 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Fail when the connection is silent this long (default 60 s). */
   idleTimeoutMs?: number;
+  /** The server's hello must arrive this long after the TCP connect (default HELLO_TIMEOUT_MS). */
+  helloTimeoutMs?: number;
+  /**
+   * This address answered as an ftx server before (a reconnect): silence instead of a hello is then
+   * a lost connection (retryable), not a peer that is not an ftx server.
+   */
+  knownServer?: boolean;
 }
+
+/**
+ * An ftx server sends its hello as soon as it accepts (docs/PROTOCOL.md, "Connection"). A peer that
+ * stays silent this long is taken for another kind of server (HTTP, TLS, a database) that waits for
+ * the client to speak first.
+ */
+export const HELLO_TIMEOUT_MS = 5000;
+
+/** How many of a wrong peer's first bytes are looked at (and partly quoted) to name it. */
+const GREETING_SAMPLE_BYTES = 128;
 
 interface Expectation {
   resolve: (reply: Reply) => void;
@@ -43,6 +61,36 @@ export async function throwEarlyRefusal(verdict: Promise<Reply>): Promise<void> 
   if (early && early.status !== STATUS.OK) throw replyError(early);
 }
 
+/**
+ * The server's hello, within `helloTimeoutMs`. Anything else means the peer is not an ftx server:
+ * a ProtocolError that names what it seems to be from its first bytes (never "frame length 1397966893").
+ */
+async function receiveServerHello(conn: FramedConnection, options: ClientOptions): Promise<ServerHello> {
+  const where = formatHostPort(options.host, options.port);
+  const waitMs = options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+  const read = async (): Promise<ServerHello | null> => {
+    try {
+      const frame = await conn.receive();
+      return frame === null ? null : parseServerHello(frame);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      const head = conn.peekReceived(GREETING_SAMPLE_BYTES);
+      throw new ProtocolError(`${where} is not an ftx server: ${head.length > 0 ? describeForeignGreeting(head) : error.message}`);
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<'silent'>((resolve) => (timer = setTimeout(() => resolve('silent'), waitMs)));
+  try {
+    const hello = await Promise.race([read(), silence]);
+    if (hello === null) throw new ConnectionLostError(`${where} closed the connection before its hello`);
+    if (hello !== 'silent') return hello;
+    if (options.knownServer) throw new ConnectionLostError(`no hello from ${where} within ${waitMs / 1000} s`);
+    throw new ProtocolError(`${where} is not an ftx server: no ftx hello within ${waitMs / 1000} s (it may wait for the client to speak first, as HTTP and TLS servers do)`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One authenticated connection with an id allocator and a reply dispatcher. */
 export class ClientConnection {
   private lastId = 0;
@@ -62,9 +110,7 @@ export class ClientConnection {
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
     });
     try {
-      const frame = await conn.receive();
-      if (frame === null) throw new ConnectionLostError('the server closed the connection before its hello');
-      const hello = parseServerHello(frame);
+      const hello = await receiveServerHello(conn, options);
       if (hello.protocol !== PROTOCOL_VERSION) {
         throw new ProtocolError(`the server speaks protocol ${hello.protocol}; this client speaks ${PROTOCOL_VERSION}`);
       }

@@ -28,9 +28,16 @@ export interface RetryNotice {
   reason: string;
 }
 
-/** Failures worth another attempt: the network, or a server that asks to come back later. */
+/**
+ * Failures of a run's first connect, before any server answered as ftx (README, "Retries"): a refused
+ * port, an unknown host or a wrong peer will not change in seconds, so they end the run at once.
+ */
+const firstConnectFailures = new WeakSet<object>();
+
+/** Failures worth another attempt: the network (once a connection worked), or a server that asks to come back later. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof StatusError) return error.code === ERROR_CODE.BUSY;
+  if (typeof error === 'object' && error !== null && firstConnectFailures.has(error)) return false;
   const code = (error as { code?: string }).code;
   return code === 'connection_lost' || code === 'connect_failed';
 }
@@ -44,12 +51,20 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, random: () =>
 /** A client connection that is (re)opened on demand and dropped after a connection-level failure. */
 export class ReconnectingClient {
   private client: FtxClient | undefined;
+  private connectedOnce = false;
 
   constructor(readonly options: ClientOptions) {}
 
-  /** The open client, connecting first if needed. */
+  /** The open client, connecting first if needed. Until a connect has worked once, its failures are final. */
   async get(): Promise<FtxClient> {
-    this.client ??= await FtxClient.connect(this.options);
+    if (this.client) return this.client;
+    try {
+      this.client = await FtxClient.connect({ ...this.options, knownServer: this.connectedOnce });
+    } catch (error) {
+      if (!this.connectedOnce && typeof error === 'object' && error !== null) firstConnectFailures.add(error);
+      throw error;
+    }
+    this.connectedOnce = true;
     return this.client;
   }
 

@@ -65,6 +65,11 @@ export class FrameReader {
     this.length += chunk.length;
   }
 
+  /** Up to `max` of the buffered bytes, not consumed (to show what a peer sent that is not a frame). */
+  peek(max: number): Buffer {
+    return Buffer.concat(this.chunks, Math.min(this.length, max));
+  }
+
   /** Replaces the buffered bytes by a copy: the buffers they were pushed in may be reused now. */
   own(): void {
     if (this.length === 0) return;
@@ -108,8 +113,7 @@ export class FrameReader {
   private peekHeader(): number {
     const first = this.chunks[0]!;
     if (first.length >= FRAME_HEADER_BYTES) return first.readUInt32BE(0);
-    const header = Buffer.concat(this.chunks, Math.min(this.length, 16)).subarray(0, FRAME_HEADER_BYTES);
-    return header.readUInt32BE(0);
+    return this.peek(FRAME_HEADER_BYTES).readUInt32BE(0);
   }
 
   private take(n: number): Buffer {

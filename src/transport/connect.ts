@@ -11,9 +11,14 @@ export interface ConnectTarget extends FramedConnectionOptions {
   connectTimeoutMs: number;
 }
 
+/** "host:port", or "[v6]:port" for an IPv6 literal. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Connects, resolving once the TCP connection is established; rejects with ConnectError. */
 export function openConnection(target: ConnectTarget): Promise<FramedConnection> {
-  const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  const where = formatHostPort(target.host, target.port);
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: target.host, port: target.port });
     const timer = setTimeout(() => {

@@ -147,6 +147,11 @@ export class FramedConnection {
     });
   }
 
+  /** Up to `max` received bytes not yet consumed, without consuming them. */
+  peekReceived(max: number): Buffer {
+    return this.reader.peek(max);
+  }
+
   /**
    * Resolves with the next control frame, or null when the peer closed cleanly between frames.
    * Rejects with ProtocolError on a malformed frame, ConnectionLostError on a broken connection.
