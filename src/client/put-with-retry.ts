@@ -2,7 +2,7 @@
  * Uploads that survive broken connections: reconnect with exponential backoff and jitter, ask the
  * server to resume, and restart once from zero when a resumed upload fails verification.
  */
-import { StatusError } from '../errors.js';
+import { ConnectError, StatusError } from '../errors.js';
 import { ERROR_CODE } from '../protocol/constants.js';
 import { FtxClient, type ClientOptions, type PutOptions, type PutReceipt } from './client.js';
 import { ResumeState } from './resume-state.js';
@@ -29,15 +29,15 @@ export interface RetryNotice {
 }
 
 /**
- * Failures of a run's first connect, before any server answered as ftx (README, "Retries"): a refused
- * port, an unknown host or a wrong peer will not change in seconds, so they end the run at once.
+ * Connects that failed before any connect of the run reached the server (README, "The first connect
+ * is not retried"): a refused port, an unknown host or a timeout will not change in seconds.
  */
 const firstConnectFailures = new WeakSet<object>();
 
-/** Failures worth another attempt: the network (once a connection worked), or a server that asks to come back later. */
+/** Failures worth another attempt: the network (once the server was reached), or a server that asks to come back later. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof StatusError) return error.code === ERROR_CODE.BUSY;
-  if (typeof error === 'object' && error !== null && firstConnectFailures.has(error)) return false;
+  if (error instanceof ConnectError && firstConnectFailures.has(error)) return false;
   const code = (error as { code?: string }).code;
   return code === 'connection_lost' || code === 'connect_failed';
 }
@@ -51,20 +51,25 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, random: () =>
 /** A client connection that is (re)opened on demand and dropped after a connection-level failure. */
 export class ReconnectingClient {
   private client: FtxClient | undefined;
-  private connectedOnce = false;
+  /** A TCP connection was established once in this run: connect failures are worth retrying now. */
+  private reachedOnce = false;
+  /** A server hello and authentication worked once: silence before a hello is a lost connection. */
+  private answeredOnce = false;
 
   constructor(readonly options: ClientOptions) {}
 
-  /** The open client, connecting first if needed. Until a connect has worked once, its failures are final. */
+  /** The open client, connecting first if needed. Connect failures before the server was ever reached are final. */
   async get(): Promise<FtxClient> {
     if (this.client) return this.client;
     try {
-      this.client = await FtxClient.connect({ ...this.options, knownServer: this.connectedOnce });
+      this.client = await FtxClient.connect({ ...this.options, knownServer: this.answeredOnce });
     } catch (error) {
-      if (!this.connectedOnce && typeof error === 'object' && error !== null) firstConnectFailures.add(error);
+      if (!(error instanceof ConnectError)) this.reachedOnce = true;
+      else if (!this.reachedOnce) firstConnectFailures.add(error);
       throw error;
     }
-    this.connectedOnce = true;
+    this.reachedOnce = true;
+    this.answeredOnce = true;
     return this.client;
   }
 
