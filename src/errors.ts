@@ -66,6 +66,27 @@ export class InterruptedError extends FtxError {
 }
 
 /**
+ * Thrown when the producer of `put -- COMMAND` fails (it could not start, exited non-zero or was
+ * killed): its output is discarded, never landed.
+ */
+export class ProducerError extends FtxError {
+  readonly command: string[];
+  /** Its exit status, null when it could not start or was killed. */
+  readonly exitCode: number | null;
+  /** The signal that killed it, else null. */
+  readonly signal: string | null;
+  constructor(command: string[], outcome: { exitCode: number | null; signal: string | null; startError?: string }) {
+    const name = command[0] ?? '';
+    const what = outcome.startError !== undefined ? `cannot start ${name}: ${outcome.startError}`
+      : outcome.signal !== null ? `${name} was killed by ${outcome.signal}` : `${name} exited with status ${outcome.exitCode}`;
+    super('producer_failed', `${what}; its output was discarded, nothing landed`);
+    this.command = command;
+    this.exitCode = outcome.exitCode;
+    this.signal = outcome.signal;
+  }
+}
+
+/**
  * A refusal with a wire status (docs/PROTOCOL.md, "Status codes"): raised by server handlers and sent
  * to the peer as an error reply; raised on the client when the server answers with such a reply.
  * `code` is the wire error code (e.g. `exists`, `too_large`).

@@ -14,6 +14,8 @@ export const EXIT = {
   PROTOCOL: 8,
   LOCAL_FILE: 9,
   PARTIAL: 10,
+  /** The producer command of `put -- COMMAND` failed; its output was not landed. */
+  PRODUCER: 11,
   /** 128 + the signal's number, as a shell reports a process killed by it. */
   SIGINT: 130,
   SIGTERM: 143,
@@ -35,6 +37,7 @@ export function exitCodeFor(error: unknown): number {
     case 'connection_lost': return EXIT.CONNECTION_LOST;
     case 'protocol_error': return EXIT.PROTOCOL;
     case 'local_io': return EXIT.LOCAL_FILE;
+    case 'producer_failed': return EXIT.PRODUCER;
     default: return EXIT.INTERNAL;
   }
 }

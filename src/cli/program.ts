@@ -9,8 +9,11 @@ import type { ServeCliOptions } from './serve-command.js';
 
 let exitCode: number = EXIT.OK;
 
-/** Builds the program; commands load their modules only when they run (fast --help/--version). */
-export function buildProgram(io: CliIo): Command {
+/**
+ * Builds the program; commands load their modules only when they run (fast --help/--version).
+ * `producer` is the command after "--" of `put` (see splitProducerCommand).
+ */
+export function buildProgram(io: CliIo, producer?: string[]): Command {
   const program = new Command('ftx')
     .description('Chunked, md5-verified, atomic file transfer over TCP.')
     .version(FTX_VERSION, '-V, --version', 'print the version')
@@ -42,12 +45,12 @@ export function buildProgram(io: CliIo): Command {
 
   program
     .command('put')
-    .description('upload files, directory trees or stdin to an ftx server')
-    .usage('[options] <source...> [host[:port]]')
-    .argument('<source...>', 'files, directories ("dir/" = its contents) or "-" for stdin, then the destination host[:port] unless --to or FTX_HOST gives it')
+    .description('upload files, directory trees, stdin or a command\'s output to an ftx server')
+    .usage('[options] <source...> [host[:port]]\n       ftx put [options] --name <name> [host[:port]] -- <command> [args...]')
+    .argument('[source...]', 'files, directories ("dir/" = its contents) or "-" for stdin, then the destination host[:port] unless --to or FTX_HOST gives it; after "--": a command whose output to upload, landed only if it exits 0')
     .option('--to <host[:port]>', 'destination (default: FTX_HOST, else the last argument)')
     .option('-d, --dir <remote-dir>', 'directory on the server, relative to the served directory (or FTX_DIR)')
-    .option('--name <name>', 'name on the server for stdin ("-")')
+    .option('--name <name>', 'name on the server for stdin ("-") or a command\'s output ("-- <command>")')
     .option('-t, --token <token>', 'token the server requires (prefer --token-file, FTX_TOKEN_FILE or FTX_TOKEN)')
     .option('--token-file <path>', 'read the token from the first line of a file')
     .option('--if-exists <policy>', 'when the server has the name with other content: fail, overwrite, skip or rename (default: fail, or FTX_IF_EXISTS); identical files are always skipped')
@@ -68,15 +71,22 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride()
     .action(async (args: string[], options: PutCliOptions) => {
       const { planPut, runPut } = await import('./put-command.js');
-      exitCode = await runPut(planPut(args, options, io.env, Boolean(io.stderr.isTTY)), io);
+      exitCode = await runPut(planPut(args, options, io.env, Boolean(io.stderr.isTTY), producer), io);
     });
 
   return program;
 }
 
+/** `put … -- COMMAND [ARGS...]`: what follows the first "--" of `put` is the producer command, not sources. */
+export function splitProducerCommand(argv: string[]): { argv: string[]; producer?: string[] } {
+  const at = argv.indexOf('--');
+  return argv[0] !== 'put' || at < 0 ? { argv } : { argv: argv.slice(0, at), producer: argv.slice(at + 1) };
+}
+
 /** Runs the CLI on `argv` (without node and script) and resolves with the exit code. */
-export async function main(argv: string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io);
+export async function main(commandLine: string[], io: CliIo): Promise<number> {
+  const { argv, producer } = splitProducerCommand(commandLine);
+  const program = buildProgram(io, producer);
   exitCode = EXIT.OK;
   try {
     await program.parseAsync(argv, { from: 'user' });

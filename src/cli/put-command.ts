@@ -9,6 +9,7 @@ import { combineReporters, createHumanReporter, createJsonReporter, type Reporte
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { parseCount, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
+import { startProducer, type Producer } from './producer.js';
 import { afterPendingSignals, trapInterrupts } from './signals.js';
 
 /** Raw commander options of `put`. */
@@ -38,8 +39,10 @@ export interface PutCliOptions {
 /** Everything `put` will do, decided before any connection is made. */
 export interface PutPlan {
   sources: string[];
-  /** Upload stdin under this name (source "-"). */
+  /** Upload stdin (source "-") or the producer's output under this name. */
   streamName?: string;
+  /** `put -- COMMAND [ARGS...]`: run this and upload its stdout; commit only if it exits 0. */
+  producer?: string[];
   destination: Destination;
   token?: string;
   remoteDir: string;
@@ -60,26 +63,50 @@ export interface PutPlan {
 
 const POLICIES: IfExists[] = ['fail', 'overwrite', 'skip', 'rename'];
 
+/** What a put uploads and where: files and trees, stdin ("-"), or a command's output. */
+interface SourcePlan {
+  sources: string[];
+  destinationText: string;
+  streamName?: string;
+  producer?: string[];
+}
+
 /**
- * Turns `put`'s arguments, options and environment into a plan; throws UsageError.
- * The destination is --to, else FTX_HOST (every argument is then a source), else the last argument.
+ * Sources and destination from the arguments. The destination is --to, else FTX_HOST (every
+ * argument is then a source), else the last argument. `command` is what followed "--".
  */
-export function planPut(args: string[], options: PutCliOptions, env: NodeJS.ProcessEnv, stderrIsTty: boolean): PutPlan {
+function planSources(args: string[], options: PutCliOptions, env: NodeJS.ProcessEnv, command: string[] | undefined): SourcePlan {
   const envHost = env.FTX_HOST && env.FTX_HOST !== '' ? env.FTX_HOST : undefined;
-  const destinationText = options.to ?? envHost ?? (args.length >= 2 ? args[args.length - 1] : undefined);
-  const sources = options.to !== undefined || envHost !== undefined ? args : args.slice(0, -1);
+  const explicit = options.to !== undefined || envHost !== undefined;
+  const destinationText = options.to ?? envHost ?? (args.length >= (command ? 1 : 2) ? args[args.length - 1] : undefined);
+  const sources = explicit ? args : args.slice(0, -1);
+  if (command !== undefined) {
+    const form = 'ftx put --name <name> <host[:port]> -- <command> [args...]';
+    if (command.length === 0) throw new UsageError(`"--" must be followed by the command whose output to upload: ${form}`);
+    if (destinationText === undefined) throw new UsageError(`put needs a destination: ${form} (or --to, or FTX_HOST)`);
+    if (sources.length > 0) throw new UsageError(`a command's output is the only source: no files or "-" with "-- <command>" (${form})`);
+    if (!options.name) throw new UsageError(`uploading a command's output needs a name: ${form}`);
+    return { sources: [], destinationText, streamName: options.name, producer: command };
+  }
   if (destinationText === undefined || sources.length === 0) {
     throw new UsageError('put needs sources and a destination: ftx put <source...> <host[:port]> (or --to, or FTX_HOST)');
   }
-  const destination = parseDestination(destinationText);
-  let streamName: string | undefined;
-  if (sources.includes('-')) {
-    if (sources.length !== 1) throw new UsageError('"-" (stdin) cannot be combined with other sources');
-    if (!options.name) throw new UsageError('uploading stdin needs a name: ftx put - <host> --name <name>');
-    streamName = options.name;
-  } else if (options.name !== undefined) {
-    throw new UsageError('--name is only for stdin ("-")');
+  if (!sources.includes('-')) {
+    if (options.name !== undefined) throw new UsageError('--name is only for stdin ("-") or a command ("-- <command>")');
+    return { sources, destinationText };
   }
+  if (sources.length !== 1) throw new UsageError('"-" (stdin) cannot be combined with other sources');
+  if (!options.name) throw new UsageError('uploading stdin needs a name: ftx put - <host> --name <name>');
+  return { sources, destinationText, streamName: options.name };
+}
+
+/**
+ * Turns `put`'s arguments, options and environment into a plan; throws UsageError. `command` is
+ * what followed "--" on the command line (`put --name NAME -- COMMAND [ARGS...]`).
+ */
+export function planPut(args: string[], options: PutCliOptions, env: NodeJS.ProcessEnv, stderrIsTty: boolean, command?: string[]): PutPlan {
+  const { sources, destinationText, streamName, producer } = planSources(args, options, env, command);
+  const destination = parseDestination(destinationText);
   const ifExistsText = options.force ? 'overwrite' : (options.ifExists ?? env.FTX_IF_EXISTS ?? 'fail');
   if (!POLICIES.includes(ifExistsText as IfExists)) throw new UsageError(`--if-exists: expected ${POLICIES.join('|')}, got "${ifExistsText}"`);
   const token = resolveToken({ ...options, ...(options.token === undefined && options.tokenFile === undefined && env.FTX_TOKEN_FILE ? { tokenFile: env.FTX_TOKEN_FILE } : {}) }, env);
@@ -87,6 +114,7 @@ export function planPut(args: string[], options: PutCliOptions, env: NodeJS.Proc
   return {
     sources,
     ...(streamName !== undefined ? { streamName } : {}),
+    ...(producer !== undefined ? { producer } : {}),
     destination,
     ...(token !== undefined ? { token } : {}),
     remoteDir: (options.dir ?? env.FTX_DIR ?? '').replace(/^\/+|\/+$/g, ''),
@@ -117,6 +145,29 @@ export function exitCodeForRun(summary: { sent: number; skipped: number; failed:
   return exitCodeFor(summary.firstError);
 }
 
+/**
+ * The stream a plan uploads, if any: stdin, or the output of the producer command, which starts once
+ * the server has accepted the upload and whose exit status decides the commit. Neither commits
+ * before a signal that came with the end of input has been handled.
+ */
+function streamOf(plan: PutPlan, stdin: Readable): { stream?: UploadJob['stream']; producer: () => Producer | undefined } {
+  let producer: Producer | undefined;
+  const command = plan.producer;
+  if (plan.streamName === undefined) return { producer: () => producer };
+  if (command === undefined) return { stream: { input: stdin, name: plan.streamName, beforeEnd: afterPendingSignals }, producer: () => producer };
+  return {
+    stream: {
+      name: plan.streamName,
+      input: () => (producer = startProducer(command)).output,
+      beforeEnd: async () => {
+        await afterPendingSignals();
+        await producer?.succeeded();
+      },
+    },
+    producer: () => producer,
+  };
+}
+
 /** Runs a plan; resolves with the exit code. Fatal failures are reported, then thrown. */
 export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process.stdin): Promise<number> {
   const { host, port } = plan.destination;
@@ -133,11 +184,13 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process
     sources: plan.sources, remoteDir: plan.remoteDir, exclude: plan.exclude, followSymlinks: plan.followSymlinks,
     ifExists: plan.ifExists, checksum: plan.checksum, chunkSize: plan.chunkSize, resume: plan.resume, retry: plan.retry,
     dryRun: plan.dryRun,
-    ...(plan.streamName !== undefined ? { stream: { input: stdin, name: plan.streamName, beforeEnd: afterPendingSignals } } : {}),
   };
+  const { stream, producer } = streamOf(plan, stdin);
+  if (stream) job.stream = stream;
   // A signal ends the run here and now: no reconnect, no commit after it (see signals.ts).
   const release = trapInterrupts((error) => {
     const code = exitCodeFor(error);
+    producer()?.stop(error.signal);
     session.drop();
     reporter.fatal(error, code);
     io.stderr.write(`ftx: error: ${describeError(error)}\n`);
@@ -158,5 +211,6 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process
     throw error;
   } finally {
     release();
+    producer()?.stop('SIGTERM'); // still running only when the upload failed
   }
 }

@@ -20,8 +20,8 @@ export interface UploadJob {
   resume: boolean;
   retry: RetryPolicy;
   dryRun: boolean;
-  /** Upload this stream (stdin) under `name` instead of files; `beforeEnd` as in StreamPutOptions. */
-  stream?: { input: Readable; name: string; beforeEnd?: () => Promise<void> };
+  /** Upload this stream (stdin, a command's output) under `name` instead of files; as in putStream. */
+  stream?: { input: Readable | (() => Readable); name: string; beforeEnd?: () => Promise<void> };
 }
 
 /** A file as the reporter sees it. */

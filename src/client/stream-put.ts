@@ -87,8 +87,11 @@ class FrameBlocks {
   }
 }
 
-/** Streams `input` to the server under `remoteName`; resolves once landed and verified. */
-export async function putStream(link: ClientConnection, input: Readable, options: StreamPutOptions): Promise<StreamReceipt> {
+/**
+ * Streams `input` to the server under `remoteName`; resolves once landed and verified. A function
+ * is called for the input once the server has accepted the upload (a producer starts only then).
+ */
+export async function putStream(link: ClientConnection, input: Readable | (() => Readable), options: StreamPutOptions): Promise<StreamReceipt> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const started = performance.now();
   const id = link.nextId();
@@ -99,6 +102,7 @@ export async function putStream(link: ClientConnection, input: Readable, options
   link.conn.send(request);
   const ack = await link.expect(id);
   if (ack.status !== STATUS.OK) throw replyError(ack);
+  const source = typeof input === 'function' ? input() : input;
   let verdict: Reply | undefined;
   const verdictPromise = link.expect(id).then((reply) => (verdict = reply));
   verdictPromise.catch(() => undefined);
@@ -115,7 +119,7 @@ export async function putStream(link: ClientConnection, input: Readable, options
     // A slow producer's data does not wait for a full block: it goes out after at most 10 ms.
     let flushTimer: NodeJS.Timeout | undefined;
     try {
-      for await (const piece of input) {
+      for await (const piece of source) {
         const data = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
         if (data.length === 0) continue;
         hash.update(data);

@@ -3,7 +3,7 @@
  * has, a decision per file (--if-exists), then small files pipelined and large ones resumable, one
  * failure never stopping the others. Reports through plain callbacks; knows nothing of terminals.
  */
-import { ProtocolError, StatusError } from '../errors.js';
+import { ProducerError, ProtocolError, StatusError } from '../errors.js';
 import { STATUS } from '../protocol/constants.js';
 import type { PutReceipt } from './client.js';
 import { putBatched } from './batched.js';
@@ -58,7 +58,8 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
       summary.bytes += receipt.size;
       events.sent(file, { ...receipt, resumedFrom: 0 });
     } catch (error) {
-      if (!(error instanceof StatusError)) throw error;
+      if (!(error instanceof StatusError) && !(error instanceof ProducerError)) throw error;
+      if (error instanceof ProducerError) session.drop(); // the upload was abandoned with its connection
       fail(file, error);
     }
     return finish();

@@ -4,7 +4,7 @@
  */
 import { cliProgress, type CliProgress } from './lazy-cli-progress.js';
 import type { FileResult, JobFile, UploadEvents, UploadSummary } from '../client/upload-tree.js';
-import { FtxError, StatusError } from '../errors.js';
+import { FtxError, ProducerError, StatusError } from '../errors.js';
 import { formatBytes, formatRate, formatSeconds } from './format.js';
 import { createBarView, type ProgressView } from './progress.js';
 import { formatUploadSummary } from './summary.js';
@@ -16,8 +16,11 @@ export interface Reporter extends UploadEvents {
   fatal(error: unknown, exitCode: number): void;
 }
 
-function describe(error: unknown): { code: string; status?: number; message: string } {
+function describe(error: unknown): { code: string; status?: number; message: string; producer?: object } {
   if (error instanceof StatusError) return { code: error.code, status: error.status, message: error.message };
+  if (error instanceof ProducerError) {
+    return { code: error.code, message: error.message, producer: { command: error.command, exitCode: error.exitCode, signal: error.signal } };
+  }
   if (error instanceof FtxError) return { code: error.code, message: error.message };
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
 }
