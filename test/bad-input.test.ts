@@ -147,6 +147,32 @@ describe('bad input over a raw socket', () => {
     });
   });
 
+  it('a request with a missing or malformed id: 400 without id, the connection stays usable (PROTOCOL.md §1, §5.1)', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      for (const request of [{ action: 'check', files: [] }, { action: 'mkdir', id: 'x', path: 'd' }, { action: 'put', id: -1, filename: 'a', size: 1 }]) {
+        peer.send(request);
+        const reply = await peer.frame();
+        expect(reply).toMatchObject({ type: 'reply', status: 400, code: 'bad_request' });
+        expect(reply).not.toHaveProperty('id');
+      }
+      peer.send({ action: 'check', id: 3, files: [] });
+      expect(await peer.frame()).toMatchObject({ id: 3, status: 200, results: [] });
+      peer.destroy();
+    });
+  });
+
+  it('a hello whose hmac is not a string: 400 bad_request and closed, also without a token (PROTOCOL.md §4.2)', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      expect(await peer.frame()).toMatchObject({ type: 'hello', auth: 'none' });
+      peer.send({ action: 'hello', protocol: 1, client: 'raw-peer', hmac: 5 });
+      expect(await peer.frame()).toMatchObject({ type: 'reply', status: 400, code: 'bad_request' });
+      await peer.closed();
+    });
+  });
+
   it('a client stuck in the middle of a frame does not stall other clients', async () => {
     await withServer({}, async (fixture) => {
       const stuck = await RawPeer.connect(fixture.server.port);
