@@ -1,19 +1,24 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parseDestination } from '../src/client/address.js';
 import { describeError, EXIT, exitCodeFor } from '../src/cli/exit-codes.js';
-import { parseSeconds, parseSize, resolveToken } from '../src/cli/option-parsers.js';
+import { parseChunkSize, parseSeconds, parseSize, resolveToken } from '../src/cli/option-parsers.js';
+import { buildProgram } from '../src/cli/program.js';
 import { exitCodeForRun, planPut } from '../src/cli/put-command.js';
 import { isLoopbackHost, planServe } from '../src/cli/serve-command.js';
 import { ConnectError, ConnectionLostError, FtxError, LocalFileError, ProtocolError, StatusError, UsageError, VerificationError } from '../src/errors.js';
 import { makeTempDir } from './helpers/server.js';
 
+/** The code of commander's InvalidArgumentError, which the option parsers throw. */
+const INVALID = 'commander.invalidArgument';
+
 function codeOf(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (error) {
-    return error instanceof FtxError ? error.code : String(error);
+    return error instanceof FtxError || error instanceof CommanderError ? error.code : String(error);
   }
   return undefined;
 }
@@ -48,54 +53,95 @@ describe('destinations', () => {
 
 describe('option values', () => {
   it('parses sizes with binary units', () => {
-    expect(parseSize('4096', '--x')).toBe(4096);
-    expect(parseSize('64K', '--x')).toBe(65536);
-    expect(parseSize('10G', '--x')).toBe(10 * 2 ** 30);
-    expect(parseSize('1.5GiB', '--x')).toBe(1.5 * 2 ** 30);
-    expect(codeOf(() => parseSize('ten', '--x'))).toBe('usage');
-    expect(codeOf(() => parseSize('-1', '--x'))).toBe('usage');
-    expect(codeOf(() => parseSize('99999999T', '--x'))).toBe('usage');
+    expect(parseSize('4096')).toBe(4096);
+    expect(parseSize('64K')).toBe(65536);
+    expect(parseSize('10G')).toBe(10 * 2 ** 30);
+    expect(parseSize('1.5GiB')).toBe(1.5 * 2 ** 30);
+    expect(codeOf(() => parseSize('ten'))).toBe(INVALID);
+    expect(codeOf(() => parseSize('-1'))).toBe(INVALID);
+    expect(codeOf(() => parseSize('99999999T'))).toBe(INVALID);
+    expect(parseChunkSize('512')).toBe(512);
+    expect(parseChunkSize('16M')).toBe(16 * 2 ** 20);
+    expect(codeOf(() => parseChunkSize('511'))).toBe(INVALID);
+    expect(codeOf(() => parseChunkSize('16777217'))).toBe(INVALID);
   });
 
   it('parses seconds', () => {
-    expect(parseSeconds('0.5', '--t')).toBe(500);
-    expect(codeOf(() => parseSeconds('0', '--t'))).toBe('usage');
-    expect(codeOf(() => parseSeconds('soon', '--t'))).toBe('usage');
+    expect(parseSeconds('0.5')).toBe(500);
+    expect(codeOf(() => parseSeconds('0'))).toBe(INVALID);
+    expect(codeOf(() => parseSeconds('soon'))).toBe(INVALID);
   });
 
-  it('takes the token from --token, then --token-file, then FTX_TOKEN', async () => {
+  it('takes the token from --token, else from --token-file', async () => {
     const { dir, cleanup } = await makeTempDir();
     try {
       const file = join(dir, 't');
       await writeFile(file, 'from-file\nignored\n');
-      expect(resolveToken({ token: 'flag', tokenFile: file }, { FTX_TOKEN: 'env' })).toBe('flag');
-      expect(resolveToken({ tokenFile: file }, { FTX_TOKEN: 'env' })).toBe('from-file');
-      expect(resolveToken({}, { FTX_TOKEN: 'env' })).toBe('env');
-      expect(resolveToken({}, {})).toBeUndefined();
-      expect(codeOf(() => resolveToken({ tokenFile: join(dir, 'missing') }, {}))).toBe('usage');
+      expect(resolveToken({ token: 'flag', tokenFile: file })).toBe('flag');
+      expect(resolveToken({ tokenFile: file })).toBe('from-file');
+      expect(resolveToken({})).toBeUndefined();
+      expect(codeOf(() => resolveToken({ tokenFile: join(dir, 'missing') }))).toBe('usage');
     } finally {
       await cleanup();
     }
   });
 });
 
+/** Parses `ftx <argv>` in-process with `env` set, capturing what put's or serve's action would get. */
+async function parseCli(argv: string[], env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const saved = { ...process.env };
+  for (const name of Object.keys(process.env)) if (name.startsWith('FTX_')) delete process.env[name];
+  Object.assign(process.env, env);
+  try {
+    const program = buildProgram({ stdout: process.stdout, stderr: process.stderr });
+    let seen: Record<string, unknown> = {};
+    for (const command of program.commands) {
+      command.action((...args: unknown[]) => {
+        seen = { ...(args[args.length - 2] as Record<string, unknown>), args: args[0] };
+      });
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return seen;
+  } finally {
+    process.env = saved;
+  }
+}
+
+describe('environment variables (commander Option.env)', () => {
+  it('FTX_HOST, FTX_DIR and FTX_IF_EXISTS fill --to, --dir and --if-exists; options win', async () => {
+    const fromEnv = await parseCli(['put', 'a'], { FTX_HOST: 'backup-host:7000', FTX_DIR: 'nightly', FTX_IF_EXISTS: 'rename' });
+    expect(fromEnv).toMatchObject({ to: { host: 'backup-host', port: 7000 }, dir: 'nightly', ifExists: 'rename', args: ['a'] });
+    const plan = planPut(fromEnv.args as string[], fromEnv, false);
+    expect(plan.sources).toEqual(['a']);
+    expect(plan.destination).toEqual({ host: 'backup-host', port: 7000 });
+    const flags = await parseCli(['put', 'a', '--to', 'h:1', '--dir', 'd', '--if-exists', 'skip'], { FTX_HOST: 'x', FTX_DIR: 'y', FTX_IF_EXISTS: 'rename' });
+    expect(flags).toMatchObject({ to: { host: 'h', port: 1 }, dir: 'd', ifExists: 'skip' });
+    expect((await parseCli(['put', 'a', 'h'])).ifExists).toBe('fail');
+  });
+
+  it('FTX_TOKEN and FTX_TOKEN_FILE for put and serve', async () => {
+    expect((await parseCli(['put', 'a', 'h'], { FTX_TOKEN: 'env' })).token).toBe('env');
+    expect((await parseCli(['serve', '.'], { FTX_TOKEN_FILE: '/t' })).tokenFile).toBe('/t');
+  });
+});
+
 describe('serve plan: no unauthenticated writes from the network', () => {
   it('listens on loopback only without a token', () => {
-    const plan = planServe('.', {}, {});
+    const plan = planServe('.', {});
     expect(plan.host).toBe('127.0.0.1');
     expect(plan.token).toBeUndefined();
     expect(plan.port).toBe(7420);
   });
 
   it('generates a token for a non-loopback address when none is configured', () => {
-    const plan = planServe('.', { host: '0.0.0.0' }, {});
+    const plan = planServe('.', { host: '0.0.0.0' });
     expect(plan.tokenGenerated).toBe(true);
     expect(plan.token!.length).toBeGreaterThanOrEqual(20);
-    expect(planServe('.', { host: '0.0.0.0' }, {}).token).not.toBe(plan.token);
+    expect(planServe('.', { host: '0.0.0.0' }).token).not.toBe(plan.token);
   });
 
   it('listens on all interfaces when a token is configured', () => {
-    const plan = planServe('.', {}, { FTX_TOKEN: 'abc' });
+    const plan = planServe('.', { token: 'abc' });
     expect(plan.host).toBe('::');
     expect(plan.token).toBe('abc');
     expect(plan.tokenGenerated).toBe(false);
@@ -108,34 +154,28 @@ describe('serve plan: no unauthenticated writes from the network', () => {
 });
 
 describe('put plan', () => {
-  it('takes the destination from the last argument, --to, or FTX_HOST', () => {
-    const plan = planPut(['package.json', 'tsconfig.json', '[::1]:9'], { dir: '/backups/daily/' }, {}, false);
+  it('takes the destination from the last argument, else --to', () => {
+    const plan = planPut(['package.json', 'tsconfig.json', '[::1]:9'], { dir: '/backups/daily/' }, false);
     expect(plan.destination).toEqual({ host: '::1', port: 9 });
     expect(plan.sources).toEqual(['package.json', 'tsconfig.json']);
     expect(plan.remoteDir).toBe('backups/daily');
     expect(plan.progress).toBe(false);
-    expect(planPut(['a', 'b'], { to: 'h:1' }, {}, false).sources).toEqual(['a', 'b']);
-    const fromEnv = planPut(['a'], {}, { FTX_HOST: 'backup-host:7000', FTX_DIR: 'nightly', FTX_IF_EXISTS: 'rename' }, false);
-    expect(fromEnv.destination).toEqual({ host: 'backup-host', port: 7000 });
-    expect(fromEnv.sources).toEqual(['a']);
-    expect(fromEnv.remoteDir).toBe('nightly');
-    expect(fromEnv.ifExists).toBe('rename');
+    expect(planPut(['a', 'b'], { to: { host: 'h', port: 1 } }, false).sources).toEqual(['a', 'b']);
   });
 
   it('shows progress only on a TTY and not when quiet or --no-progress', () => {
-    expect(planPut(['package.json', 'h'], {}, {}, true).progress).toBe(true);
-    expect(planPut(['package.json', 'h'], { progress: false }, {}, true).progress).toBe(false);
-    expect(planPut(['package.json', 'h'], { quiet: true }, {}, true).progress).toBe(false);
+    expect(planPut(['package.json', 'h'], {}, true).progress).toBe(true);
+    expect(planPut(['package.json', 'h'], { progress: false }, true).progress).toBe(false);
+    expect(planPut(['package.json', 'h'], { quiet: true }, true).progress).toBe(false);
   });
 
   it('checks the stdin and policy options', () => {
-    expect(planPut(['-', 'h'], { name: 'db.sql.gz' }, {}, false).streamName).toBe('db.sql.gz');
-    expect(codeOf(() => planPut(['-', 'h'], {}, {}, false))).toBe('usage');
-    expect(codeOf(() => planPut(['-', 'x', 'h'], { name: 'n' }, {}, false))).toBe('usage');
-    expect(codeOf(() => planPut(['x', 'h'], { ifExists: 'clobber' }, {}, false))).toBe('usage');
-    expect(planPut(['x', 'h'], { force: true }, {}, false).ifExists).toBe('overwrite');
-    expect(planPut(['x', 'h'], {}, {}, false).ifExists).toBe('fail');
-    expect(codeOf(() => planPut(['only-one'], {}, {}, false))).toBe('usage');
+    expect(planPut(['-', 'h'], { name: 'db.sql.gz' }, false).streamName).toBe('db.sql.gz');
+    expect(codeOf(() => planPut(['-', 'h'], {}, false))).toBe('usage');
+    expect(codeOf(() => planPut(['-', 'x', 'h'], { name: 'n' }, false))).toBe('usage');
+    expect(planPut(['x', 'h'], { force: true }, false).ifExists).toBe('overwrite');
+    expect(planPut(['x', 'h'], {}, false).ifExists).toBe('fail');
+    expect(codeOf(() => planPut(['only-one'], {}, false))).toBe('usage');
   });
 
   it('gives the partial exit code only when some files failed and others made it', () => {

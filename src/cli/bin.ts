@@ -13,6 +13,8 @@ const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`${FTX_VERSION}\n`);
 } else {
+  // An empty FTX_* variable counts as unset (commander's Option.env() would take "" as a value).
+  for (const [name, value] of Object.entries(process.env)) if (name.startsWith('FTX_') && value === '') delete process.env[name];
   const { main } = await import('./program.js');
-  process.exitCode = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  process.exitCode = await main(argv, { stdout: process.stdout, stderr: process.stderr });
 }

@@ -21,6 +21,24 @@ export const EXIT = {
   SIGTERM: 143,
 } as const;
 
+/** What each exit code means, shown by --help (README, "Exit codes", has examples). One per code: the type says so. */
+export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
+  OK: 'success: every file landed and was verified',
+  INTERNAL: 'internal error (a bug: please report it)',
+  USAGE: 'usage: bad arguments or options',
+  CONNECT: 'cannot connect: refused, unknown host, timeout',
+  AUTH: 'authentication refused (401)',
+  REJECTED: 'rejected by the server (403, 409, 413, 423, 507, ...)',
+  VERIFICATION: 'verification failed (md5 mismatch)',
+  CONNECTION_LOST: 'connection lost (after the retries)',
+  PROTOCOL: 'protocol error: the peer is not an ftx server, or another version',
+  LOCAL_FILE: 'local file error: missing, unreadable, changed while sent',
+  PARTIAL: 'partial: some files failed, the others were sent or skipped',
+  PRODUCER: 'the command of "put -- COMMAND" failed: nothing landed',
+  SIGINT: 'interrupted by SIGINT (Ctrl-C)',
+  SIGTERM: 'interrupted by SIGTERM',
+};
+
 /** Maps any thrown value to the exit code the CLI ends with. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof StatusError) {

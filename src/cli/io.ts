@@ -1,8 +1,7 @@
-/** The process streams the CLI writes to (injectable so tests can run the CLI in-process). */
+/** The process streams the CLI writes to (injectable so tests can run the CLI in-process; the environment is process.env, read by commander). */
 export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WriteStream;
-  env: NodeJS.ProcessEnv;
 }
 
 /** Lines gathered and written once per tick. */

@@ -1,60 +1,90 @@
-/** Pure parsers for option values; each throws UsageError with the option's name. */
+/**
+ * Parsers for option values, given to commander (`Option.argParser`): each throws commander's
+ * InvalidArgumentError, which commander reports with the option's flags or environment variable.
+ */
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { InvalidArgumentError } from 'commander';
+import { parseDestination, type Destination } from '../client/address.js';
+import { FtxError, UsageError } from '../errors.js';
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../protocol/constants.js';
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
 
 /** "4096", "64K", "512M", "10G", "1.5GiB" → bytes (K/M/G/T are powers of 1024). */
-export function parseSize(text: string, option: string): number {
+export function parseSize(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
   const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
-  if (!match || unit === undefined) throw new UsageError(`${option}: invalid size "${text}" (e.g. 4096, 64K, 10G)`);
+  if (!match || unit === undefined) throw new InvalidArgumentError('Expected a size such as 4096, 64K or 10G.');
   const bytes = Math.floor(Number(match[1]) * unit);
-  if (!Number.isSafeInteger(bytes)) throw new UsageError(`${option}: size "${text}" is too large`);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError('The size is too large.');
   return bytes;
 }
 
-/** "30", "0.5" → milliseconds; must be positive. */
-export function parseSeconds(text: string, option: string): number {
-  const value = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(value > 0)) {
-    throw new UsageError(`${option}: expected a positive number of seconds, got "${text}"`);
-  }
-  return Math.round(value * 1000);
+/** A protocol chunk size: a size from 512 B to 16 MiB (docs/PROTOCOL.md, `chunkSize`). */
+export function parseChunkSize(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes < MIN_CHUNK_SIZE || bytes > MAX_CHUNK_SIZE) throw new InvalidArgumentError(`Expected ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes (512 B to 16M).`);
+  return bytes;
 }
 
-/** "5" → 5: a non-negative integer. */
-export function parseCount(text: string, option: string): number {
-  if (!/^\d{1,6}$/.test(text.trim())) throw new UsageError(`${option}: expected a whole number, got "${text}"`);
-  return Number(text);
-}
-
-/** "7420" → 7420; 0 allowed when `allowZero` (pick a free port). */
-export function parsePort(text: string, option: string, allowZero = false): number {
+function parsePositive(text: string, unit: string): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value > 65535 || (value === 0 && !allowZero)) {
-    throw new UsageError(`${option}: invalid port "${text}"`);
-  }
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(value > 0)) throw new InvalidArgumentError(`Expected a positive number of ${unit}.`);
   return value;
 }
 
-/** The token from --token, else --token-file (first line), else FTX_TOKEN; undefined when none. */
-export function resolveToken(options: { token?: string; tokenFile?: string }, env: NodeJS.ProcessEnv): string | undefined {
+/** "30", "0.5" → milliseconds; must be positive. */
+export function parseSeconds(text: string): number {
+  return Math.round(parsePositive(text, 'seconds') * 1000);
+}
+
+/** "24", "0.5" → milliseconds; must be positive. */
+export function parseHours(text: string): number {
+  return Math.round(parsePositive(text, 'hours') * 3600 * 1000);
+}
+
+/** "5" → 5: a non-negative integer. */
+export function parseCount(text: string): number {
+  if (!/^\d{1,6}$/.test(text.trim())) throw new InvalidArgumentError('Expected a whole number.');
+  return Number(text);
+}
+
+/** "7420" → 7420; 0 picks a free port. */
+export function parseListenPort(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value > 65535) throw new InvalidArgumentError('Expected a port from 0 to 65535.');
+  return value;
+}
+
+/** "host[:port]" → a destination (see parseDestination). */
+export function parseDestinationOption(text: string): Destination {
+  try {
+    return parseDestination(text);
+  } catch (error) {
+    throw error instanceof FtxError ? new InvalidArgumentError(`${error.message}.`) : error;
+  }
+}
+
+/** Where a token was given: commander's options, already narrowed to the one that wins. */
+export interface TokenOptions {
+  token?: string;
+  tokenFile?: string;
+}
+
+/** The token from `token`, else the first line of `tokenFile`; undefined when neither. */
+export function resolveToken(options: TokenOptions): string | undefined {
   if (options.token !== undefined) {
     if (options.token === '') throw new UsageError('--token: empty token');
     return options.token;
   }
-  if (options.tokenFile !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(options.tokenFile, 'utf8');
-    } catch (error) {
-      throw new UsageError(`--token-file: cannot read ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-    }
-    const token = text.split(/\r?\n/)[0]!.trim();
-    if (token === '') throw new UsageError(`--token-file: ${options.tokenFile} is empty`);
-    return token;
+  if (options.tokenFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(options.tokenFile, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--token-file: cannot read ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
-  const fromEnv = env.FTX_TOKEN;
-  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (token === '') throw new UsageError(`--token-file: ${options.tokenFile} is empty`);
+  return token;
 }

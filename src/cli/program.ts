@@ -3,11 +3,44 @@ import { Command, CommanderError, Option } from 'commander';
 import { FTX_VERSION } from '../version.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
+import { exitCodesHelp, PROGRAM_EXAMPLES, PUT_EXAMPLES, SERVE_EXAMPLES } from './help-text.js';
 import type { CliIo } from './io.js';
+import {
+  parseChunkSize, parseCount, parseDestinationOption, parseHours, parseListenPort, parseSeconds, parseSize, type TokenOptions,
+} from './option-parsers.js';
 import type { PutCliOptions } from './put-command.js';
 import type { ServeCliOptions } from './serve-command.js';
 
 let exitCode: number = EXIT.OK;
+
+const IF_EXISTS_POLICIES = ['fail', 'overwrite', 'skip', 'rename'];
+
+/** An option whose value commander checks with `parse` (and may take from `env`). */
+function checked(flags: string, description: string, parse: (text: string) => unknown, env?: string): Option {
+  const option = new Option(flags, description).argParser(parse);
+  return env ? option.env(env) : option;
+}
+
+/** --token and --token-file, also from FTX_TOKEN and FTX_TOKEN_FILE. */
+function tokenOptions(command: Command, tokenHelp: string): Command {
+  return command
+    .addOption(new Option('-t, --token <token>', tokenHelp).env('FTX_TOKEN'))
+    .addOption(new Option('--token-file <path>', 'read the token from the first line of a file').env('FTX_TOKEN_FILE'));
+}
+
+/**
+ * `options` with only the token option that wins: --token, then --token-file, then FTX_TOKEN_FILE,
+ * then FTX_TOKEN (an option given on the command line beats the environment).
+ */
+function withChosenToken<T extends TokenOptions>(options: T, command: Command): T {
+  const { token, tokenFile } = options;
+  const chosen: T = { ...options };
+  delete chosen.token;
+  delete chosen.tokenFile;
+  if (token !== undefined && command.getOptionValueSource('token') === 'cli') return { ...chosen, token };
+  if (tokenFile !== undefined) return { ...chosen, tokenFile };
+  return token !== undefined ? { ...chosen, token } : chosen;
+}
 
 /**
  * Builds the program; commands load their modules only when they run (fast --help/--version).
@@ -18,60 +51,63 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
     .description('Chunked, md5-verified, atomic file transfer over TCP.')
     .version(FTX_VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
-    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `${PROGRAM_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
+      // Commander's own complaints get ftx's one-line form: "ftx: error: unknown option '--x' (Did you mean --y?)".
+      outputError: (text, write) => write(`ftx: ${text.trim().replace(/\s*\n\s*/g, ' ')}\n`),
     });
 
-  program
+  const serve = program
     .command('serve')
     .description('receive files into a directory')
     .argument('[dir]', 'directory to store files in', '.')
     .option('-H, --host <address>', 'address to listen on (default: 127.0.0.1 without a token, all interfaces with one)')
-    .option('-p, --port <port>', `port to listen on, 0 for any free port (default: ${DEFAULT_PORT})`)
-    .option('-t, --token <token>', 'require clients to prove this token (prefer --token-file or FTX_TOKEN)')
-    .option('--token-file <path>', 'read the token from the first line of a file')
-    .option('--max-size <size>', 'refuse files larger than this (e.g. 10G; K/M/G/T are powers of 1024)')
-    .option('--idle-timeout <seconds>', 'drop a connection silent for this long (default: 120)')
-    .option('--partial-ttl <hours>', 'remove kept partial uploads untouched for this long (default: 24)')
+    .addOption(checked('-p, --port <port>', `port to listen on, 0 for any free port (default: ${DEFAULT_PORT})`, parseListenPort));
+  tokenOptions(serve, 'require clients to prove this token (visible in ps: prefer --token-file)')
+    .addOption(checked('--max-size <size>', 'refuse files larger than this (e.g. 10G; K/M/G/T are powers of 1024)', parseSize))
+    .addOption(checked('--idle-timeout <seconds>', 'drop a connection silent for this long (default: 120)', parseSeconds))
+    .addOption(checked('--partial-ttl <hours>', 'remove kept partial uploads untouched for this long (default: 24)', parseHours))
     .option('-q, --quiet', 'no log lines, errors only')
+    .addHelpText('after', `${SERVE_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()
-    .action(async (dir: string, options: ServeCliOptions) => {
+    .action(async (dir: string, options: ServeCliOptions, command: Command) => {
       const { planServe, runServe } = await import('./serve-command.js');
-      await runServe(planServe(dir, options, io.env), io);
+      await runServe(planServe(dir, withChosenToken(options, command)), io);
     });
 
-  program
+  const put = program
     .command('put')
     .description('upload files, directory trees, stdin or a command\'s output to an ftx server')
     .usage('[options] <source...> [host[:port]]\n       ftx put [options] --name <name> [host[:port]] -- <command> [args...]')
     .argument('[source...]', 'files, directories ("dir/" = its contents) or "-" for stdin, then the destination host[:port] unless --to or FTX_HOST gives it; after "--": a command whose output to upload, landed only if it exits 0')
-    .option('--to <host[:port]>', 'destination (default: FTX_HOST, else the last argument)')
-    .option('-d, --dir <remote-dir>', 'directory on the server, relative to the served directory (or FTX_DIR)')
-    .option('--name <name>', 'name on the server for stdin ("-") or a command\'s output ("-- <command>")')
-    .option('-t, --token <token>', 'token the server requires (prefer --token-file, FTX_TOKEN_FILE or FTX_TOKEN)')
-    .option('--token-file <path>', 'read the token from the first line of a file')
-    .option('--if-exists <policy>', 'when the server has the name with other content: fail, overwrite, skip or rename (default: fail, or FTX_IF_EXISTS); identical files are always skipped')
+    .addOption(checked('--to <host[:port]>', 'destination (default: the last argument)', parseDestinationOption, 'FTX_HOST'))
+    .addOption(new Option('-d, --dir <remote-dir>', 'directory on the server, relative to the served directory').env('FTX_DIR'))
+    .option('--name <name>', 'name on the server for stdin ("-") or a command\'s output ("-- <command>")');
+  tokenOptions(put, 'token the server requires (visible in ps: prefer --token-file)')
+    .addOption(new Option('--if-exists <policy>', 'when the server has the name with other content (identical files are always skipped)')
+      .choices(IF_EXISTS_POLICIES).default('fail').env('FTX_IF_EXISTS'))
     .option('-f, --force', 'same as --if-exists overwrite')
     .option('--checksum', 'compare files by md5 instead of size and mtime')
     .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--follow-symlinks', 'upload what symlinks point to (default: skip them with a warning)')
     .option('--dry-run', 'list what would be sent, skipped or refused; send nothing')
     .option('--json', 'NDJSON events on stdout (human output goes to stderr)')
-    .option('--chunk-size <bytes>', 'protocol chunk size (default: 4096)')
-    .option('--connect-timeout <seconds>', 'give up connecting after this long (default: 10)')
-    .option('--idle-timeout <seconds>', 'fail when the server is silent this long (default: 60)')
-    .option('--retries <count>', 'reconnect and resume this many times after a lost connection (default: 5)')
-    .option('--retry-wait <seconds>', 'first wait before a retry; doubles each time, with jitter (default: 1)')
+    .addOption(checked('--chunk-size <bytes>', 'protocol chunk size, 512 to 16M (default: 4096)', parseChunkSize))
+    .addOption(checked('--connect-timeout <seconds>', 'give up connecting after this long (default: 10)', parseSeconds))
+    .addOption(checked('--idle-timeout <seconds>', 'fail when the server is silent this long (default: 60)', parseSeconds))
+    .addOption(checked('--retries <count>', 'reconnect and resume this many times after a lost connection (default: 5)', parseCount))
+    .addOption(checked('--retry-wait <seconds>', 'first wait before a retry; doubles each time, with jitter (default: 1)', parseSeconds))
     .option('--no-resume', 'always send whole files (ignore partials the server kept)')
     .addOption(new Option('--no-progress', 'no progress bar'))
     .option('-q, --quiet', 'print nothing but errors')
+    .addHelpText('after', `${PUT_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()
-    .action(async (args: string[], options: PutCliOptions) => {
+    .action(async (args: string[], options: PutCliOptions, command: Command) => {
       const { planPut, runPut } = await import('./put-command.js');
-      exitCode = await runPut(planPut(args, options, io.env, Boolean(io.stderr.isTTY), producer), io);
+      exitCode = await runPut(planPut(args, withChosenToken(options, command), Boolean(io.stderr.isTTY), producer), io);
     });
 
   return program;
@@ -93,8 +129,8 @@ export async function main(commandLine: string[], io: CliIo): Promise<number> {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.OK;
-      return EXIT.USAGE;
+      // Exit code 0: --help, `ftx help`, --version. Anything else, a bare `ftx` included (help on stderr), is a usage error.
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     io.stderr.write(`ftx: error: ${describeError(error)}\n`);
     return exitCodeFor(error);

@@ -1,39 +1,43 @@
-/** `ftx put <source...> [host[:port]]`: plan from argv and environment (pure), then run the upload. */
+/** `ftx put <source...> [host[:port]]`: plan from commander's options (pure), then run the upload. */
 import type { Readable } from 'node:stream';
 import { parseDestination, type Destination } from '../client/address.js';
 import { DEFAULT_RETRY_POLICY, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
 import { runUpload, type IfExists, type UploadJob } from '../client/upload-tree.js';
 import { UsageError } from '../errors.js';
+import { formatHostPort } from '../transport/connect.js';
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
 import { combineReporters, createHumanReporter, createJsonReporter, type Reporter } from '../ui/reporters.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
-import { parseCount, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
+import { resolveToken } from './option-parsers.js';
 import { startProducer, type Producer } from './producer.js';
 import { afterPendingSignals, trapInterrupts } from './signals.js';
 
-/** Raw commander options of `put`. */
+/** Commander's options of `put`, values already checked and converted (program.ts). */
 export interface PutCliOptions {
-  to?: string;
+  /** --to or FTX_HOST. */
+  to?: Destination;
+  /** --dir or FTX_DIR. */
   dir?: string;
   name?: string;
   token?: string;
   tokenFile?: string;
   force?: boolean;
-  ifExists?: string;
+  /** --if-exists or FTX_IF_EXISTS. */
+  ifExists?: IfExists;
   checksum?: boolean;
   exclude?: string[];
   followSymlinks?: boolean;
   dryRun?: boolean;
   json?: boolean;
-  chunkSize?: string;
-  connectTimeout?: string;
-  idleTimeout?: string;
+  chunkSize?: number;
+  connectTimeout?: number;
+  idleTimeout?: number;
   progress?: boolean;
   quiet?: boolean;
   resume?: boolean;
-  retries?: string;
-  retryWait?: string;
+  retries?: number;
+  retryWait?: number;
 }
 
 /** Everything `put` will do, decided before any connection is made. */
@@ -61,55 +65,49 @@ export interface PutPlan {
   retry: RetryPolicy;
 }
 
-const POLICIES: IfExists[] = ['fail', 'overwrite', 'skip', 'rename'];
-
 /** What a put uploads and where: files and trees, stdin ("-"), or a command's output. */
 interface SourcePlan {
   sources: string[];
-  destinationText: string;
+  destination: Destination;
   streamName?: string;
   producer?: string[];
 }
 
 /**
- * Sources and destination from the arguments. The destination is --to, else FTX_HOST (every
+ * Sources and destination from the arguments. The destination is --to (or FTX_HOST: every
  * argument is then a source), else the last argument. `command` is what followed "--".
  */
-function planSources(args: string[], options: PutCliOptions, env: NodeJS.ProcessEnv, command: string[] | undefined): SourcePlan {
-  const envHost = env.FTX_HOST && env.FTX_HOST !== '' ? env.FTX_HOST : undefined;
-  const explicit = options.to !== undefined || envHost !== undefined;
-  const destinationText = options.to ?? envHost ?? (args.length >= (command ? 1 : 2) ? args[args.length - 1] : undefined);
-  const sources = explicit ? args : args.slice(0, -1);
+function planSources(args: string[], options: PutCliOptions, command: string[] | undefined): SourcePlan {
+  const last = args.length >= (command ? 1 : 2) ? args[args.length - 1] : undefined;
+  const destination = options.to ?? (last !== undefined ? parseDestination(last) : undefined);
+  const sources = options.to !== undefined ? args : args.slice(0, -1);
   if (command !== undefined) {
     const form = 'ftx put --name <name> <host[:port]> -- <command> [args...]';
     if (command.length === 0) throw new UsageError(`"--" must be followed by the command whose output to upload: ${form}`);
-    if (destinationText === undefined) throw new UsageError(`put needs a destination: ${form} (or --to, or FTX_HOST)`);
+    if (destination === undefined) throw new UsageError(`put needs a destination: ${form} (or --to, or FTX_HOST)`);
     if (sources.length > 0) throw new UsageError(`a command's output is the only source: no files or "-" with "-- <command>" (${form})`);
     if (!options.name) throw new UsageError(`uploading a command's output needs a name: ${form}`);
-    return { sources: [], destinationText, streamName: options.name, producer: command };
+    return { sources: [], destination, streamName: options.name, producer: command };
   }
-  if (destinationText === undefined || sources.length === 0) {
+  if (destination === undefined || sources.length === 0) {
     throw new UsageError('put needs sources and a destination: ftx put <source...> <host[:port]> (or --to, or FTX_HOST)');
   }
   if (!sources.includes('-')) {
     if (options.name !== undefined) throw new UsageError('--name is only for stdin ("-") or a command ("-- <command>")');
-    return { sources, destinationText };
+    return { sources, destination };
   }
   if (sources.length !== 1) throw new UsageError('"-" (stdin) cannot be combined with other sources');
   if (!options.name) throw new UsageError('uploading stdin needs a name: ftx put - <host> --name <name>');
-  return { sources, destinationText, streamName: options.name };
+  return { sources, destination, streamName: options.name };
 }
 
 /**
- * Turns `put`'s arguments, options and environment into a plan; throws UsageError. `command` is
- * what followed "--" on the command line (`put --name NAME -- COMMAND [ARGS...]`).
+ * Turns `put`'s arguments and options into a plan; throws UsageError. `command` is what followed
+ * "--" on the command line (`put --name NAME -- COMMAND [ARGS...]`).
  */
-export function planPut(args: string[], options: PutCliOptions, env: NodeJS.ProcessEnv, stderrIsTty: boolean, command?: string[]): PutPlan {
-  const { sources, destinationText, streamName, producer } = planSources(args, options, env, command);
-  const destination = parseDestination(destinationText);
-  const ifExistsText = options.force ? 'overwrite' : (options.ifExists ?? env.FTX_IF_EXISTS ?? 'fail');
-  if (!POLICIES.includes(ifExistsText as IfExists)) throw new UsageError(`--if-exists: expected ${POLICIES.join('|')}, got "${ifExistsText}"`);
-  const token = resolveToken({ ...options, ...(options.token === undefined && options.tokenFile === undefined && env.FTX_TOKEN_FILE ? { tokenFile: env.FTX_TOKEN_FILE } : {}) }, env);
+export function planPut(args: string[], options: PutCliOptions, stderrIsTty: boolean, command?: string[]): PutPlan {
+  const { sources, destination, streamName, producer } = planSources(args, options, command);
+  const token = resolveToken(options);
   const quiet = options.quiet ?? false;
   return {
     sources,
@@ -117,23 +115,23 @@ export function planPut(args: string[], options: PutCliOptions, env: NodeJS.Proc
     ...(producer !== undefined ? { producer } : {}),
     destination,
     ...(token !== undefined ? { token } : {}),
-    remoteDir: (options.dir ?? env.FTX_DIR ?? '').replace(/^\/+|\/+$/g, ''),
-    ifExists: ifExistsText as IfExists,
+    remoteDir: (options.dir ?? '').replace(/^\/+|\/+$/g, ''),
+    ifExists: options.force ? 'overwrite' : options.ifExists ?? 'fail',
     checksum: options.checksum ?? false,
     exclude: options.exclude ?? [],
     followSymlinks: options.followSymlinks ?? false,
     dryRun: options.dryRun ?? false,
     json: options.json ?? false,
-    chunkSize: options.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : parseSize(options.chunkSize, '--chunk-size'),
-    connectTimeoutMs: options.connectTimeout === undefined ? 10_000 : parseSeconds(options.connectTimeout, '--connect-timeout'),
-    idleTimeoutMs: options.idleTimeout === undefined ? 60_000 : parseSeconds(options.idleTimeout, '--idle-timeout'),
+    chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    connectTimeoutMs: options.connectTimeout ?? 10_000,
+    idleTimeoutMs: options.idleTimeout ?? 60_000,
     quiet,
     progress: options.progress !== false && !quiet && stderrIsTty,
     resume: options.resume !== false,
     retry: {
       ...DEFAULT_RETRY_POLICY,
-      ...(options.retries !== undefined ? { retries: parseCount(options.retries, '--retries') } : {}),
-      ...(options.retryWait !== undefined ? { baseDelayMs: parseSeconds(options.retryWait, '--retry-wait') } : {}),
+      ...(options.retries !== undefined ? { retries: options.retries } : {}),
+      ...(options.retryWait !== undefined ? { baseDelayMs: options.retryWait } : {}),
     },
   };
 }
@@ -171,7 +169,7 @@ function streamOf(plan: PutPlan, stdin: Readable): { stream?: UploadJob['stream'
 /** Runs a plan; resolves with the exit code. Fatal failures are reported, then thrown. */
 export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process.stdin): Promise<number> {
   const { host, port } = plan.destination;
-  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const where = formatHostPort(host, port);
   const human = createHumanReporter({
     lines: plan.json ? undefined : io.stdout, stderr: io.stderr, bars: plan.progress, quiet: plan.quiet, destination: where,
   });

@@ -6,17 +6,17 @@ import { UsageError } from '../errors.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { startServer, type RunningServer } from '../server/server.js';
 import { lineWriter, type CliIo, type LineWriter } from './io.js';
-import { parsePort, parseSeconds, parseSize, resolveToken } from './option-parsers.js';
+import { resolveToken } from './option-parsers.js';
 
-/** Raw commander options of `serve`. */
+/** Commander's options of `serve`, values already checked and converted (program.ts). */
 export interface ServeCliOptions {
   host?: string;
-  port?: string;
+  port?: number;
   token?: string;
   tokenFile?: string;
-  maxSize?: string;
-  idleTimeout?: string;
-  partialTtl?: string;
+  maxSize?: number;
+  idleTimeout?: number;
+  partialTtl?: number;
   quiet?: boolean;
 }
 
@@ -45,7 +45,7 @@ export function isLoopbackHost(host: string): boolean {
  * is 127.0.0.1; a non-loopback --host without a token gets a random token generated for this run.
  * With a token the default host is every interface (::, or 0.0.0.0 where IPv6 is off).
  */
-export function planServe(dir: string | undefined, options: ServeCliOptions, env: NodeJS.ProcessEnv): ServePlan {
+export function planServe(dir: string | undefined, options: ServeCliOptions): ServePlan {
   const root = dir ?? '.';
   let isDirectory = false;
   try {
@@ -54,7 +54,7 @@ export function planServe(dir: string | undefined, options: ServeCliOptions, env
     isDirectory = false;
   }
   if (!isDirectory) throw new UsageError(`${root} is not a directory`);
-  let token = resolveToken(options, env);
+  let token = resolveToken(options);
   const host = options.host ?? (token ? '::' : '127.0.0.1');
   let tokenGenerated = false;
   if (!token && !isLoopbackHost(host)) {
@@ -64,12 +64,12 @@ export function planServe(dir: string | undefined, options: ServeCliOptions, env
   return {
     root,
     host,
-    port: options.port === undefined ? DEFAULT_PORT : parsePort(options.port, '--port', true),
+    port: options.port ?? DEFAULT_PORT,
     ...(token !== undefined ? { token } : {}),
     tokenGenerated,
-    ...(options.maxSize !== undefined ? { maxSize: parseSize(options.maxSize, '--max-size') } : {}),
-    idleTimeoutMs: options.idleTimeout === undefined ? 120_000 : parseSeconds(options.idleTimeout, '--idle-timeout'),
-    partialTtlMs: options.partialTtl === undefined ? 24 * 3600 * 1000 : parseSeconds(options.partialTtl, '--partial-ttl') * 3600,
+    ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    idleTimeoutMs: options.idleTimeout ?? 120_000,
+    partialTtlMs: options.partialTtl ?? 24 * 3600 * 1000,
     quiet: options.quiet ?? false,
   };
 }
