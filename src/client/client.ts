@@ -1,4 +1,5 @@
 /** The library API: connect to an ftx server, authenticate, upload files one after another. */
+import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { createMd5, hashFileRange } from '../checksum.js';
@@ -140,6 +141,7 @@ export class FtxClient {
         if (error instanceof LocalFileError) link.destroy();
         throw error;
       }
+      if (verdict === undefined) await this.checkUnchanged(handle, info, localPath);
       const md5 = hash.digest('hex');
       memory.fullMd5 = md5;
       if (verdict === undefined) link.conn.send({ action: 'end', id, md5 });
@@ -149,6 +151,20 @@ export class FtxClient {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * Before the trailer commits the upload: a file that grew or was rewritten while it was sent would
+   * land as its first `size` bytes, a snapshot that no longer matches it. Like a file that shrank,
+   * it is not sent: the connection is dropped (the server keeps a partial it will not resume, the
+   * source's size or mtime having changed) and the file fails with local_io.
+   */
+  private async checkUnchanged(handle: FileHandle, before: Stats, localPath: string): Promise<void> {
+    const after = await handle.stat();
+    if (after.size === before.size && after.mtimeMs === before.mtimeMs) return;
+    this.connection.destroy();
+    const what = after.size === before.size ? 'was modified' : `went from ${before.size} to ${after.size} bytes`;
+    throw new LocalFileError(`${localPath} changed while it was being sent (it ${what}); not landed, send it again once it is settled`);
   }
 
   /** The server says this exact upload already landed: check its md5 against ours. */

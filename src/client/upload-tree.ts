@@ -16,7 +16,7 @@ import { putStream } from './stream-put.js';
 import type { Decision, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
 import { md5File } from '../checksum.js';
 import { asJobFile, decide, IDENTICAL } from './upload-decisions.js';
-import { collectSources } from './walk.js';
+import { collectSources, type WalkFailure } from './walk.js';
 
 export type { FileResult, IfExists, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
 
@@ -65,10 +65,20 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
     return finish();
   }
 
-  const entries = await collectSources(job.sources, { remoteDir: job.remoteDir, exclude: job.exclude, followSymlinks: job.followSymlinks, onWarning: events.note });
+  const unreadable: WalkFailure[] = [];
+  const entries = await collectSources(job.sources, {
+    remoteDir: job.remoteDir, exclude: job.exclude, followSymlinks: job.followSymlinks, onWarning: events.note, onFailed: (f) => unreadable.push(f),
+  });
   const files = entries.filter((e) => e.kind === 'file');
   const dirs = entries.filter((e) => e.kind === 'dir' && !entries.some((f) => f.kind === 'file' && f.remoteName.startsWith(`${e.remoteName}/`)));
-  events.planned(files.map(asJobFile), files.reduce((sum, f) => sum + f.size, 0));
+  const unreadableFiles = unreadable.map((f): JobFile => ({ name: f.remoteName, localPath: f.localPath, size: 0 }));
+  events.planned([...files.map(asJobFile), ...unreadableFiles], files.reduce((sum, f) => sum + f.size, 0));
+  // What the walk could not read is a failed entry each (exit 10 when others made it), not a hole.
+  unreadableFiles.forEach((file, i) => {
+    const { error } = unreadable[i]!;
+    if (job.dryRun) events.wouldSend(file, `fail: ${error.message}`);
+    else fail(file, error);
+  });
   const decisions = await withRetries(job.retry, onRetry, () => decide(session, files, job).catch((error: unknown) => {
     if (isRetryable(error)) session.drop();
     throw error;
