@@ -13,9 +13,16 @@ export interface DigestEntry {
   /** mtime in whole ms, as the file had it right after landing. */
   mtime: number;
   md5: string;
+  /** The client's id of the upload that landed it (lets its retry learn so, even after a restart). */
+  uploadId?: string;
 }
 
 const FILE_NAME = 'digests.jsonl';
+
+/** One line of the log: `{"f":…,"size":…,"mtime":…,"md5":…}`, plus `"u"` (the upload id) when known. */
+function logLine(filename: string, { size, mtime, md5, uploadId }: DigestEntry): string {
+  return JSON.stringify({ f: filename, size, mtime, md5, ...(uploadId !== undefined ? { u: uploadId } : {}) });
+}
 
 /** The digest log of one root. */
 export class DigestIndex {
@@ -39,9 +46,9 @@ export class DigestIndex {
     for (const line of lines) {
       if (line.trim() === '') continue;
       try {
-        const { f, size, mtime, md5 } = JSON.parse(line) as { f: unknown; size: unknown; mtime: unknown; md5: unknown };
+        const { f, size, mtime, md5, u } = JSON.parse(line) as { f: unknown; size: unknown; mtime: unknown; md5: unknown; u: unknown };
         if (typeof f === 'string' && Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && typeof md5 === 'string') {
-          index.entries.set(f, { size: size as number, mtime: mtime as number, md5 });
+          index.entries.set(f, { size: size as number, mtime: mtime as number, md5, ...(typeof u === 'string' ? { uploadId: u } : {}) });
         }
       } catch {
         // A torn last line after a crash: ignore it.
@@ -57,7 +64,7 @@ export class DigestIndex {
    */
   record(filename: string, entry: DigestEntry): void {
     this.entries.set(filename, entry);
-    this.pending.push(`${JSON.stringify({ f: filename, ...entry })}\n`);
+    this.pending.push(`${logLine(filename, entry)}\n`);
     if (this.pending.length > 1) return;
     setImmediate(() => {
       const text = this.pending.join('');
@@ -77,8 +84,14 @@ export class DigestIndex {
     return entry && entry.size === size && entry.mtime === Math.round(mtimeMs) ? entry.md5 : undefined;
   }
 
+  /** The md5 recorded for `filename` if upload `uploadId` of `size` bytes landed it. */
+  landedBy(filename: string, uploadId: string, size: number): string | undefined {
+    const entry = this.entries.get(filename);
+    return entry?.uploadId === uploadId && entry.size === size ? entry.md5 : undefined;
+  }
+
   private async compact(): Promise<void> {
-    const text = [...this.entries].map(([f, entry]) => JSON.stringify({ f, ...entry })).join('\n');
+    const text = [...this.entries].map(([f, entry]) => logLine(f, entry)).join('\n');
     const temp = `${this.path}.${process.pid}.tmp`;
     await writeFile(temp, text === '' ? '' : `${text}\n`, { mode: 0o600 });
     await rename(temp, this.path);

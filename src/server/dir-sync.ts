@@ -9,7 +9,8 @@ interface DirState {
   next?: Promise<void>;
 }
 
-async function fsyncDirectory(path: string): Promise<void> {
+/** fsync of one directory (makes the names created or removed in it durable). */
+export async function fsyncDirectory(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();

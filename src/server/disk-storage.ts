@@ -1,6 +1,6 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
 import type { Hash } from 'node:crypto';
-import { open, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
@@ -8,15 +8,16 @@ import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import { DigestIndex } from './digest-index.js';
 import { DirectorySyncer } from './dir-sync.js';
 import { DiskUpload } from './disk-upload.js';
-import { toStorageError } from './file-ops.js';
+import { createExclusive, toStorageError } from './file-ops.js';
 import { LandingPool } from './landing-pool.js';
 import { checkNames } from './name-check.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { PartialStore } from './partials.js';
 import { reopenPartial } from './partial-reopen.js';
+import { settleLandings } from './landing-recovery.js';
 import { splitSafeFilename } from './safe-path.js';
 import { createMissing, TargetResolver, type ParentDir } from './target-resolver.js';
-import type { BeginResult, CheckQuery, CheckResult, Storage, UploadTarget } from './storage.js';
+import type { BeginResult, CheckQuery, CheckResult, Storage, StoredReceipt, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
 export interface DiskStorageOptions {
@@ -75,6 +76,7 @@ export class DiskStorage implements Storage {
     if (!(await stat(real)).isDirectory()) throw new Error(`${root} is not a directory`);
     const partials = await PartialStore.open(real, options.partialTtlMs ?? 24 * 3600 * 1000);
     const digests = await DigestIndex.open(real);
+    await settleLandings(partials, digests);
     return new DiskStorage(real, partials, digests, options);
   }
 
@@ -113,16 +115,10 @@ export class DiskStorage implements Storage {
       };
       this.reserved.set(finalPath, reservation);
 
-      const landed = target.resume && target.uploadId !== undefined && target.size !== null
-        ? this.partials.findLanded(filename, target.uploadId, target.size, target.source)
-        : undefined;
+      const landed = await this.alreadyLanded(finalPath, filename, target);
       if (landed) {
-        const info = await stat(finalPath).catch(() => undefined);
-        // Still the very file that landed (not replaced since): its digest entry still holds.
-        if (info?.isFile() && this.digests.lookup(filename, info.size, info.mtimeMs) === landed.md5) {
-          this.release(finalPath, reservation);
-          return { landed: { filename, size: landed.size, md5: landed.md5 } };
-        }
+        this.release(finalPath, reservation);
+        return { landed };
       }
       // Small pipelined files land through a worker; an existing name shows up there, at link time.
       const small = !target.keepPartial && target.size !== null && target.size <= SMALL_UPLOAD_MAX_BYTES;
@@ -164,7 +160,7 @@ export class DiskStorage implements Storage {
         state = { version: 1, filename, size: target.size ?? -1, source: target.source, durable: 0, data: dataPath, updated: Date.now() };
         // The state exists before its data: data never outlives a state that could expire it.
         if (target.keepPartial) await this.partials.save(state);
-        kept = { handle: await open(dataPath, 'w', 0o600), offset: 0, hash: createMd5() };
+        kept = { handle: await createExclusive(dataPath, 0o600), offset: 0, hash: createMd5() };
       }
       const upload = new DiskUpload(kept.handle, {
         filename, size: target.size, chunkSize: target.chunkSize, finalPath, overwrite: target.overwrite,
@@ -217,6 +213,21 @@ export class DiskStorage implements Storage {
     if (join(parent.existing, ...parent.missing) !== expected) return false;
     await createMissing(parent, (path) => void createdDirs.push(path));
     return true;
+  }
+
+  /**
+   * This logical upload (same uploadId and size) already landed and the target is still that file:
+   * remembered in memory, or (after a restart) by the digest log line its landing wrote.
+   */
+  private async alreadyLanded(finalPath: string, filename: string, target: UploadTarget): Promise<StoredReceipt | undefined> {
+    if (!target.resume || target.uploadId === undefined || target.size === null) return undefined;
+    const md5 = this.partials.findLanded(filename, target.uploadId, target.size, target.source)?.md5 ??
+      this.digests.landedBy(filename, target.uploadId, target.size);
+    if (md5 === undefined) return undefined;
+    const info = await stat(finalPath).catch(() => undefined);
+    // Still the very file that landed (not replaced since): its digest entry still holds.
+    if (!info?.isFile() || this.digests.lookup(filename, info.size, info.mtimeMs) !== md5) return undefined;
+    return { filename, size: target.size, md5 };
   }
 
   /**

@@ -124,6 +124,7 @@ export class DiskUpload implements Upload {
     if (this.closing) return Promise.reject(new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, 'upload already closed'));
     const work = (async (): Promise<StoredReceipt> => {
       let receipt: StoredReceipt;
+      let landedMtime: number;
       try {
         await this.settleWrites();
         const md5 = this.hasher.digest();
@@ -132,16 +133,21 @@ export class DiskUpload implements Upload {
             `md5 mismatch: the stored data hashes to ${md5}, the client sent ${claimedMd5}` +
             `${this.offset > 0 ? ` (resumed at ${this.offset})` : ''}; the partial was discarded`);
         }
-        const { mtime, state } = this.plan;
+        const { mtime, state, uploadId } = this.plan;
         await this.handle.chmod(this.plan.mode);
         if (mtime !== undefined) await this.handle.utimes(new Date(), new Date(mtime));
         await this.handle.sync();
-        // The mtime we just set is the one recorded (no stat needed); without one, ask the file.
-        const landedMtime = mtime ?? Math.round((await this.handle.stat()).mtimeMs);
+        const info = await this.handle.stat({ bigint: true });
+        // The mtime we just set is the one recorded; without one, the file's own.
+        landedMtime = mtime ?? Number(info.mtimeMs) + (info.mtimeNs % 1_000_000n >= 500_000n ? 1 : 0);
+        if (this.plan.keepPartial) {
+          // Durable before the link: a restart after a crash from here on knows whether it landed.
+          state.landing = { md5, mtime: landedMtime, dev: String(info.dev), ino: String(info.ino), ...(uploadId !== undefined ? { uploadId } : {}) };
+          await this.plan.partials.saveDurably(state);
+        }
         await this.handle.close();
         const landed = await landFile(state.data, this.plan.finalPath, this.filename, this.plan);
         receipt = { filename: landed.filename, size: this.received, md5 };
-        this.plan.digests.record(landed.filename, { size: this.received, mtime: landedMtime, md5 });
       } catch (error) {
         await this.removeEverything();
         this.plan.release();
@@ -150,9 +156,16 @@ export class DiskUpload implements Upload {
       // Landed: what follows cannot undo it, so its failures are not the client's.
       await this.plan.dirSync.sync(dirname(this.plan.finalPath)).catch(() => undefined);
       for (const dir of this.plan.createdDirs) await this.plan.dirSync.sync(dirname(dir)).catch(() => undefined);
-      if (this.plan.keepPartial) await this.plan.partials.remove(this.plan.state);
-      if (this.plan.uploadId !== undefined) {
-        this.plan.partials.recordLanded(this.filename, { uploadId: this.plan.uploadId, size: receipt.size, source: this.plan.state.source, md5: receipt.md5 });
+      const { uploadId } = this.plan;
+      this.plan.digests.record(receipt.filename, { size: receipt.size, mtime: landedMtime, md5: receipt.md5, ...(uploadId !== undefined ? { uploadId } : {}) });
+      if (uploadId !== undefined) {
+        this.plan.partials.recordLanded(this.filename, { uploadId, size: receipt.size, source: this.plan.state.source, md5: receipt.md5 });
+      }
+      if (this.plan.keepPartial) {
+        // The state goes only once the digest line (with the upload id) is written: until the verdict
+        // is sent, one of the two always tells a retry after a crash that this upload landed.
+        await this.plan.digests.flushed();
+        await this.plan.partials.remove(this.plan.state);
       }
       this.plan.release();
       return receipt;

@@ -1,6 +1,6 @@
 /** File operations of the disk storage: batched writes, numbered names, landing by link or rename. */
 import type { FileHandle } from 'node:fs/promises';
-import { link, lstat, rename, unlink } from 'node:fs/promises';
+import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 
@@ -21,6 +21,21 @@ export async function writeAll(handle: FileHandle, buffers: Buffer[], position: 
     }
     rest = next;
   }
+}
+
+/**
+ * Creates a new, empty data file for one writer (O_CREAT|O_EXCL): never opens an existing inode,
+ * which could be a landed file still linked under this name after a crash between link and
+ * unlink. A name left over that way is unlinked (the other name keeps the file) and created anew.
+ */
+export async function createExclusive(path: string, mode: number): Promise<FileHandle> {
+  try {
+    return await open(path, 'wx', mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  await unlink(path);
+  return open(path, 'wx', mode);
 }
 
 /** "a/db.sql.gz", 2 → "a/db.2.sql.gz"; ".bashrc", 1 → ".bashrc.1" (the number goes before the extensions). */

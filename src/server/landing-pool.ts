@@ -42,10 +42,16 @@ function numbered(path, n) {
   return path.slice(0, slash) + (dot < 0 ? base + '.' + n : base.slice(0, dot) + '.' + n + base.slice(dot));
 }
 function exists(path) { try { fs.lstatSync(path); return true; } catch { return false; } }
+// Never opens an existing inode: a name left by a crash between link and unlink is a landed file.
+function createExclusive(path) {
+  try { return fs.openSync(path, 'wx', 0o600); } catch (error) { if (error.code !== 'EEXIST') throw error; }
+  fs.unlinkSync(path);
+  return fs.openSync(path, 'wx', 0o600);
+}
 function landOne(job, data) {
   const { id, temp, final, start, size, mode, mtime, overwrite, rename } = job;
   try {
-    const fd = fs.openSync(temp, 'w', 0o600);
+    const fd = createExclusive(temp);
     try {
       let at = 0;
       while (at < size) at += fs.writeSync(fd, data, start + at, size - at, at);

@@ -30,6 +30,9 @@ export async function reopenPartial(partials: PartialStore, state: PartialState,
   try {
     const info = await handle.stat();
     if (!info.isFile() || info.size < state.durable) throw new Error('partial shorter than its state');
+    // A second name of this inode (a landed file after a crash between link and unlink, or any
+    // hard link): never write through it. The caller drops the partial, which unlinks only its name.
+    if (info.nlink !== 1) throw new Error('partial shares its inode with another name');
     const offset = state.durable - (state.durable % target.chunkSize);
     let snapshot = await partials.takeSnapshot(state.filename, state.data);
     if (snapshot && snapshot.offset > offset) snapshot = undefined;

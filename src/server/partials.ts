@@ -11,6 +11,7 @@ import { mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from '
 import { basename, dirname, join } from 'node:path';
 import { sha256Hex } from '../checksum.js';
 import { RESERVED_PREFIX } from '../protocol/constants.js';
+import { fsyncDirectory } from './dir-sync.js';
 import { isInside } from './safe-path.js';
 
 /** Directory under the root that holds the server's own state (partials, digest index). */
@@ -39,6 +40,22 @@ export interface PartialState {
   data: string;
   /** Last update, ms since the epoch (drives expiry). */
   updated: number;
+  /** Set (and made durable) just before the verified data file is linked to its final name. */
+  landing?: LandingIntent;
+}
+
+/**
+ * What a partial about to land records first, so that a restart after a crash in the landing
+ * window can tell whether it landed (the final name has this inode) and answer its retry.
+ */
+export interface LandingIntent {
+  md5: string;
+  /** The mtime the landed file has, whole ms. */
+  mtime: number;
+  /** Identity of the data file (decimal strings: inode numbers may exceed 2^53). */
+  dev: string;
+  ino: string;
+  uploadId?: string;
 }
 
 /** In-memory md5 state at a partial's durable offset, valid while the data file is untouched. */
@@ -66,11 +83,18 @@ function sameSource(a: SourceIdentity | null, b: SourceIdentity | null): boolean
   return a !== null && b !== null && a.size === b.size && a.mtime === b.mtime;
 }
 
+function isLandingIntent(value: unknown): value is LandingIntent {
+  const v = value as LandingIntent;
+  return typeof v === 'object' && v !== null && typeof v.md5 === 'string' && Number.isSafeInteger(v.mtime) &&
+    typeof v.dev === 'string' && typeof v.ino === 'string' && (v.uploadId === undefined || typeof v.uploadId === 'string');
+}
+
 function isPartialState(value: unknown): value is PartialState {
   const v = value as PartialState;
   return typeof v === 'object' && v !== null && v.version === 1 && typeof v.filename === 'string' &&
     Number.isSafeInteger(v.size) && Number.isSafeInteger(v.durable) && typeof v.data === 'string' &&
-    Number.isFinite(v.updated) && (v.source === null || (typeof v.source === 'object' && Number.isSafeInteger(v.source.size)));
+    Number.isFinite(v.updated) && (v.source === null || (typeof v.source === 'object' && Number.isSafeInteger(v.source.size))) &&
+    (v.landing === undefined || isLandingIntent(v.landing));
 }
 
 /** The partial states of one root. */
@@ -130,6 +154,12 @@ export class PartialStore {
     await rename(temp, path);
   }
 
+  /** Saves a state and fsyncs the state directory: the new state survives a power loss too. */
+  async saveDurably(state: PartialState): Promise<void> {
+    await this.save(state);
+    await fsyncDirectory(this.dir);
+  }
+
   /** Removes a partial: its data first, then its state (a state may point at no data, never the reverse). */
   async remove(state: Pick<PartialState, 'filename' | 'data'>): Promise<void> {
     this.snapshots.delete(state.filename);
@@ -180,6 +210,24 @@ export class PartialStore {
    */
   async expire(busy: (filename: string) => boolean, now = Date.now()): Promise<number> {
     let removed = 0;
+    for (const state of await this.loadAll(now)) {
+      if (busy(state.filename) || now - state.updated <= this.ttlMs) continue;
+      this.landed.delete(state.filename);
+      await this.remove(state);
+      removed++;
+    }
+    for (const [filename, record] of this.landed) {
+      if (now - record.at > LANDED_MEMORY_MS) this.landed.delete(filename);
+    }
+    return removed;
+  }
+
+  /**
+   * Every valid state. On the way, an invalid state (or one whose data lies outside the root) is
+   * deleted without touching its data path, and stray temp files older than a minute go.
+   */
+  async loadAll(now = Date.now()): Promise<PartialState[]> {
+    const states: PartialState[] = [];
     const names = await readdir(this.dir).catch(() => [] as string[]);
     for (const name of names) {
       const path = join(this.dir, name);
@@ -195,19 +243,10 @@ export class PartialStore {
       } catch {
         state = undefined;
       }
-      if (!isPartialState(state) || !isInside(this.root, state.data)) {
-        await unlink(path).catch(() => undefined);
-        continue;
-      }
-      if (busy(state.filename) || now - state.updated <= this.ttlMs) continue;
-      this.landed.delete(state.filename);
-      await this.remove(state);
-      removed++;
+      if (isPartialState(state) && isInside(this.root, state.data)) states.push(state);
+      else await unlink(path).catch(() => undefined);
     }
-    for (const [filename, record] of this.landed) {
-      if (now - record.at > LANDED_MEMORY_MS) this.landed.delete(filename);
-    }
-    return removed;
+    return states;
   }
 
   private statePath(filename: string): string {

@@ -50,10 +50,14 @@ export interface ServeProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
-/** Starts `ftx serve <args>` (add --port 0) and waits for its "serving … on host:port" line. */
-export function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+/**
+ * Starts `ftx serve <args>` (add --port 0) and waits for its "serving … on host:port" line.
+ * `wrapper` runs it under another command (e.g. `strace ... `), which gets `node bin.js serve ...`.
+ */
+export function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}, wrapper: string[] = []): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FTX_BIN, 'serve', ...args], {
+    const command = [...wrapper, process.execPath, FTX_BIN, 'serve', ...args];
+    const child = spawn(command[0]!, command.slice(1), {
       env: { ...process.env, FTX_TOKEN: '', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
