@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { FTX_BIN, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 import { runInPty } from './helpers/pty.js';
-import { md5 } from './helpers/server.js';
+import { md5, waitForPartial } from './helpers/server.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let serve: ServeProcess;
@@ -117,7 +117,7 @@ describe('put -- COMMAND', () => {
     const command = [FTX_BIN, 'put', '--name', 'c.dump', '--dir', 'ctrlc', host(), '--', ...endless(pidFile)]
       .map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
     const run = runInPty(`${process.execPath} ${command}`);
-    await run.waitFor(/c\.dump\s+\| [\d.]+ MiB/);
+    await waitForPartial(join(root, 'ctrlc'), 1024 * 1024);
     run.press('\u0003');
     expect(await run.exit(), run.screen()).toBe(130);
     expect(run.screen()).not.toContain('verified');

@@ -4,12 +4,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FTX_BIN, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 import { runInPty } from './helpers/pty.js';
-import { md5 } from './helpers/server.js';
+import { md5, waitForPartial } from './helpers/server.js';
 import { startStallProxy } from './helpers/stall-proxy.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -33,20 +33,28 @@ async function serverVerdict(name: string, timeoutMs = 20_000): Promise<string> 
   }
 }
 
+/** Whatever the bars turned off (cursor, line wrap) is on again at the end of the screen. */
+function expectTerminalRestored(screen: string): void {
+  for (const [off, on] of [[`${ESC}[?25l`, `${ESC}[?25h`], [`${ESC}[?7l`, `${ESC}[?7h`]]) {
+    if (screen.includes(off!)) expect(screen.lastIndexOf(on!), JSON.stringify(screen.slice(-400))).toBeGreaterThan(screen.lastIndexOf(off!));
+  }
+  expect(screen).toContain(ESC); // a bar was drawn at all
+}
+
 describe('Ctrl-C on a terminal', () => {
   it('stops a stream from an endless producer without landing it (repeated: the signal races the end of input)', async () => {
     for (let i = 0; i < 6; i++) {
-      const name = `endless-${i}.bin`;
-      const run = runInPty(`yes | ${FTX} put - 127.0.0.1:${serve.port} --name ${name}; echo "rc=\${PIPESTATUS[*]}"`);
-      await run.waitFor(new RegExp(`${name.replace('.', '\\.')}\\s+\\| [\\d.]+ MiB`));
+      const dir = `race-${i}`;
+      const run = runInPty(`yes | ${FTX} put - 127.0.0.1:${serve.port} --dir ${dir} --name endless.bin; echo "rc=\${PIPESTATUS[*]}"`);
+      await waitForPartial(join(root, dir), 1024 * 1024);
       run.press('\u0003');
       const rc = await run.waitFor(/rc=(\d+) (\d+)/);
       expect(await run.exit()).toBe(0);
       expect(rc[2], run.screen()).toBe('130');
       expect(run.screen()).not.toContain('verified');
       expect(run.screen()).toContain('ftx: error: interrupted by SIGINT');
-      expect(await serverVerdict(name)).toContain('FAILED');
-      expect(await readdir(root)).not.toContain(name);
+      expect(await serverVerdict(`${dir}/endless.bin`)).toContain('FAILED');
+      expect(await readdir(join(root, dir)).catch(() => [])).toEqual([]);
     }
   });
 
@@ -57,16 +65,13 @@ describe('Ctrl-C on a terminal', () => {
     const proxy = await startStallProxy(serve.port, 16 * 1024 * 1024);
     try {
       const run = runInPty(`${FTX} put ${source} --dir cut 127.0.0.1:${proxy.port}`);
-      await run.waitFor(/interrupted\.bin\s+\|/);
       while (proxy.forwarded() < 16 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 50));
       run.press('\u0003');
       expect(await run.exit(), run.screen()).toBe(130);
       const screen = run.screen();
       expect(screen).toContain('ftx: error: interrupted by SIGINT');
       expect(screen).not.toContain('verified');
-      // The bar hid the cursor and turned line wrap off; both are back on after the interruption.
-      expect(screen.lastIndexOf(`${ESC}[?25h`)).toBeGreaterThan(screen.lastIndexOf(`${ESC}[?25l`));
-      expect(screen.lastIndexOf(`${ESC}[?7h`)).toBeGreaterThan(screen.lastIndexOf(`${ESC}[?7l`));
+      expectTerminalRestored(screen);
     } finally {
       await proxy.close();
     }
@@ -80,6 +85,26 @@ describe('Ctrl-C on a terminal', () => {
     const done = again.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'done')!;
     expect(done.md5).toBe(md5(data));
     expect(done.resumedFrom as number).toBeGreaterThan(0);
+  });
+  it('stops a tree mid-way with its overall bar: exit 130, the files verified so far stay, the open one does not land', async () => {
+    const src = join(tmp.dir, 'tree');
+    await mkdir(src);
+    await writeFile(join(src, 'a-small.txt'), 'small');
+    for (const name of ['b-big.bin', 'c-big.bin']) await writeFile(join(src, name), randomBytes(12 * 1024 * 1024));
+    const proxy = await startStallProxy(serve.port, 8 * 1024 * 1024);
+    try {
+      const run = runInPty(`${FTX} put ${src} --dir multi 127.0.0.1:${proxy.port}`);
+      await waitForPartial(join(root, 'multi', 'tree'), 1024 * 1024);
+      run.press('\u0003');
+      expect(await run.exit(), run.screen()).toBe(130);
+      expect(run.screen()).toContain('ftx: error: interrupted by SIGINT');
+      expectTerminalRestored(run.screen());
+    } finally {
+      await proxy.close();
+    }
+    expect(await serverVerdict('multi/tree/b-big.bin')).toContain('FAILED');
+    const landed = (await readdir(join(root, 'multi', 'tree'))).filter((n) => !n.startsWith('.ftx-'));
+    expect(landed).toEqual(['a-small.txt']);
   });
 });
 

@@ -71,3 +71,19 @@ export async function listTree(dir: string): Promise<string[]> {
 export async function listPartialStates(root: string): Promise<string[]> {
   return (await readdir(join(root, PARTIALS_DIR)).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort();
 }
+
+/**
+ * Resolves once a data file being received (`.ftx-*.part`, or `.ftx-*.tmp` for a stream) directly
+ * under `dir` holds at least `minBytes`: an upload is under way there, whatever the client shows.
+ * Rejects after `timeoutMs`.
+ */
+export async function waitForPartial(dir: string, minBytes: number, timeoutMs = 20_000): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('.ftx-') && (n.endsWith('.part') || n.endsWith('.tmp')));
+    const sizes = await Promise.all(names.map((n) => stat(join(dir, n)).then((s) => s.size, () => 0)));
+    if (sizes.some((size) => size >= minBytes)) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no partial of ${minBytes} bytes appeared in ${dir}`);
+}
