@@ -86,6 +86,13 @@ export class ProducerError extends FtxError {
   }
 }
 
+/** `serve` on a directory another ftx server holds (its lock, `.ftx-state/lock`, is taken). */
+export class DirectoryInUseError extends FtxError {
+  constructor(message: string) {
+    super('dir_in_use', message);
+  }
+}
+
 /**
  * A refusal with a wire status (docs/PROTOCOL.md, "Status codes"): raised by server handlers and sent
  * to the peer as an error reply; raised on the client when the server answers with such a reply.

@@ -118,13 +118,16 @@ describe('the ftx binary', () => {
   });
 
   it('accepts an IPv6 literal destination', async () => {
-    const v6 = await spawnServe([root, '--port', '0', '--host', '::1']).catch(() => undefined);
+    // Its own directory: one server per directory.
+    const v6Root = join(tmp.dir, 'v6root');
+    await mkdir(v6Root);
+    const v6 = await spawnServe([v6Root, '--port', '0', '--host', '::1']).catch(() => undefined);
     expect(v6, 'ftx serve --host ::1 must start (is IPv6 loopback available?)').toBeDefined();
     try {
       const file = await source('v6.bin', 1000);
       const result = await runFtx(['put', file.path, `[::1]:${v6!.port}`]);
       expect(result.code).toBe(EXIT.OK);
-      expect(md5(await readFile(join(root, 'v6.bin')))).toBe(md5(file.data));
+      expect(md5(await readFile(join(v6Root, 'v6.bin')))).toBe(md5(file.data));
     } finally {
       await v6?.stop();
     }

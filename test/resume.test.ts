@@ -171,7 +171,8 @@ describe('expiry of kept partials', () => {
       const statePath = join(fixture.root, '.ftx-state', 'partials', stateName!);
       const state = JSON.parse(await readFile(statePath, 'utf8')) as { updated: number };
       await writeFile(statePath, JSON.stringify({ ...state, updated: Date.now() - 25 * 3600 * 1000 }));
-      // A second server on the same root, default 24 h TTL: the 25 h old partial goes at start.
+      // The server restarted on the same root, default 24 h TTL: the 25 h old partial goes at start.
+      await fixture.server.close();
       const second = await startServer({ root: fixture.root, host: '127.0.0.1', port: 0 });
       try {
         expect(await listPartialStates(fixture.root)).toEqual([]);

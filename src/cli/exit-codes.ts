@@ -16,6 +16,8 @@ export const EXIT = {
   PARTIAL: 10,
   /** The producer command of `put -- COMMAND` failed; its output was not landed. */
   PRODUCER: 11,
+  /** `serve`: another ftx server already serves that directory. */
+  DIR_IN_USE: 12,
   /** 128 + the signal's number, as a shell reports a process killed by it. */
   SIGINT: 130,
   SIGTERM: 143,
@@ -35,6 +37,7 @@ export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
   LOCAL_FILE: 'local file error: missing, unreadable, changed while sent',
   PARTIAL: 'partial: some files failed, the others were sent or skipped',
   PRODUCER: 'the command of "put -- COMMAND" failed: nothing landed',
+  DIR_IN_USE: 'serve: another ftx serve already serves that directory',
   SIGINT: 'interrupted by SIGINT (Ctrl-C)',
   SIGTERM: 'interrupted by SIGTERM',
 };
@@ -56,6 +59,7 @@ export function exitCodeFor(error: unknown): number {
     case 'protocol_error': return EXIT.PROTOCOL;
     case 'local_io': return EXIT.LOCAL_FILE;
     case 'producer_failed': return EXIT.PRODUCER;
+    case 'dir_in_use': return EXIT.DIR_IN_USE;
     default: return EXIT.INTERNAL;
   }
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { UsageError } from '../errors.js';
+import { FtxError, UsageError } from '../errors.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { startServer, type RunningServer } from '../server/server.js';
 import { lineWriter, type CliIo, type LineWriter } from './io.js';
@@ -94,6 +94,7 @@ export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
   try {
     server = await listen(plan, lines, plan.host);
   } catch (error) {
+    if (error instanceof FtxError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (plan.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
       server = await listen(plan, lines, '0.0.0.0');
@@ -104,6 +105,9 @@ export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
   const shown = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
   const auth = plan.token ? 'token required' : 'no token: loopback only';
   io.stderr.write(`ftx: serving ${server.root} on ${shown} (${auth})\n`);
+  if (!server.exclusive) {
+    io.stderr.write('ftx: warning: flock(1) (util-linux) not found: a second ftx serve on this directory would not be refused\n');
+  }
   if (plan.tokenGenerated) {
     io.stderr.write(`ftx: no token configured for a network address; generated one for this run: ${plan.token}\n`);
   }

@@ -1,6 +1,6 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
 import type { Hash } from 'node:crypto';
-import { realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { mkdir, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
@@ -12,7 +12,8 @@ import { createExclusive, toStorageError } from './file-ops.js';
 import { LandingPool } from './landing-pool.js';
 import { checkNames } from './name-check.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
-import { PartialStore } from './partials.js';
+import { PartialStore, STATE_DIR } from './partials.js';
+import { lockDirectory, type DirectoryLock } from './dir-lock.js';
 import { reopenPartial } from './partial-reopen.js';
 import { settleLandings } from './landing-recovery.js';
 import { splitSafeFilename } from './safe-path.js';
@@ -65,6 +66,7 @@ export class DiskStorage implements Storage {
     readonly root: string,
     readonly partials: PartialStore,
     private readonly digests: DigestIndex,
+    private readonly lock: DirectoryLock,
     private readonly options: DiskStorageOptions,
   ) {
     this.targets = new TargetResolver(root);
@@ -74,10 +76,23 @@ export class DiskStorage implements Storage {
   static async open(root: string, options: DiskStorageOptions = {}): Promise<DiskStorage> {
     const real = await realpath(root);
     if (!(await stat(real)).isDirectory()) throw new Error(`${root} is not a directory`);
-    const partials = await PartialStore.open(real, options.partialTtlMs ?? 24 * 3600 * 1000);
-    const digests = await DigestIndex.open(real);
-    await settleLandings(partials, digests);
-    return new DiskStorage(real, partials, digests, options);
+    await mkdir(join(real, STATE_DIR), { recursive: true, mode: 0o700 });
+    // Before anything reads or changes the state: one server per directory.
+    const lock = await lockDirectory(real, join(real, STATE_DIR));
+    try {
+      const partials = await PartialStore.open(real, options.partialTtlMs ?? 24 * 3600 * 1000);
+      const digests = await DigestIndex.open(real);
+      await settleLandings(partials, digests);
+      return new DiskStorage(real, partials, digests, lock, options);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** False when no lock could be taken (flock(1) missing): a second server would not be refused. */
+  get exclusive(): boolean {
+    return this.lock.exclusive;
   }
 
   async beginUpload(target: UploadTarget): Promise<BeginResult> {
@@ -247,6 +262,12 @@ export class DiskStorage implements Storage {
   async flush(): Promise<void> {
     await this.digests.flushed();
     await this.landingPool.close();
+  }
+
+  /** Flushes, then lets go of the directory (another server may start on it). */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.lock.release();
   }
 
   async suspendAll(): Promise<void> {

@@ -36,6 +36,8 @@ export interface RunningServer {
   port: number;
   /** The storage root, resolved. */
   root: string;
+  /** False when the directory could not be locked (flock(1) missing): another server would not be refused. */
+  exclusive: boolean;
   /** Stops accepting, drops connections; in-flight uploads are kept as partials for a resume. */
   close(): Promise<void>;
 }
@@ -83,13 +85,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sessions.add(session);
     void session.finally(() => sessions.delete(session));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? DEFAULT_PORT }, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? DEFAULT_PORT }, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Not serving after all: let go of the directory (a retry on another address takes it again).
+    clearInterval(expiryTimer);
+    await storage.close();
+    throw error;
+  }
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
   let closing: Promise<void> | undefined;
@@ -97,6 +106,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     host: address.address,
     port: address.port,
     root: storage.root,
+    exclusive: storage.exclusive,
     close() {
       closing ??= (async () => {
         clearInterval(expiryTimer);
@@ -104,7 +114,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         for (const socket of sockets) socket.destroy();
         await Promise.allSettled([...sessions]);
         await storage.suspendAll();
-        await storage.flush();
+        await storage.close();
         await stopped;
       })();
       return closing;
