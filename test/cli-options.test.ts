@@ -182,6 +182,10 @@ describe('put plan', () => {
     expect(exitCodeForRun({ sent: 3, skipped: 1, failed: 0 })).toBe(EXIT.OK);
     expect(exitCodeForRun({ sent: 3, skipped: 0, failed: 1, firstError: new StatusError(403, 'forbidden_path', 'x') })).toBe(EXIT.PARTIAL);
     expect(exitCodeForRun({ sent: 0, skipped: 0, failed: 2, firstError: new StatusError(409, 'exists', 'x') })).toBe(EXIT.REJECTED);
+    // A dry run exits as the real run would.
+    expect(exitCodeForRun({ sent: 0, skipped: 0, failed: 0, dryRun: { send: 0, fail: 1 }, firstError: new StatusError(409, 'exists', 'x') })).toBe(EXIT.REJECTED);
+    expect(exitCodeForRun({ sent: 0, skipped: 0, failed: 0, dryRun: { send: 2, fail: 1 }, firstError: new StatusError(409, 'exists', 'x') })).toBe(EXIT.PARTIAL);
+    expect(exitCodeForRun({ sent: 0, skipped: 1, failed: 0, dryRun: { send: 2, fail: 0 } })).toBe(EXIT.OK);
   });
 });
 

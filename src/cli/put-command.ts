@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream';
 import { parseDestination, type Destination } from '../client/address.js';
 import { DEFAULT_RETRY_POLICY, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
-import { runUpload, type IfExists, type UploadJob } from '../client/upload-tree.js';
+import { runUpload, type IfExists, type UploadJob, type UploadSummary } from '../client/upload-tree.js';
 import { UsageError } from '../errors.js';
 import { formatHostPort } from '../transport/connect.js';
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
@@ -136,10 +136,14 @@ export function planPut(args: string[], options: PutCliOptions, stderrIsTty: boo
   };
 }
 
-/** The run's exit code: 0, "partial" when some files failed and others made it, else the failure's. */
-export function exitCodeForRun(summary: { sent: number; skipped: number; failed: number; firstError?: unknown }): number {
-  if (summary.failed === 0) return EXIT.OK;
-  if (summary.sent + summary.skipped > 0) return EXIT.PARTIAL;
+/**
+ * The run's exit code: 0, "partial" when some files failed and others made it, else the failure's.
+ * A dry run counts what it reports would be sent or would fail, so it exits as the real run would.
+ */
+export function exitCodeForRun(summary: Pick<UploadSummary, 'sent' | 'skipped' | 'failed' | 'dryRun' | 'firstError'>): number {
+  const failed = summary.failed + (summary.dryRun?.fail ?? 0);
+  if (failed === 0) return EXIT.OK;
+  if (summary.sent + summary.skipped + (summary.dryRun?.send ?? 0) > 0) return EXIT.PARTIAL;
   return exitCodeFor(summary.firstError);
 }
 

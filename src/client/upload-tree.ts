@@ -90,8 +90,11 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
       summary.skipped++;
       events.skipped(file, d.reason!);
     } else if (d.action === 'fail') {
-      if (job.dryRun) events.wouldSend(file, `fail: ${d.error!.message}`);
-      else fail(file, d.error);
+      if (!job.dryRun) fail(file, d.error);
+      else {
+        summary.firstError ??= d.error; // the dry run exits as the real run would
+        events.wouldSend(file, `fail: ${d.error!.message}`);
+      }
     } else if (job.dryRun) {
       events.wouldSend(file, d.overwrite ? 'overwrite' : d.rename ? 'send under a new name' : 'send');
     }

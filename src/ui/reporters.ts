@@ -31,32 +31,55 @@ export function describeFailure(name: string, error: unknown): string {
   return `${name}: ${d.message}${d.status !== undefined ? ` (server: ${d.status} ${d.code})` : ''}`;
 }
 
-/** NDJSON events on `out`, one object per line; progress at most once a second per file. */
+/**
+ * NDJSON events on `out`, one object per line; progress at most once a second per file. Each file
+ * event carries the file's remote name and its local `source` ("-" for a stream). The `summary` is
+ * always the last line: after a fatal error it follows the `error` event, with what was done so far.
+ */
 export function createJsonReporter(out: NodeJS.WritableStream): Reporter {
   const emit = (event: Record<string, unknown>): void => {
     out.write(`${JSON.stringify(event)}\n`);
   };
+  const file = (f: JobFile): { file: string; source: string } => ({ file: f.name, source: f.localPath });
   const lastProgress = new Map<string, number>();
+  const started = Date.now();
+  const soFar = { sent: 0, skipped: 0, failed: 0, bytes: 0 };
+  const summary = (s: typeof soFar & { seconds: number; dryRun?: UploadSummary['dryRun'] }, exitCode: number): void => emit({
+    event: 'summary', sent: s.sent, skipped: s.skipped, failed: s.failed, bytes: s.bytes, seconds: Number(s.seconds.toFixed(3)),
+    ...(s.dryRun ? { dryRun: s.dryRun } : {}), exitCode,
+  });
   return {
-    planned: (files, bytes) => emit({ event: 'plan', files: files.length, bytes }),
-    started: (file) => emit({ event: 'start', file: file.name, size: file.size }),
-    progressed: (file, done) => {
+    // A stream's size is not known in advance: the plan says so (null) rather than 0.
+    planned: (files, bytes) => emit({ event: 'plan', files: files.length, bytes: files.some((f) => f.size === null) ? null : bytes }),
+    started: (f) => emit({ event: 'start', ...file(f), size: f.size }),
+    progressed: (f, done) => {
       const now = Date.now();
-      if (now - (lastProgress.get(file.name) ?? 0) < 1000) return;
-      lastProgress.set(file.name, now);
-      emit({ event: 'progress', file: file.name, bytes: done, size: file.size });
+      if (now - (lastProgress.get(f.name) ?? 0) < 1000) return;
+      lastProgress.set(f.name, now);
+      emit({ event: 'progress', ...file(f), bytes: done, size: f.size });
     },
-    sent: (file, r) => {
-      lastProgress.delete(file.name);
-      emit({ event: 'done', file: file.name, landedAs: r.filename, size: r.size, md5: r.md5, seconds: Number(r.seconds.toFixed(3)), resumedFrom: r.resumedFrom });
+    sent: (f, r) => {
+      lastProgress.delete(f.name);
+      soFar.sent++;
+      soFar.bytes += r.size;
+      emit({ event: 'done', ...file(f), landedAs: r.filename, size: r.size, md5: r.md5, seconds: Number(r.seconds.toFixed(3)), resumedFrom: r.resumedFrom });
     },
-    skipped: (file, reason) => emit({ event: 'skip', file: file.name, reason }),
-    failed: (file, error) => emit({ event: 'fail', file: file.name, ...describe(error) }),
-    wouldSend: (file, how) => emit({ event: 'dry-run', file: file.name, action: how }),
+    skipped: (f, reason) => {
+      soFar.skipped++;
+      emit({ event: 'skip', ...file(f), reason });
+    },
+    failed: (f, error) => {
+      soFar.failed++;
+      emit({ event: 'fail', ...file(f), ...describe(error) });
+    },
+    wouldSend: (f, how) => emit({ event: 'dry-run', ...file(f), action: how }),
     note: (message) => emit({ event: 'warning', message }),
     retry: (message) => emit({ event: 'retry', message }),
-    finish: (s, exitCode) => emit({ event: 'summary', sent: s.sent, skipped: s.skipped, failed: s.failed, bytes: s.bytes, seconds: Number(s.seconds.toFixed(3)), exitCode }),
-    fatal: (error, exitCode) => emit({ event: 'error', ...describe(error), exitCode }),
+    finish: (s, exitCode) => summary(s, exitCode),
+    fatal: (error, exitCode) => {
+      emit({ event: 'error', ...describe(error), exitCode });
+      summary({ ...soFar, seconds: (Date.now() - started) / 1000 }, exitCode);
+    },
   };
 }
 
