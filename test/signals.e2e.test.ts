@@ -109,7 +109,7 @@ describe('Ctrl-C on a terminal', () => {
 });
 
 describe('SIGTERM', () => {
-  it('stops a file upload without a terminal: exit 143, the error as the last JSON line, the partial kept', async () => {
+  it('stops a file upload without a terminal: exit 143, the error then the summary as the last JSON lines, the partial kept', async () => {
     const source = join(tmp.dir, 'terminated.bin');
     await writeFile(source, randomBytes(24 * 1024 * 1024));
     const proxy = await startStallProxy(serve.port, 4 * 1024 * 1024);
@@ -126,8 +126,10 @@ describe('SIGTERM', () => {
       child.kill('SIGTERM');
       expect(await exited, stderr).toBe(143);
       expect(stderr).toContain('ftx: error: interrupted by SIGTERM');
-      const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-      expect(last).toMatchObject({ event: 'error', code: 'interrupted', exitCode: 143 });
+      // The error, then the summary: always the last line (issue 9 item 8).
+      const [error, summary] = stdout.trim().split('\n').slice(-2).map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(error).toMatchObject({ event: 'error', code: 'interrupted', exitCode: 143 });
+      expect(summary).toMatchObject({ event: 'summary', sent: 0, exitCode: 143 });
     } finally {
       await proxy.close();
     }
