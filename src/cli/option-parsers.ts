@@ -20,6 +20,13 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
+/** `--max-buffer`: a size of at least 1 MiB (one small file). */
+export function parseBufferSize(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes < 2 ** 20) throw new InvalidArgumentError('Expected at least 1M.');
+  return bytes;
+}
+
 /** A protocol chunk size: a size from 512 B to 16 MiB (docs/PROTOCOL.md, `chunkSize`). */
 export function parseChunkSize(text: string): number {
   const bytes = parseSize(text);
@@ -47,6 +54,13 @@ export function parseHours(text: string): number {
 export function parseCount(text: string): number {
   if (!/^\d{1,6}$/.test(text.trim())) throw new InvalidArgumentError('Expected a whole number.');
   return Number(text);
+}
+
+/** "16" → 16: a whole number of at least 1. */
+export function parsePositiveCount(text: string): number {
+  const value = parseCount(text);
+  if (value < 1) throw new InvalidArgumentError('Expected a whole number of at least 1.');
+  return value;
 }
 
 /** "7420" → 7420; 0 picks a free port. */

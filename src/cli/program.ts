@@ -2,11 +2,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { FTX_VERSION } from '../version.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from '../server/admission.js';
+import { DEFAULT_MAX_BUFFER_BYTES } from '../server/body-budget.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { exitCodesHelp, PROGRAM_EXAMPLES, PUT_EXAMPLES, SERVE_EXAMPLES } from './help-text.js';
 import type { CliIo } from './io.js';
 import {
-  parseChunkSize, parseCount, parseDestinationOption, parseHours, parseListenPort, parseSeconds, parseSize, type TokenOptions,
+  parseBufferSize, parseChunkSize, parseCount, parseDestinationOption, parseHours, parseListenPort, parsePositiveCount, parseSeconds, parseSize, type TokenOptions,
 } from './option-parsers.js';
 import type { PutCliOptions } from './put-command.js';
 import type { ServeCliOptions } from './serve-command.js';
@@ -70,6 +72,9 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
     .addOption(checked('--max-size <size>', 'refuse files larger than this (e.g. 10G; K/M/G/T are powers of 1024)', parseSize))
     .addOption(checked('--idle-timeout <seconds>', 'drop a connection silent for this long (default: 120)', parseSeconds))
     .addOption(checked('--partial-ttl <hours>', 'remove kept partial uploads untouched for this long (default: 24)', parseHours))
+    .addOption(checked('--max-connections <count>', `refuse connections beyond this many open at once (default: ${DEFAULT_MAX_CONNECTIONS})`, parsePositiveCount))
+    .addOption(checked('--max-connections-per-address <count>', `refuse connections beyond this many open from one address (default: ${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})`, parsePositiveCount))
+    .addOption(checked('--max-buffer <size>', `upload data held in memory by all connections together; beyond it clients wait (default: ${DEFAULT_MAX_BUFFER_BYTES / 2 ** 20}M)`, parseBufferSize))
     .option('-q, --quiet', 'no log lines, errors only')
     .addHelpText('after', `${SERVE_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()

@@ -17,6 +17,9 @@ export interface ServeCliOptions {
   maxSize?: number;
   idleTimeout?: number;
   partialTtl?: number;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  maxBuffer?: number;
   quiet?: boolean;
 }
 
@@ -31,6 +34,9 @@ export interface ServePlan {
   maxSize?: number;
   idleTimeoutMs: number;
   partialTtlMs: number;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  maxBufferBytes?: number;
   quiet: boolean;
 }
 
@@ -70,6 +76,9 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
     idleTimeoutMs: options.idleTimeout ?? 120_000,
     partialTtlMs: options.partialTtl ?? 24 * 3600 * 1000,
+    ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+    ...(options.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: options.maxConnectionsPerAddress } : {}),
+    ...(options.maxBuffer !== undefined ? { maxBufferBytes: options.maxBuffer } : {}),
     quiet: options.quiet ?? false,
   };
 }
@@ -83,6 +92,9 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
     partialTtlMs: plan.partialTtlMs,
     ...(plan.token !== undefined ? { token: plan.token } : {}),
     ...(plan.maxSize !== undefined ? { maxSize: plan.maxSize } : {}),
+    ...(plan.maxConnections !== undefined ? { maxConnections: plan.maxConnections } : {}),
+    ...(plan.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: plan.maxConnectionsPerAddress } : {}),
+    ...(plan.maxBufferBytes !== undefined ? { maxBufferBytes: plan.maxBufferBytes } : {}),
     log: lines && ((line) => lines.write(line)),
   });
 }

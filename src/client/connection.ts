@@ -71,7 +71,10 @@ async function receiveServerHello(conn: FramedConnection, options: ClientOptions
   const read = async (): Promise<ServerHello | null> => {
     try {
       const frame = await conn.receive();
-      return frame === null ? null : parseServerHello(frame);
+      if (frame === null) return null;
+      // A server at its connection limit refuses with a reply instead of its hello (PROTOCOL.md §4.1).
+      if (frame.type === 'reply') throw replyError(parseReply(frame));
+      return parseServerHello(frame);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       const head = conn.peekReceived(GREETING_SAMPLE_BYTES);

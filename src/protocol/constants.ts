@@ -63,6 +63,7 @@ export const STATUS = {
   BUSY: 423,
   UPGRADE_REQUIRED: 426,
   INTERNAL: 500,
+  SERVICE_UNAVAILABLE: 503,
   INSUFFICIENT_STORAGE: 507,
 } as const;
 
@@ -79,5 +80,6 @@ export const ERROR_CODE = {
   BUSY: 'busy',
   UNSUPPORTED_VERSION: 'unsupported_version',
   INTERNAL: 'internal',
+  SERVER_BUSY: 'server_busy',
   INSUFFICIENT_STORAGE: 'insufficient_storage',
 } as const;

@@ -1,6 +1,8 @@
 /** What every action handler may use: storage, limits, logging. */
 import type { FramedConnection } from '../transport/framed-connection.js';
 import type { Request } from '../protocol/messages.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import type { BodyBudget } from './body-budget.js';
 import type { TransferRecord } from './log.js';
 import type { Storage } from './storage.js';
 
@@ -9,6 +11,10 @@ export interface ServerContext {
   storage: Storage;
   /** When set, clients must prove knowledge of it (HMAC over the hello nonce). */
   token?: string;
+  /** Slows down token guessing, per client address. */
+  authThrottle: AuthThrottle;
+  /** Bodies held in memory until they land, all connections together. */
+  bodyBudget: BodyBudget;
   /** Largest upload accepted, announced in the hello. */
   maxSize?: number;
   /** Called once per finished or failed transfer. */

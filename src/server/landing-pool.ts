@@ -96,7 +96,9 @@ parentPort.on('message', ({ batch, bytes }) => {
   const dirs = new Set();
   results.forEach((result, i) => { if (!result.error) dirs.add(batch[i].final.slice(0, batch[i].final.lastIndexOf('/'))); });
   for (const dir of dirs) { try { syncDirectory(dir || '/'); } catch {} }
-  parentPort.postMessage(results);
+  // The bytes go back with the verdicts: freed by the main thread's collector, which runs often,
+  // instead of piling up in this thread's, which has almost nothing else to collect.
+  parentPort.postMessage({ results, bytes }, [bytes]);
 });
 `;
 
@@ -195,7 +197,7 @@ export class LandingPool {
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
       worker.unref();
-      worker.on('message', (results: { id: number; n?: number; error?: { code: string; message: string } }[]) => {
+      worker.on('message', ({ results }: { results: { id: number; n?: number; error?: { code: string; message: string } }[] }) => {
         this.idle.push(worker);
         this.dispatch();
         for (const message of results) {

@@ -1,8 +1,14 @@
 /** `ftx serve`: accept connections, run a session for each, shut down cleanly. */
 import { createServer, type Socket } from 'node:net';
-import type { FtxError } from '../errors.js';
+import type { FtxError, StatusError } from '../errors.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
+import { encodeFrame } from '../protocol/frame.js';
+import { errorReply } from '../protocol/messages.js';
 import { FramedConnection } from '../transport/framed-connection.js';
+import { addressKey, Admission } from './admission.js';
+import { AuthThrottle } from './auth-throttle.js';
+import { BodyBudget } from './body-budget.js';
+import { BurstLog } from './burst-log.js';
 import type { ServerContext } from './context.js';
 import { DiskStorage } from './disk-storage.js';
 import { formatTransferRecord, type TransferRecord } from './log.js';
@@ -24,6 +30,12 @@ export interface ServerOptions {
   partialTtlMs?: number;
   /** Close a connection that sends and receives nothing for this long (default 120 s). */
   idleTimeoutMs?: number;
+  /** Most connections open at once (default DEFAULT_MAX_CONNECTIONS); more are refused 503. */
+  maxConnections?: number;
+  /** Most connections open at once from one address (IPv6: one /64); more are refused 503. */
+  maxConnectionsPerAddress?: number;
+  /** Most upload bytes held in memory by all connections together (default DEFAULT_MAX_BUFFER_BYTES). */
+  maxBufferBytes?: number;
   /** Receives each log line (default: none). */
   log?: (line: string) => void;
   /** Receives each transfer record (for tests and embedding). */
@@ -61,6 +73,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const context: ServerContext = {
     storage,
     ...(options.token ? { token: options.token } : {}),
+    authThrottle: new AuthThrottle(),
+    bodyBudget: new BodyBudget(options.maxBufferBytes),
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
     logTransfer: (record) => {
       options.onTransfer?.(record);
@@ -69,16 +83,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
   const sockets = new Set<Socket>();
   const sessions = new Set<Promise<void>>();
-  const onHandshakeFailure = (peer: string) => (error: FtxError): void => {
-    log(`${new Date().toISOString()} ${peer} hello FAILED ${error.code}: ${error.message}`);
+  // Failed hellos and refused connections can come thousands per second: one line per burst and address.
+  const bursts = new BurstLog(log);
+  const onHandshakeFailure = (socket: Socket, peer: string) => (error: FtxError): void => {
+    bursts.note(addressKey(socket.remoteAddress), `failed hellos (${error.code})`,
+      `${new Date().toISOString()} ${peer} hello FAILED ${error.code}: ${error.message}`);
   };
+  const admission = new Admission(options.maxConnections, options.maxConnectionsPerAddress);
   // Paused on connect: nothing is read before the connection installs its reusable read buffer.
   const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    const admitted = admission.admit(socket.remoteAddress);
+    if ('status' in admitted) {
+      bursts.note(addressKey(socket.remoteAddress), 'connections refused (server_busy)',
+        `${new Date().toISOString()} ${socket.remoteAddress ?? 'unknown'} connection refused: ${admitted.message}`);
+      refuseConnection(socket, admitted);
+      return;
+    }
+    socket.once('close', admitted.release);
     const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? 120_000, reuseReadBuffer: true });
     const peer = conn.peer;
-    const session = runSession(conn, context, onHandshakeFailure(peer)).catch((error: unknown) => {
+    const session = runSession(conn, context, onHandshakeFailure(socket, peer)).catch((error: unknown) => {
       // The session already replied 500 and is closing the connection after its linger.
       log(`${new Date().toISOString()} ${peer} internal error: ${(error as Error).stack ?? String(error)}`);
     });
@@ -116,8 +142,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await storage.suspendAll();
         await storage.close();
         await stopped;
+        bursts.close();
       })();
       return closing;
     },
   };
+}
+
+/** Answers a connection over a limit with its refusal in place of the hello (docs/PROTOCOL.md §4.1), then closes it. */
+function refuseConnection(socket: Socket, refusal: StatusError): void {
+  socket.on('error', () => undefined);
+  socket.end(encodeFrame(errorReply(refusal)));
+  socket.resume(); // whatever the client sends meanwhile is dropped
+  setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -11,6 +11,7 @@ import { handleCheck } from './actions/check.js';
 import { handleMkdir } from './actions/mkdir.js';
 import { handlePut } from './actions/put.js';
 import { handlePutMany } from './actions/put-many.js';
+import { addressKey } from './admission.js';
 import type { ActionHandler, ServerContext } from './context.js';
 
 /** Actions by wire name (docs/PROTOCOL.md, "Actions"). */
@@ -61,9 +62,14 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     throw refuse(STATUS.UPGRADE_REQUIRED, ERROR_CODE.UNSUPPORTED_VERSION,
       `protocol ${clientHello.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
   }
-  if (context.token && !verifyAuthProof(context.token, nonce, clientHello.hmac)) {
-    throw refuse(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED,
-      clientHello.hmac === undefined ? 'this server requires a token' : 'wrong token');
+  if (context.token) {
+    // Throttled per address before the check, so that a right guess is not answered faster.
+    const attempt = await context.authThrottle.take(addressKey(conn.socket.remoteAddress));
+    if (!verifyAuthProof(context.token, nonce, clientHello.hmac)) {
+      throw refuse(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED,
+        clientHello.hmac === undefined ? 'this server requires a token' : 'wrong token');
+    }
+    attempt.refund();
   }
   conn.send({ type: 'reply', status: STATUS.OK, code: 'ok', message: 'welcome' } satisfies Reply);
   return true;
@@ -74,13 +80,19 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
   const background = new Set<Promise<void>>();
   let backgroundBytes = 0;
   try {
+    // Until the peer has authenticated, it gets no read-ahead: nothing is buffered beyond a frame.
+    const readAhead = conn.readAheadBytes;
+    conn.readAheadBytes = 0;
     try {
       if (!(await handshake(conn, context))) return;
+      conn.readAheadBytes = readAhead;
     } catch (error) {
       if (error instanceof FtxError && !(error instanceof ConnectionLostError)) onHandshakeFailure(error);
       throw error;
     }
     for (;;) {
+      // A client that does not read its replies gets no more requests read: the write queue stays bounded.
+      await conn.drain();
       const frame = await conn.receive();
       if (frame === null) break;
       // Requests still buffered from a connection that is gone: no reply could reach the client,

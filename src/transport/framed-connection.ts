@@ -82,10 +82,16 @@ export class FramedConnection {
     } else {
       this.reader.push(transient ? Buffer.from(chunk) : chunk);
     }
-    if (this.wake || this.reader.buffered <= MAX_UNCONSUMED_BYTES) return true;
+    if (this.wake || this.reader.buffered <= this.readAheadBytes) return true;
     this.socket.pause();
     return false;
   }
+
+  /**
+   * Received bytes buffered while nobody waits for them before reading pauses (a server keeps this
+   * small until the peer has authenticated).
+   */
+  readAheadBytes = MAX_UNCONSUMED_BYTES;
 
   /** Reads go into one reusable buffer (asked for with `reuseReadBuffer`, and this Node allows it). */
   readonly reusesReadBuffer: boolean;

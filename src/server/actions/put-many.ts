@@ -56,10 +56,18 @@ export const handlePutMany: ActionHandler = async (conn, frame, context) => {
   const started = performance.now();
   const request = parsePutManyRequest(frame);
   const { files } = request;
-  const uploads = await beginAll(conn, files, context);
+  // The bodies stay in memory until they land: wait for room in the server's budget first.
+  const total = files.reduce((sum, file) => sum + file.size, 0);
+  const release = await context.bodyBudget.reserve(total);
+  let uploads: (Upload | StatusError)[];
+  try {
+    uploads = await beginAll(conn, files, context);
+  } catch (error) {
+    release();
+    throw error;
+  }
 
   // The bodies, back to back: each byte goes to its file's upload (or nowhere, for a refused file).
-  const total = files.reduce((sum, file) => sum + file.size, 0);
   let index = 0;
   let left = files[0]!.size;
   try {
@@ -78,6 +86,7 @@ export const handlePutMany: ActionHandler = async (conn, frame, context) => {
     if (conn.socket.destroyed) throw new ConnectionLostError('connection closed before the verdicts could be sent');
   } catch (error) {
     await discardAll(uploads);
+    release();
     throw error;
   }
 
@@ -106,5 +115,5 @@ export const handlePutMany: ActionHandler = async (conn, frame, context) => {
       message: `${stored} stored and verified, ${verdicts.length - stored} refused`, files: verdicts,
     } satisfies Reply);
   };
-  return { background: land(), bytes: total };
+  return { background: land().finally(release), bytes: total };
 };

@@ -12,7 +12,8 @@ import {
   asRequest, errorReply, parseEndRequest, parsePutRequest, type PutRequest, type Reply, type WaitNotice,
 } from '../../protocol/messages.js';
 import type { BodyHandler, FramedConnection } from '../../transport/framed-connection.js';
-import type { ActionHandler, ActionOutcome } from '../context.js';
+import type { ActionHandler, ActionOutcome, ServerContext } from '../context.js';
+import { SMALL_UPLOAD_MAX_BYTES } from '../small-upload.js';
 import type { TransferRecord } from '../log.js';
 import type { Upload } from '../storage.js';
 import { withKeepAlive } from './keep-alive.js';
@@ -36,9 +37,32 @@ async function receiveEnd(conn: FramedConnection, id: number): Promise<string> {
   return parseEndRequest(asRequest(frame), id).md5;
 }
 
+/**
+ * A small pipelined body stays in memory until it lands (server/small-upload.ts): it waits for room
+ * in the server's budget before it is read. Other bodies go to disk as they arrive.
+ */
+function reserveBody(request: PutRequest, context: ServerContext): Promise<() => void> {
+  const inMemory = !request.wait && request.size !== null && request.size <= SMALL_UPLOAD_MAX_BYTES;
+  return context.bodyBudget.reserve(inMemory ? request.size! : 0);
+}
+
 export const handlePut: ActionHandler = async (conn, frame, context) => {
-  const started = performance.now();
   const request = parsePutRequest(frame);
+  const release = await reserveBody(request, context);
+  let outcome: ActionOutcome;
+  try {
+    outcome = await receivePut(conn, request, context);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  if (outcome && outcome !== 'close') return { ...outcome, background: outcome.background.finally(release) };
+  release();
+  return outcome;
+};
+
+async function receivePut(conn: FramedConnection, request: PutRequest, context: ServerContext): Promise<ActionOutcome> {
+  const started = performance.now();
   const record: Omit<TransferRecord, 'ms'> = { peer: conn.peer, action: 'put', filename: request.filename, bytes: 0 };
   const log = (extra: Partial<TransferRecord>): void => context.logTransfer({ ...record, ms: performance.now() - started, ...extra });
   const logError = (error: { status?: number; code: string; message: string }): void =>
@@ -123,4 +147,4 @@ export const handlePut: ActionHandler = async (conn, frame, context) => {
   // Pipelined puts land in the background (fsyncs of many small files overlap); classic ones in line.
   const outcome: ActionOutcome = request.wait ? await land() : { background: land(), bytes: upload.received };
   return outcome;
-};
+}
