@@ -8,6 +8,16 @@ import type { Decision, JobFile, UploadJob } from './job-types.js';
 import type { WalkEntry } from './walk.js';
 
 export const IDENTICAL = 'identical on the server';
+/** Why a file that exists on the server is skipped under --if-exists skip. */
+export const SKIPPED_EXISTING = 'exists on the server (--if-exists skip)';
+
+/**
+ * Under --if-exists skip, a 409 `exists` for a name `check` had found missing (another client landed
+ * it meanwhile) is what `check` would now answer "different" for: the file is skipped, not failed.
+ */
+export function isSkippedByPolicy(job: Pick<UploadJob, 'ifExists'>, error: unknown): boolean {
+  return job.ifExists === 'skip' && error instanceof StatusError && error.code === ERROR_CODE.EXISTS;
+}
 
 export const asJobFile = (entry: WalkEntry): JobFile => ({ name: entry.remoteName, localPath: entry.localPath, size: entry.size });
 
@@ -15,7 +25,7 @@ export const asJobFile = (entry: WalkEntry): JobFile => ({ name: entry.remoteNam
 export async function decide(session: ReconnectingClient, files: WalkEntry[], job: UploadJob): Promise<Decision[]> {
   const link = (await session.get()).connection;
   // A server without `check` gets every file sent (and refuses existing names itself).
-  if (!link.supports('check')) return files.map((entry) => ({ entry, action: 'send', overwrite: job.ifExists === 'overwrite', rename: false }));
+  if (!link.supports('check')) return files.map((entry) => ({ entry, action: 'send', overwrite: job.ifExists === 'overwrite', rename: job.ifExists === 'rename' }));
   const answers = await checkFiles(link, files.map((f) => ({ filename: f.remoteName, size: f.size, mtime: f.mtime })));
   if (job.checksum) {
     // Content compare for names that exist with the same size: hash locally, ask again with md5s.
@@ -26,16 +36,18 @@ export async function decide(session: ReconnectingClient, files: WalkEntry[], jo
   }
   return files.map((entry, i): Decision => {
     const answer = answers[i]!;
-    const base = { entry, overwrite: false, rename: false };
+    // The policy travels with every put, "missing" ones too: another client may land the name
+    // between our check and our put, and the server applies the flags at landing time.
+    const base = { entry, overwrite: job.ifExists === 'overwrite', rename: job.ifExists === 'rename' };
     if (answer.state === 'forbidden') {
       return { ...base, action: 'fail', error: new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, answer.message ?? 'forbidden path') };
     }
     if (answer.state === 'missing') return { ...base, action: 'send' };
     if (answer.state === 'identical') return { ...base, action: 'skip', reason: IDENTICAL };
     switch (job.ifExists) {
-      case 'overwrite': return { ...base, action: 'send', overwrite: true };
-      case 'rename': return { ...base, action: 'send', rename: true };
-      case 'skip': return { ...base, action: 'skip', reason: 'exists on the server (--if-exists skip)' };
+      case 'overwrite':
+      case 'rename': return { ...base, action: 'send' };
+      case 'skip': return { ...base, action: 'skip', reason: SKIPPED_EXISTING };
       default: return { ...base, action: 'fail', error: new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${entry.remoteName} exists on the server with other content (--if-exists overwrite|rename|skip)`) };
     }
   });

@@ -15,7 +15,7 @@ import { makeRemoteDirectory } from './requests.js';
 import { putStream } from './stream-put.js';
 import type { Decision, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
 import { md5File } from '../checksum.js';
-import { asJobFile, decide, IDENTICAL } from './upload-decisions.js';
+import { asJobFile, decide, IDENTICAL, isSkippedByPolicy, SKIPPED_EXISTING } from './upload-decisions.js';
 import { collectSources, type WalkFailure } from './walk.js';
 
 export type { FileResult, IfExists, JobFile, UploadEvents, UploadJob, UploadSummary } from './job-types.js';
@@ -28,6 +28,12 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
     summary.failed++;
     summary.firstError ??= error;
     events.failed(file, error);
+  };
+  // A name taken between our check and our put: what the policy says for an existing name.
+  const failOrSkip = (file: JobFile, error: unknown): void => {
+    if (!isSkippedByPolicy(job, error)) return fail(file, error);
+    summary.skipped++;
+    events.skipped(file, SKIPPED_EXISTING);
   };
   const finish = (): UploadSummary => ({ ...summary, seconds: (performance.now() - started) / 1000 });
   if (job.dryRun) {
@@ -60,7 +66,7 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
     } catch (error) {
       if (!(error instanceof StatusError) && !(error instanceof ProducerError)) throw error;
       if (error instanceof ProducerError) session.drop(); // the upload was abandoned with its connection
-      fail(file, error);
+      failOrSkip(file, error);
     }
     return finish();
   }
@@ -118,7 +124,7 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
   const toSend = decisions.filter((d) => d.action === 'send');
   const pipeline = (await withRetries(job.retry, onRetry, () => session.get())).connection.supports('pipeline');
   const small = (d: Decision): boolean => pipeline && d.entry.size <= PIPELINE_MAX_FILE_BYTES;
-  await sendSmall(session, toSend.filter(small), job, events, summary, fail, onRetry);
+  await sendSmall(session, toSend.filter(small), job, events, summary, failOrSkip, onRetry);
   for (const d of toSend.filter((x) => !small(x))) {
     const file = asJobFile(d.entry);
     events.started(file);
@@ -132,7 +138,7 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
       events.sent(file, receipt);
     } catch (error) {
       if (!(error instanceof StatusError) && !isPerFile(error)) throw error;
-      fail(file, error);
+      failOrSkip(file, error);
     }
   }
   return finish();
