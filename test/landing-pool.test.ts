@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 const job = (name: string, text: string, extra: { overwrite?: boolean; rename?: boolean } = {}) => ({
-  temp: join(dir, `.ftx-${name}.tmp`), final: join(dir, name), data: Buffer.from(text), mode: 0o640, mtime: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
+  dir, temp: join(dir, `.ftx-${name}.tmp`), final: join(dir, name), data: Buffer.from(text), mode: 0o640, mtime: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
   overwrite: extra.overwrite ?? false, rename: extra.rename ?? false,
 });
 

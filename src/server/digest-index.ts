@@ -3,9 +3,9 @@
  * append-only JSON-lines log in `<root>/.ftx-state/digests.jsonl`, loaded at start, compacted when
  * mostly stale. An entry counts only while the file still has the size and mtime it had at landing.
  */
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { STATE_DIR } from './partials.js';
+import type { StateDir } from './state-dir.js';
 
 /** What was recorded about a landed file. */
 export interface DigestEntry {
@@ -30,13 +30,16 @@ export class DigestIndex {
   private appending: Promise<void> = Promise.resolve();
   private pending: string[] = [];
 
-  private constructor(private readonly path: string) {}
+  private constructor(private readonly stateDir: StateDir) {}
 
-  /** Loads (and, when mostly stale, compacts) the log under `root`. */
-  static async open(root: string): Promise<DigestIndex> {
-    const dir = join(root, STATE_DIR);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const index = new DigestIndex(join(dir, FILE_NAME));
+  /** The log file, through the state directory's fd (recreated if it was removed). */
+  private get path(): string {
+    return join(this.stateDir.path, FILE_NAME);
+  }
+
+  /** Loads (and, when mostly stale, compacts) the log in the state directory. */
+  static async open(stateDir: StateDir): Promise<DigestIndex> {
+    const index = new DigestIndex(stateDir);
     let lines: string[] = [];
     try {
       lines = (await readFile(index.path, 'utf8')).split('\n');
@@ -92,8 +95,9 @@ export class DigestIndex {
 
   private async compact(): Promise<void> {
     const text = [...this.entries].map(([f, entry]) => logLine(f, entry)).join('\n');
-    const temp = `${this.path}.${process.pid}.tmp`;
+    const path = this.path;
+    const temp = `${path}.${process.pid}.tmp`;
     await writeFile(temp, text === '' ? '' : `${text}\n`, { mode: 0o600 });
-    await rename(temp, this.path);
+    await rename(temp, path);
   }
 }

@@ -23,28 +23,32 @@ export async function fsyncDirectory(path: string): Promise<void> {
 export class DirectorySyncer {
   private readonly dirs = new Map<string, DirState>();
 
-  /** Resolves once an fsync of `dir` that began after this call has completed. */
-  sync(dir: string): Promise<void> {
+  /**
+   * Resolves once an fsync of `dir` that began after this call has completed. `via` is the path to
+   * open it by (e.g. `/proc/self/fd/<fd>` of the caller's open directory), `dir` the grouping key;
+   * the caller keeps `via` valid until this resolves.
+   */
+  sync(dir: string, via = dir): Promise<void> {
     let state = this.dirs.get(dir);
     if (!state) {
       state = {};
       this.dirs.set(dir, state);
     }
     if (!state.running) {
-      state.running = this.run(dir, state);
+      state.running = this.run(dir, via, state);
       return state.running;
     }
     // One fsync is running (it may have started before our rename): join the one after it.
     state.next ??= state.running.catch(() => undefined).then(() => {
       state.next = undefined;
-      state.running = this.run(dir, state);
+      state.running = this.run(dir, via, state);
       return state.running;
     });
     return state.next;
   }
 
-  private run(dir: string, state: DirState): Promise<void> {
-    return fsyncDirectory(dir).finally(() => {
+  private run(dir: string, via: string, state: DirState): Promise<void> {
+    return fsyncDirectory(via).finally(() => {
       if (state.running && !state.next) {
         state.running = undefined;
         this.dirs.delete(dir);

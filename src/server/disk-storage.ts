@@ -1,7 +1,7 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
 import type { Hash } from 'node:crypto';
-import { mkdir, realpath, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { realpath, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
@@ -12,12 +12,13 @@ import { createExclusive, toStorageError } from './file-ops.js';
 import { LandingPool } from './landing-pool.js';
 import { checkNames } from './name-check.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
-import { PartialStore, STATE_DIR } from './partials.js';
+import { PartialStore } from './partials.js';
 import { lockDirectory, type DirectoryLock } from './dir-lock.js';
 import { reopenPartial } from './partial-reopen.js';
 import { settleLandings } from './landing-recovery.js';
 import { splitSafeFilename } from './safe-path.js';
-import { createMissing, TargetResolver, type ParentDir } from './target-resolver.js';
+import { checkTarget, ServedRoot, type OpenDir } from './served-root.js';
+import { StateDir } from './state-dir.js';
 import type { BeginResult, CheckQuery, CheckResult, Storage, StoredReceipt, UploadTarget } from './storage.js';
 
 /** Options of DiskStorage. */
@@ -46,10 +47,6 @@ interface Reservation {
 /** How long a free-space reading is reused (the reservations of open uploads are still counted). */
 const SPACE_CACHE_MS = 500;
 
-
-/** A remembered parent directory turned out removed: begin again with a fresh walk. */
-class StaleParentError extends Error {}
-
 const busy = (filename: string): StatusError =>
   new StatusError(STATUS.BUSY, ERROR_CODE.BUSY, `${filename} is being uploaded by another client; retry later`);
 
@@ -59,33 +56,41 @@ export class DiskStorage implements Storage {
 
   private readonly dirSync = new DirectorySyncer();
   private readonly landingPool = new LandingPool();
-  private readonly targets: TargetResolver;
   private spaceCache: { dir: string; available: number; at: number } | undefined;
 
   private constructor(
-    readonly root: string,
+    private readonly served: ServedRoot,
+    private readonly stateDir: StateDir,
     readonly partials: PartialStore,
     private readonly digests: DigestIndex,
     private readonly lock: DirectoryLock,
     private readonly options: DiskStorageOptions,
-  ) {
-    this.targets = new TargetResolver(root);
+  ) {}
+
+  /** The served root (a real path: resolved through symlinks once, at open). */
+  get root(): string {
+    return this.served.path;
   }
 
-  /** Opens a storage on an existing directory (resolved through symlinks once, here). */
+  /** Opens a storage on an existing directory (resolved through symlinks once, here, and held open). */
   static async open(root: string, options: DiskStorageOptions = {}): Promise<DiskStorage> {
     const real = await realpath(root);
     if (!(await stat(real)).isDirectory()) throw new Error(`${root} is not a directory`);
-    await mkdir(join(real, STATE_DIR), { recursive: true, mode: 0o700 });
-    // Before anything reads or changes the state: one server per directory.
-    const lock = await lockDirectory(real, join(real, STATE_DIR));
+    const served = ServedRoot.open(real);
+    let stateDir: StateDir | undefined;
+    let lock: DirectoryLock | undefined;
     try {
-      const partials = await PartialStore.open(real, options.partialTtlMs ?? 24 * 3600 * 1000);
-      const digests = await DigestIndex.open(real);
+      stateDir = StateDir.open(served);
+      // Before anything reads or changes the state: one server per directory.
+      lock = await lockDirectory(real, stateDir.path);
+      const partials = await PartialStore.open(served, stateDir, options.partialTtlMs ?? 24 * 3600 * 1000);
+      const digests = await DigestIndex.open(stateDir);
       await settleLandings(partials, digests);
-      return new DiskStorage(real, partials, digests, lock, options);
+      return new DiskStorage(served, stateDir, partials, digests, lock, options);
     } catch (error) {
-      await lock.release();
+      await lock?.release();
+      stateDir?.close();
+      served.close();
       throw error;
     }
   }
@@ -96,30 +101,22 @@ export class DiskStorage implements Storage {
   }
 
   async beginUpload(target: UploadTarget): Promise<BeginResult> {
-    try {
-      return await this.beginUploadOnce(target, false);
-    } catch (error) {
-      if (!(error instanceof StaleParentError)) throw error;
-      // A remembered directory was removed meanwhile (the tree is being pruned): walk again, once.
-      this.targets.forget();
-      return this.beginUploadOnce(target, true);
-    }
-  }
-
-  private async beginUploadOnce(target: UploadTarget, fresh: boolean): Promise<BeginResult> {
     const segments = splitSafeFilename(target.filename);
     const filename = segments.join('/');
+    this.served.checkLength(filename);
     const maxSize = this.options.maxSize ?? Number.MAX_SAFE_INTEGER;
     if (target.size !== null && target.size > maxSize) {
       throw new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `${target.size} bytes is over the server's limit of ${maxSize}`);
     }
     let finalPath: string | undefined;
-    let parent: ParentDir | undefined;
-    const createdDirs: string[] = [];
+    let parent: OpenDir | undefined;
     try {
-      parent = await this.targets.resolveParent(segments.slice(0, -1), fresh);
-      const dir = join(parent.existing, ...parent.missing);
-      finalPath = join(dir, segments[segments.length - 1]!);
+      // Opened from the root, component by component, never following a symlink; held by the upload.
+      parent = this.served.walk(segments.slice(0, -1));
+      const opened = parent;
+      const dir = parent.path;
+      const name = segments[segments.length - 1]!;
+      finalPath = join(dir, name);
       await this.takeOverFromOwnRetry(finalPath, target.uploadId);
       // Reserve synchronously after the check: no await between has() and set().
       if (this.reserved.has(finalPath)) throw busy(filename);
@@ -133,11 +130,12 @@ export class DiskStorage implements Storage {
       const landed = await this.alreadyLanded(finalPath, filename, target);
       if (landed) {
         this.release(finalPath, reservation);
+        parent.close();
         return { landed };
       }
       // Small pipelined files land through a worker; an existing name shows up there, at link time.
       const small = !target.keepPartial && target.size !== null && target.size <= SMALL_UPLOAD_MAX_BYTES;
-      if (!small) await this.targets.checkTarget(finalPath, filename, target.overwrite || target.rename === true);
+      if (!small) checkTarget(parent, name, filename, target.overwrite || target.rename === true);
 
       // A pipelined or stream upload never touches a kept partial of the same name.
       const dataPath = this.partials.dataPathFor(dir, filename, target.keepPartial);
@@ -145,28 +143,30 @@ export class DiskStorage implements Storage {
       let state = target.keepPartial ? await this.partials.load(filename) : undefined;
       let kept: { handle: FileHandle; offset: number; hash: Hash } | undefined;
       if (state) {
-        if (target.resume && target.size !== null && this.partials.matches(state, target.size, target.source) && state.data === dataPath) {
-          kept = await reopenPartial(this.partials, state, target);
+        if (target.resume && target.size !== null && this.partials.matches(state, target.size, target.source) && state.data === dataPath && !parent.incomplete) {
+          kept = await reopenPartial(this.partials, state, target, parent.at(this.partials.dataNameFor(filename)));
         }
         if (!kept) await this.partials.remove(state);
       }
       try {
-        await this.checkSpace(parent.existing, (target.size ?? 0) - (kept?.offset ?? 0), reservation);
+        await this.checkSpace(parent, (target.size ?? 0) - (kept?.offset ?? 0), reservation);
         // The state must not claim more than the truncated file now holds.
         if (kept && state) await this.partials.save(state);
       } catch (error) {
         await kept?.handle.close().catch(() => undefined);
         throw error;
       }
+      const release = (): void => {
+        this.release(finalPath!, reservation);
+        opened.close();
+      };
       if (!kept) {
-        await createMissing(parent, (path) => void createdDirs.push(path));
+        parent.createMissing();
         if (small) {
           const upload = new SmallUpload({
-            filename, size: target.size!, tempPath: this.partials.dataPathFor(dir, filename, false), finalPath,
-            overwrite: target.overwrite, rename: target.rename === true, mode: target.mode ?? 0o644, createdDirs,
-            pool: this.landingPool, digests: this.digests, dirSync: this.dirSync,
-            release: () => this.release(finalPath!, reservation),
-            recreateDir: () => this.recreateDir(segments.slice(0, -1), dir, createdDirs),
+            filename, size: target.size!, dir: parent, tempName: this.partials.dataNameFor(filename, false), name,
+            overwrite: target.overwrite, rename: target.rename === true, mode: target.mode ?? 0o644,
+            pool: this.landingPool, digests: this.digests, dirSync: this.dirSync, release,
             ...(target.mtime !== undefined ? { mtime: target.mtime } : {}),
           });
           reservation.upload = upload;
@@ -175,25 +175,25 @@ export class DiskStorage implements Storage {
         state = { version: 1, filename, size: target.size ?? -1, source: target.source, durable: 0, data: dataPath, updated: Date.now() };
         // The state exists before its data: data never outlives a state that could expire it.
         if (target.keepPartial) await this.partials.save(state);
-        kept = { handle: await createExclusive(dataPath, 0o600), offset: 0, hash: createMd5() };
+        kept = { handle: await createExclusive(parent.at(this.partials.dataNameFor(filename, target.keepPartial)), 0o600), offset: 0, hash: createMd5() };
       }
       const upload = new DiskUpload(kept.handle, {
-        filename, size: target.size, chunkSize: target.chunkSize, finalPath, overwrite: target.overwrite,
+        filename, size: target.size, chunkSize: target.chunkSize, dir: parent, name, overwrite: target.overwrite,
         maxSize, rename: target.rename === true, keepPartial: target.keepPartial, mode: target.mode ?? 0o644, digests: this.digests, dirSync: this.dirSync,
-        offset: kept.offset, hash: kept.hash, partials: this.partials, state: state!, createdDirs,
+        offset: kept.offset, hash: kept.hash, partials: this.partials, state: state!,
         ...(target.uploadId !== undefined ? { uploadId: target.uploadId } : {}),
-        release: () => this.release(finalPath!, reservation),
+        release,
         ...(target.mtime !== undefined ? { mtime: target.mtime } : {}),
       });
       reservation.upload = upload;
       return { upload };
     } catch (error) {
-      for (const dir of createdDirs.reverse()) await rmdir(dir).catch(() => undefined);
+      parent?.removeCreated();
+      parent?.close();
       if (finalPath !== undefined && !(error instanceof StatusError && error.code === ERROR_CODE.BUSY)) {
         const reservation = this.reserved.get(finalPath);
         if (reservation && !reservation.upload) this.reserved.delete(finalPath);
       }
-      if (parent?.cached && (error as NodeJS.ErrnoException).code === 'ENOENT') throw new StaleParentError();
       throw toStorageError(error, filename);
     }
   }
@@ -202,32 +202,28 @@ export class DiskStorage implements Storage {
     // A check comes before a tree's files: have the landing workers ready if small ones may follow.
     if (queries.some((query) => query.size <= SMALL_UPLOAD_MAX_BYTES)) this.landingPool.warm();
     return checkNames(queries, {
-      targets: this.targets, digests: this.digests, landingAt: (finalPath) => this.reserved.get(finalPath)?.upload?.landing,
+      root: this.served, digests: this.digests, landingAt: (finalPath) => this.reserved.get(finalPath)?.upload?.landing,
     });
   }
 
   async makeDirectory(path: string): Promise<boolean> {
     const segments = splitSafeFilename(path);
+    const name = segments.join('/');
+    let dir: OpenDir | undefined;
     try {
-      // Never from the cache: a directory removed since must be created again.
-      const parent = await this.targets.resolveParent(segments, true);
-      await createMissing(parent, (path) => this.dirSync.sync(dirname(path)).catch(() => undefined));
-      return parent.missing.length > 0;
+      // The whole path is checked first: a name too long fails before any directory is made.
+      this.served.checkLength(name);
+      dir = this.served.walk(segments);
+      const created = dir.incomplete;
+      dir.createMissing();
+      await dir.syncCreated((key, via) => this.dirSync.sync(key, via));
+      return created;
     } catch (error) {
-      throw toStorageError(error, segments.join('/'));
+      dir?.removeCreated();
+      throw toStorageError(error, name);
+    } finally {
+      dir?.close();
     }
-  }
-
-  /**
-   * The directory a small upload was to land in was removed while its body arrived: walk again
-   * and create it, if that gives the same path (else the tree changed shape under us: give up).
-   */
-  private async recreateDir(dirs: string[], expected: string, createdDirs: string[]): Promise<boolean> {
-    this.targets.forget();
-    const parent = await this.targets.resolveParent(dirs, true);
-    if (join(parent.existing, ...parent.missing) !== expected) return false;
-    await createMissing(parent, (path) => void createdDirs.push(path));
-    return true;
   }
 
   /**
@@ -258,10 +254,15 @@ export class DiskStorage implements Storage {
     while (this.reserved.get(finalPath) === holder && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
 
-  /** Waits for background bookkeeping (the digest log) to reach the disk; stops the landing workers. */
+  /**
+   * At shutdown: waits for background bookkeeping (the digest log) to reach the disk, stops the
+   * landing workers, and closes the fds of the root and of the state directory.
+   */
   async flush(): Promise<void> {
     await this.digests.flushed();
     await this.landingPool.close();
+    this.stateDir.close();
+    this.served.close();
   }
 
   /** Flushes, then lets go of the directory (another server may start on it). */
@@ -287,14 +288,15 @@ export class DiskStorage implements Storage {
   }
 
   /** Free space minus what other open uploads still have to write must hold `needed` bytes. */
-  private async checkSpace(existingDir: string, needed: number, own: Reservation): Promise<void> {
+  private async checkSpace(dir: OpenDir, needed: number, own: Reservation): Promise<void> {
     if (needed <= 0) return;
     let available: number;
     const cached = this.spaceCache;
+    const existingDir = dir.path;
     if (cached && cached.dir === existingDir && Date.now() - cached.at < SPACE_CACHE_MS && needed < cached.available / 100) {
       available = cached.available;
     } else {
-      const fs = await statfs(existingDir);
+      const fs = await statfs(`/proc/self/fd/${dir.fd}`);
       available = fs.bavail * fs.bsize;
       this.spaceCache = { dir: existingDir, available, at: Date.now() };
     }

@@ -6,14 +6,14 @@
  */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { rmdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename } from 'node:path';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import { landFile, toStorageError, writeAll } from './file-ops.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import type { PartialState, PartialStore } from './partials.js';
+import { assertSameFile, type OpenDir } from './served-root.js';
 import type { StoredReceipt, Upload } from './storage.js';
 import { ChunkHasher } from './chunk-hasher.js';
 import { BLOCK_BYTES, giveBack, openUpload, takeBlock } from './write-blocks.js';
@@ -38,7 +38,10 @@ export interface DiskUploadPlan {
   digests: DigestIndex;
   dirSync: DirectorySyncer;
   chunkSize: number;
-  finalPath: string;
+  /** The target's directory, held open from the walk at begin until release. */
+  dir: OpenDir;
+  /** The target's name in `dir`. */
+  name: string;
   overwrite: boolean;
   mtime?: number;
   /** The client's id of this logical upload, remembered at landing for its retries. */
@@ -48,8 +51,6 @@ export interface DiskUploadPlan {
   hash: Hash;
   partials: PartialStore;
   state: PartialState;
-  /** Directories created for this upload, outermost first; removed on discard if empty. */
-  createdDirs: string[];
   /** Called once when the upload is finished one way or another. */
   release: () => void;
 }
@@ -145,8 +146,14 @@ export class DiskUpload implements Upload {
           state.landing = { md5, mtime: landedMtime, dev: String(info.dev), ino: String(info.ino), ...(uploadId !== undefined ? { uploadId } : {}) };
           await this.plan.partials.saveDurably(state);
         }
+        // Containment at the moment of landing: the directory is still where the client's name
+        // leads (else 403), and the data file under its name is the one written (not swapped).
+        const { dir } = this.plan;
+        const dataAt = dir.at(basename(state.data));
+        if (dir.verify() !== 'same') throw Object.assign(new Error(`${this.filename}: its directory was removed`), { code: 'ENOENT' });
+        assertSameFile(this.handle, dataAt);
         await this.handle.close();
-        const landed = await landFile(state.data, this.plan.finalPath, this.filename, this.plan);
+        const landed = await landFile(dataAt, dir.at(this.plan.name), this.filename, this.plan);
         receipt = { filename: landed.filename, size: this.received, md5 };
       } catch (error) {
         await this.removeEverything();
@@ -154,8 +161,9 @@ export class DiskUpload implements Upload {
         throw toStorageError(error);
       }
       // Landed: what follows cannot undo it, so its failures are not the client's.
-      await this.plan.dirSync.sync(dirname(this.plan.finalPath)).catch(() => undefined);
-      for (const dir of this.plan.createdDirs) await this.plan.dirSync.sync(dirname(dir)).catch(() => undefined);
+      const { dir, dirSync } = this.plan;
+      await dirSync.sync(dir.path, `/proc/self/fd/${dir.fd}`).catch(() => undefined);
+      await dir.syncCreated((key, via) => dirSync.sync(key, via));
       const { uploadId } = this.plan;
       this.plan.digests.record(receipt.filename, { size: receipt.size, mtime: landedMtime, md5: receipt.md5, ...(uploadId !== undefined ? { uploadId } : {}) });
       if (uploadId !== undefined) {
@@ -165,7 +173,7 @@ export class DiskUpload implements Upload {
         // The state goes only once the digest line (with the upload id) is written: until the verdict
         // is sent, one of the two always tells a retry after a crash that this upload landed.
         await this.plan.digests.flushed();
-        await this.plan.partials.remove(this.plan.state);
+        await this.plan.partials.remove(this.plan.state, dir.at(basename(this.plan.state.data)));
       }
       this.plan.release();
       return receipt;
@@ -206,9 +214,9 @@ export class DiskUpload implements Upload {
     await this.inFlight?.catch(() => undefined);
     await this.checkpointing?.catch(() => undefined);
     await this.handle.close().catch(() => undefined);
-    await this.plan.partials.remove(this.plan.state);
-    for (const dir of [...this.plan.createdDirs].reverse()) await rmdir(dir).catch(() => undefined);
-    this.plan.createdDirs = [];
+    const { dir, state } = this.plan;
+    await this.plan.partials.remove(state, dir.at(basename(state.data)));
+    dir.removeCreated();
   }
 
   /** Hashes the block being filled (whole or partial) and moves it to the write queue. */

@@ -8,6 +8,9 @@ import { Worker } from 'node:worker_threads';
 
 /** One small file to land. */
 export interface SmallLandingJob {
+  /** Its directory's path as a client names it: the directory fsync is shared by this key. */
+  dir: string;
+  /** `/proc/self/fd/<dirfd>/<name>` paths (served-root.ts): the worker shares the process's fds. */
   temp: string;
   final: string;
   /** The file's bytes (copied into the batch's single buffer when it goes to a worker). */
@@ -93,9 +96,9 @@ parentPort.on('message', ({ batch, bytes }) => {
   const data = Buffer.from(bytes);
   const results = batch.map((job) => landOne(job, data));
   // One fsync per directory and batch makes the new names durable before any verdict is sent.
-  const dirs = new Set();
-  results.forEach((result, i) => { if (!result.error) dirs.add(batch[i].final.slice(0, batch[i].final.lastIndexOf('/'))); });
-  for (const dir of dirs) { try { syncDirectory(dir || '/'); } catch {} }
+  const dirs = new Map();
+  results.forEach((result, i) => { if (!result.error) dirs.set(batch[i].dir, batch[i].final.slice(0, batch[i].final.lastIndexOf('/'))); });
+  for (const via of dirs.values()) { try { syncDirectory(via || '/'); } catch {} }
   // The bytes go back with the verdicts: freed by the main thread's collector, which runs often,
   // instead of piling up in this thread's, which has almost nothing else to collect.
   parentPort.postMessage({ results, bytes }, [bytes]);

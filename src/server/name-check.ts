@@ -1,8 +1,8 @@
 /**
  * The `check` answer for a batch of names (docs/PROTOCOL.md §6.8): is each file there, identical by
- * size and mtime (or by the md5 recorded when it landed)? Each directory is walked once per batch,
- * and names are looked up with synchronous lstat: on a local disk that is a few µs, where a
- * thread-pool round trip per name cost ~50 µs here.
+ * size and mtime (or by the md5 recorded when it landed)? Each directory is walked (from the root,
+ * never following a symlink) once per batch, and names are looked up with synchronous lstat: on a
+ * local disk that is a few µs, where a thread-pool round trip per name cost ~50 µs here.
  */
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,28 +11,41 @@ import type { DigestIndex } from './digest-index.js';
 import { toStorageError } from './file-ops.js';
 import { splitSafeFilename } from './safe-path.js';
 import type { CheckQuery, CheckResult } from './storage.js';
-import type { ParentDir, TargetResolver } from './target-resolver.js';
+import type { OpenDir, ServedRoot } from './served-root.js';
 
 /** What the check needs from its storage. */
 export interface NameCheckContext {
-  targets: TargetResolver;
+  root: ServedRoot;
   digests: DigestIndex;
   /** The landing under way at `finalPath`, if a file there has fully arrived and is landing now. */
   landingAt(finalPath: string): Promise<void> | undefined;
 }
 
-export function checkNames(queries: CheckQuery[], context: NameCheckContext): Promise<CheckResult[]> {
-  const parents = new Map<string, Promise<ParentDir>>();
-  const resolveParent = (dirs: string[]): Promise<ParentDir> => {
+/** Answers a batch of names; the directories opened for it are closed once all are answered. */
+export async function checkNames(queries: CheckQuery[], context: NameCheckContext): Promise<CheckResult[]> {
+  const parents = new Map<string, OpenDir | Error>();
+  const openParent = (dirs: string[]): OpenDir => {
     const key = dirs.join('/');
     let parent = parents.get(key);
-    if (!parent) parents.set(key, parent = context.targets.resolveParent(dirs));
+    if (!parent) {
+      try {
+        parent = context.root.walk(dirs);
+      } catch (error) {
+        parent = error as Error;
+      }
+      parents.set(key, parent);
+    }
+    if (parent instanceof Error) throw parent;
     return parent;
   };
-  return Promise.all(queries.map((query) => checkOne(query, resolveParent, context)));
+  try {
+    return await Promise.all(queries.map((query) => checkOne(query, openParent, context)));
+  } finally {
+    for (const parent of parents.values()) if (!(parent instanceof Error)) parent.close();
+  }
 }
 
-async function checkOne(query: CheckQuery, resolveParent: (dirs: string[]) => Promise<ParentDir>, context: NameCheckContext): Promise<CheckResult> {
+async function checkOne(query: CheckQuery, openParent: (dirs: string[]) => OpenDir, context: NameCheckContext): Promise<CheckResult> {
   let segments: string[];
   try {
     segments = splitSafeFilename(query.filename);
@@ -41,12 +54,13 @@ async function checkOne(query: CheckQuery, resolveParent: (dirs: string[]) => Pr
   }
   const filename = segments.join('/');
   try {
-    const parent = await resolveParent(segments.slice(0, -1));
-    if (parent.missing.length > 0) return { state: 'missing' };
-    const finalPath = join(parent.existing, segments[segments.length - 1]!);
+    context.root.checkLength(filename);
+    const parent = openParent(segments.slice(0, -1));
+    if (parent.incomplete) return { state: 'missing' };
+    const name = segments[segments.length - 1]!;
     // A file that has fully arrived and is landing right now is answered for as landed (or not).
-    await context.landingAt(finalPath);
-    const info = lstatSync(finalPath, { throwIfNoEntry: false });
+    await context.landingAt(join(parent.path, name));
+    const info = lstatSync(parent.at(name), { throwIfNoEntry: false });
     if (info === undefined) return { state: 'missing' };
     if (!info.isFile() || info.size !== query.size) return { state: 'different' };
     if (query.md5 === undefined) return { state: Math.round(info.mtimeMs) === query.mtime ? 'identical' : 'different' };

@@ -1,5 +1,6 @@
 /** Continuing a kept partial: reopen its data file at the durable offset with the md5 of the prefix. */
 import type { Hash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createMd5, hashFileRange } from '../checksum.js';
 import type { PartialState, PartialStore } from './partials.js';
@@ -21,11 +22,12 @@ function throttled(onWait: ((done: number, total: number) => void) | undefined):
 
 /**
  * Reopens a kept partial at its durable offset (whole chunks of this put), cutting off anything
- * after it. The md5 of the prefix comes from the in-memory snapshot when the data file is exactly
+ * after it. `dataAt` is the data file's path through its directory's fd; a symlink there is never
+ * followed (the partial is then given up). The md5 of the prefix comes from the in-memory snapshot when the data file is exactly
  * as the last attempt left it, else it is re-read from disk (after a restart or any change).
  */
-export async function reopenPartial(partials: PartialStore, state: PartialState, target: UploadTarget): Promise<{ handle: FileHandle; offset: number; hash: Hash } | undefined> {
-  const handle = await open(state.data, 'r+').catch(() => undefined);
+export async function reopenPartial(partials: PartialStore, state: PartialState, target: UploadTarget, dataAt: string): Promise<{ handle: FileHandle; offset: number; hash: Hash } | undefined> {
+  const handle = await open(dataAt, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
   if (!handle) return undefined;
   try {
     const info = await handle.stat();

@@ -7,15 +7,16 @@
  * resume after a dropped connection need not re-read the prefix.
  */
 import type { Hash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import { sha256Hex } from '../checksum.js';
 import { RESERVED_PREFIX } from '../protocol/constants.js';
 import { fsyncDirectory } from './dir-sync.js';
 import { isInside } from './safe-path.js';
+import type { ServedRoot } from './served-root.js';
+import { STATE_DIR, type StateDir } from './state-dir.js';
 
-/** Directory under the root that holds the server's own state (partials, digest index). */
-export const STATE_DIR = `${RESERVED_PREFIX}state`;
+export { STATE_DIR };
 /** Directory under the root that holds partial states. */
 export const PARTIALS_DIR = `${STATE_DIR}/partials`;
 
@@ -102,13 +103,21 @@ export class PartialStore {
   private readonly snapshots = new Map<string, HashSnapshot>();
   private readonly landed = new Map<string, LandedRecord>();
 
-  private constructor(readonly root: string, readonly dir: string, readonly ttlMs: number) {}
+  private constructor(private readonly served: ServedRoot, private readonly stateDir: StateDir, readonly ttlMs: number) {}
 
-  /** Opens (creating if needed) the state directory under `root`. */
-  static async open(root: string, ttlMs: number): Promise<PartialStore> {
-    const dir = join(root, PARTIALS_DIR);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    return new PartialStore(root, dir, ttlMs);
+  /** The partial states of `root`, kept in its state directory. */
+  static async open(root: ServedRoot, stateDir: StateDir, ttlMs: number): Promise<PartialStore> {
+    return new PartialStore(root, stateDir, ttlMs);
+  }
+
+  /** The served root's path. */
+  get root(): string {
+    return this.served.path;
+  }
+
+  /** The directory of the states, through its fd (recreated if it was removed). */
+  get dir(): string {
+    return this.stateDir.partials;
   }
 
   /** Stable key of a target filename (also names its data file). */
@@ -118,7 +127,12 @@ export class PartialStore {
 
   /** Data file of a target in directory `dir`: `.part` when kept for resume, `.tmp` otherwise. */
   dataPathFor(dir: string, filename: string, kept = true): string {
-    return join(dir, `${RESERVED_PREFIX}${this.keyOf(filename)}.${kept ? 'part' : 'tmp'}`);
+    return join(dir, this.dataNameFor(filename, kept));
+  }
+
+  /** The name (in its directory) of a target's data file. */
+  dataNameFor(filename: string, kept = true): string {
+    return `${RESERVED_PREFIX}${this.keyOf(filename)}.${kept ? 'part' : 'tmp'}`;
   }
 
   /** The saved state of `filename`, or undefined (an unreadable state is removed). */
@@ -160,15 +174,31 @@ export class PartialStore {
     await fsyncDirectory(this.dir);
   }
 
-  /** Removes a partial: its data first, then its state (a state may point at no data, never the reverse). */
-  async remove(state: Pick<PartialState, 'filename' | 'data'>): Promise<void> {
+  /**
+   * Removes a partial: its data first, then its state (a state may point at no data, never the
+   * reverse). `dataAt`: the data file through its open directory (an upload's own), else it is
+   * reached by a walk from the root.
+   */
+  async remove(state: Pick<PartialState, 'filename' | 'data'>, dataAt?: string): Promise<void> {
     this.snapshots.delete(state.filename);
-    // Never follow a (forged) state out of the root, not even through a symlinked directory.
-    const realDir = await realpath(dirname(state.data)).catch(() => undefined);
-    if (realDir !== undefined && isInside(this.root, realDir) && basename(state.data).startsWith(RESERVED_PREFIX)) {
-      await unlink(state.data).catch(() => undefined);
-    }
+    if (dataAt !== undefined) await unlink(dataAt).catch(() => undefined);
+    else await this.removeData(state.data);
     await unlink(this.statePath(state.filename)).catch(() => undefined);
+  }
+
+  /** Unlinks a data file, reached from the root without following a symlink (never out of the root). */
+  private async removeData(data: string): Promise<void> {
+    const rel = relative(this.root, dirname(data));
+    if (!isInside(this.root, data) || !basename(data).startsWith(RESERVED_PREFIX)) return;
+    let dir;
+    try {
+      dir = this.served.walk(rel === '' ? [] : rel.split('/'));
+      if (!dir.incomplete) await unlink(dir.at(basename(data))).catch(() => undefined);
+    } catch {
+      // a symlink or a file on the way: the data is not ours to remove
+    } finally {
+      dir?.close();
+    }
   }
 
   /** Remembers the md5 state at the durable offset of a suspended upload. */

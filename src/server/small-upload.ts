@@ -3,8 +3,6 @@
  * then one landing worker writes, fsyncs and links it, and the directory fsync is shared with the
  * other files landing there (docs/PROTOCOL.md, "Pipelined puts").
  */
-import { dirname } from 'node:path';
-import { rmdir } from 'node:fs/promises';
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
@@ -12,6 +10,7 @@ import type { DigestIndex } from './digest-index.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import { numberedName, toStorageError } from './file-ops.js';
 import type { LandingPool } from './landing-pool.js';
+import type { OpenDir } from './served-root.js';
 import type { StoredReceipt, Upload } from './storage.js';
 
 /** Largest body kept in memory and landed by a worker. */
@@ -21,19 +20,19 @@ export const SMALL_UPLOAD_MAX_BYTES = 1024 * 1024;
 export interface SmallUploadPlan {
   filename: string;
   size: number;
-  tempPath: string;
-  finalPath: string;
+  /** The target's directory, held open from the walk at begin until release. */
+  dir: OpenDir;
+  /** Names in `dir` of the temp file and of the target. */
+  tempName: string;
+  name: string;
   overwrite: boolean;
   rename: boolean;
   mode: number;
   mtime?: number;
-  createdDirs: string[];
   pool: LandingPool;
   digests: DigestIndex;
   dirSync: DirectorySyncer;
   release: () => void;
-  /** Creates the target's directory again after it was removed; false if it cannot be the same. */
-  recreateDir: () => Promise<boolean>;
 }
 
 /** A small upload held in memory until it lands. */
@@ -70,26 +69,29 @@ export class SmallUpload implements Upload {
           throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
             `md5 mismatch: the received data hashes to ${md5}, the client sent ${claimedMd5}; nothing was stored`);
         }
-        const job = {
-          temp: plan.tempPath, final: plan.finalPath, data: this.body.subarray(0, this.received), mode: plan.mode,
-          overwrite: plan.overwrite, rename: plan.rename, ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
+        const land = (): ReturnType<LandingPool['land']> => {
+          // Containment at the moment of landing: the directory is still where the name leads (else
+          // 403); removed while the body arrived (a pruned tree), it is walked to and created again.
+          if (plan.dir.verify() === 'removed') plan.dir.reopen();
+          return plan.pool.land({
+            dir: plan.dir.path, temp: plan.dir.at(plan.tempName), final: plan.dir.at(plan.name), data: this.body.subarray(0, this.received), mode: plan.mode,
+            overwrite: plan.overwrite, rename: plan.rename, ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
+          });
         };
-        const { n } = await plan.pool.land(job).catch(async (error: unknown) => {
-          // Its directory was removed while the body arrived (a pruned tree): create it again, once.
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT' && await plan.recreateDir().catch(() => false)) {
-            return plan.pool.land(job);
-          }
+        const { n } = await Promise.resolve().then(land).catch((error: unknown) => {
+          // Removed between the check and the worker's create: once more.
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return land();
           throw error;
         }).catch((error: unknown) => {
           throw toStorageError(error, plan.filename);
         });
         const filename = n === 0 ? plan.filename : numberedName(plan.filename, n);
         // The worker fsynced the target's directory; directories created for it are fsynced here.
-        for (const dir of plan.createdDirs) await plan.dirSync.sync(dirname(dir)).catch(() => undefined);
+        await plan.dir.syncCreated((key, via) => plan.dirSync.sync(key, via));
         if (plan.mtime !== undefined) plan.digests.record(filename, { size: this.received, mtime: plan.mtime, md5 });
         return { filename, size: this.received, md5 };
       } catch (error) {
-        await this.removeDirs();
+        this.plan.dir.removeCreated();
         throw error;
       } finally {
         plan.release();
@@ -106,12 +108,7 @@ export class SmallUpload implements Upload {
   async discard(): Promise<void> {
     if (this.closed) return this.landing;
     this.closed = true;
-    await this.removeDirs();
+    this.plan.dir.removeCreated();
     this.plan.release();
-  }
-
-  private async removeDirs(): Promise<void> {
-    for (const dir of [...this.plan.createdDirs].reverse()) await rmdir(dir).catch(() => undefined);
-    this.plan.createdDirs = [];
   }
 }

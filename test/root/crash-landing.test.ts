@@ -49,15 +49,18 @@ const STEPS: CrashStep[] = [
   { name: 'setting its mtime', syscall: 'utimensat', path: (p) => p.data, landed: false },
   { name: 'fsync of the data file', syscall: 'fsync', path: (p) => p.data, landed: false },
   // strace's -P does not match a rename's target: the second rename of the server, after the first state's.
+  // Nor a path through /proc/self/fd/N (how the server names files in a directory it holds open,
+  // served-root.ts): link and unlink are counted instead. The unlinks of a landing, in order: the
+  // data name, the data name again as the partial is removed (ENOENT by then), the state.
   { name: 'rename of the state that records the landing', syscall: 'rename', when: 2, landed: false },
   { name: 'fsync of the state directory', syscall: 'fsync', path: (p) => p.stateDir, landed: false },
   { name: 'close of the data file', syscall: 'close', path: (p) => p.data, landed: false },
-  { name: 'link to the final name', syscall: 'link', path: (p) => p.data, landed: false },
-  { name: 'unlink of the data name', syscall: 'unlink', path: (p) => p.data, landed: true },
+  { name: 'link to the final name', syscall: 'link', landed: false },
+  { name: 'unlink of the data name', syscall: 'unlink', when: 1, landed: true },
   { name: 'fsync of the target directory', syscall: 'fsync', path: (p) => p.root, landed: true },
   { name: 'append to the digest log', syscall: 'write', path: (p) => p.digests, landed: true },
-  { name: 'unlink of the state', syscall: 'unlink', path: (p) => p.state, landed: true },
-  { name: 'return from the unlink of the state (before the verdict)', syscall: 'unlink', path: (p) => p.state, after: true, landed: true },
+  { name: 'unlink of the state', syscall: 'unlink', when: 3, landed: true },
+  { name: 'return from the unlink of the state (before the verdict)', syscall: 'unlink', when: 3, after: true, landed: true },
 ];
 
 const keyOf = (filename: string): string => createHash('sha256').update(filename).digest('hex').slice(0, 32);
