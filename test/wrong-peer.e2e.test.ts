@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
+import { encodeFrame, FrameReader } from '../src/protocol/frame.js';
 import { runFtx } from './helpers/cli.js';
 import { makeTempDir } from './helpers/server.js';
 
@@ -111,5 +112,30 @@ describe('the first connect is not retried', () => {
     const result = await putTo(port);
     expect(result.code).toBe(EXIT.CONNECT);
     expect(result.stderr).toMatch(/^ftx: error: cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED\n$/);
+  });
+});
+
+describe('a server that answered once', () => {
+  it('going silent on a reconnect is a lost connection (retried, exit 7), not a wrong peer', async () => {
+    let connections = 0;
+    await withListening(createServer((socket) => {
+      if (++connections > 1) return; // the reconnect: accepted, never a hello
+      const reader = new FrameReader();
+      let frames = 0;
+      socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake', auth: 'none', nonce: 'a'.repeat(64), actions: ['put'], maxFrame: 65536 }));
+      socket.on('data', (chunk: Buffer) => {
+        reader.push(chunk);
+        while (reader.readFrame() !== undefined) {
+          if (++frames === 1) socket.write(encodeFrame({ type: 'reply', status: 200, code: 'ok', message: 'hi' }));
+          else socket.destroy(); // the first request: cut
+        }
+      });
+    }), async (port) => {
+      const result = await runFtx(['put', file, `127.0.0.1:${port}`, '--retries', '1', '--retry-wait', '0.05'], {}, 30_000);
+      expect(result.code, result.stderr).toBe(EXIT.CONNECTION_LOST);
+      expect(result.stderr).toMatch(/retry 1\/1 in/);
+      expect(result.stderr).toMatch(/ftx: error: no hello from 127\.0\.0\.1:\d+ within 5 s\n$/);
+      expect(connections).toBe(2);
+    });
   });
 });
