@@ -14,6 +14,9 @@ import { FtxClient } from '../src/client/client.js';
 import { sha256Hex } from '../src/checksum.js';
 import { md5, type ServerFixture, withServer, writeRandomFile } from './helpers/server.js';
 import { RawPeer } from './helpers/raw-peer.js';
+import { runFtx } from './helpers/cli.js';
+import { EXIT } from '../src/cli/exit-codes.js';
+import { makeTempDir } from './helpers/server.js';
 
 /** Moves `root/<dir>` to an outside place and leaves a symlink to it under the old name. */
 async function swapForSymlink(fixture: ServerFixture, dir: string): Promise<string> {
@@ -276,5 +279,22 @@ describe('the served tree changed or pushed to its limits', () => {
       expect(md5(await readFile(join(fixture.root, 'resumable.bin')))).toBe(md5(big.data));
       expect((await lstat(join(fixture.root, '.ftx-state', 'partials'))).isDirectory()).toBe(true);
     });
+  });
+
+  it('serve on a directory whose .ftx-state is a symlink: refused at start (exit 2), nothing written through it', async () => {
+    const tmp = await makeTempDir();
+    try {
+      const root = join(tmp.dir, 'root');
+      const elsewhere = join(tmp.dir, 'elsewhere');
+      await mkdir(root);
+      await mkdir(elsewhere);
+      await symlink(elsewhere, join(root, '.ftx-state'));
+      const result = await runFtx(['serve', root, '--port', '0'], {}, 20_000);
+      expect(result.code).toBe(EXIT.USAGE);
+      expect(result.stderr.trim().split('\n')).toEqual([expect.stringContaining('.ftx-state')]);
+      expect(await readdir(elsewhere)).toEqual([]);
+    } finally {
+      await tmp.cleanup();
+    }
   });
 });

@@ -11,7 +11,7 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, rmdirSync, statSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { StatusError } from '../errors.js';
+import { StatusError, UsageError } from '../errors.js';
 import { ERROR_CODE, STATUS } from '../protocol/constants.js';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
@@ -47,7 +47,7 @@ export class ServedRoot {
     })();
     if (viaProc !== identity(fstatSync(fd, { bigint: true }))) {
       closeSync(fd);
-      throw new Error('ftx serve needs Linux with /proc mounted (it reaches files through /proc/self/fd to stay inside the served directory)');
+      throw new UsageError('ftx serve needs Linux with /proc mounted (it reaches files through /proc/self/fd to stay inside the served directory)');
     }
     return new ServedRoot(path, fd);
   }

@@ -5,7 +5,7 @@
  * created anew; replaced by anything that is not the directory the server made, it is refused.
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type BigIntStats } from 'node:fs';
-import { StatusError } from '../errors.js';
+import { StatusError, UsageError } from '../errors.js';
 import { ERROR_CODE, RESERVED_PREFIX, STATUS } from '../protocol/constants.js';
 import { inDir, type ServedRoot } from './served-root.js';
 
@@ -94,7 +94,9 @@ export class StateDir {
     try {
       return openSync(inDir(parent, name), DIR_FLAGS);
     } catch (error) {
-      throw new Error(`${name} in the served directory is not a directory the server can use (${(error as NodeJS.ErrnoException).code})`);
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UsageError(`${name} in the served directory is ${code === 'ENOTDIR' || code === 'ELOOP' ? 'a symlink or not a directory' : `unusable (${code})`}: ` +
+        'it is the server\'s own state directory; remove it and start again');
     }
   }
 }
