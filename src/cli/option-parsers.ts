@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { parseDestination, type Destination } from '../client/address.js';
 import { FtxError, UsageError } from '../errors.js';
-import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../protocol/constants.js';
+import { MAX_CHUNK_SIZE, MAX_HEARTBEAT_MS, MIN_CHUNK_SIZE, MIN_HEARTBEAT_MS } from '../protocol/constants.js';
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
 
@@ -43,6 +43,13 @@ function parsePositive(text: string, unit: string): number {
 /** "30", "0.5" → milliseconds; must be positive. */
 export function parseSeconds(text: string): number {
   return Math.round(parsePositive(text, 'seconds') * 1000);
+}
+
+/** `--heartbeat`: seconds from 0.1 to 60 (docs/PROTOCOL.md §10.1) → milliseconds. */
+export function parseHeartbeat(text: string): number {
+  const ms = parseSeconds(text);
+  if (ms < MIN_HEARTBEAT_MS || ms > MAX_HEARTBEAT_MS) throw new InvalidArgumentError('Expected 0.1 to 60 seconds.');
+  return ms;
 }
 
 /** "24", "0.5" → milliseconds; must be positive. */

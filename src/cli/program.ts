@@ -8,7 +8,7 @@ import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { exitCodesHelp, PROGRAM_EXAMPLES, PUT_EXAMPLES, SERVE_EXAMPLES } from './help-text.js';
 import type { CliIo } from './io.js';
 import {
-  parseBufferSize, parseChunkSize, parseCount, parseDestinationOption, parseHours, parseListenPort, parsePositiveCount, parseSeconds, parseSize, type TokenOptions,
+  parseBufferSize, parseChunkSize, parseCount, parseDestinationOption, parseHeartbeat, parseHours, parseListenPort, parsePositiveCount, parseSeconds, parseSize, type TokenOptions,
 } from './option-parsers.js';
 import type { PutCliOptions } from './put-command.js';
 import type { ServeCliOptions } from './serve-command.js';
@@ -70,7 +70,8 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
     .addOption(checked('-p, --port <port>', `port to listen on, 0 for any free port (default: ${DEFAULT_PORT})`, parseListenPort));
   tokenOptions(serve, 'require clients to prove this token (visible in ps: prefer --token-file)')
     .addOption(checked('--max-size <size>', 'refuse files larger than this (e.g. 10G; K/M/G/T are powers of 1024)', parseSize))
-    .addOption(checked('--idle-timeout <seconds>', 'drop a connection silent for this long (default: 120)', parseSeconds))
+    .addOption(checked('--idle-timeout <seconds>', 'drop a connection silent for this long (default: 120; with heartbeats: 3 heartbeats)', parseSeconds))
+    .addOption(checked('--heartbeat <seconds>', 'heartbeat interval offered to clients; one that agrees and goes silent for 3 of them is dropped (default: 5)', parseHeartbeat))
     .addOption(checked('--partial-ttl <hours>', 'remove kept partial uploads untouched for this long (default: 24)', parseHours))
     .addOption(checked('--max-connections <count>', `refuse connections beyond this many open at once (default: ${DEFAULT_MAX_CONNECTIONS})`, parsePositiveCount))
     .addOption(checked('--max-connections-per-address <count>', `refuse connections beyond this many open from one address (default: ${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})`, parsePositiveCount))
@@ -102,7 +103,7 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
     .option('--json', 'NDJSON events on stdout (human output goes to stderr)')
     .addOption(checked('--chunk-size <bytes>', 'protocol chunk size, 512 to 16M (default: 4096)', parseChunkSize))
     .addOption(checked('--connect-timeout <seconds>', 'give up connecting after this long (default: 10)', parseSeconds))
-    .addOption(checked('--idle-timeout <seconds>', 'fail when the server is silent this long (default: 60)', parseSeconds))
+    .addOption(checked('--idle-timeout <seconds>', 'fail when the server is silent this long (default: 60; a server with heartbeats: 3 of its heartbeats)', parseSeconds))
     .addOption(checked('--retries <count>', 'reconnect and resume this many times after a lost connection (default: 5)', parseCount))
     .addOption(checked('--retry-wait <seconds>', 'first wait before a retry; doubles each time, with jitter (default: 1)', parseSeconds))
     .option('--no-resume', 'always send whole files (ignore partials the server kept)')

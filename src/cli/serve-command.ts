@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { FtxError, UsageError } from '../errors.js';
-import { DEFAULT_PORT } from '../protocol/constants.js';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_PORT } from '../protocol/constants.js';
 import { startServer, type RunningServer } from '../server/server.js';
 import { lineWriter, type CliIo, type LineWriter } from './io.js';
 import { resolveToken } from './option-parsers.js';
@@ -16,6 +16,7 @@ export interface ServeCliOptions {
   tokenFile?: string;
   maxSize?: number;
   idleTimeout?: number;
+  heartbeat?: number;
   partialTtl?: number;
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
@@ -33,6 +34,7 @@ export interface ServePlan {
   tokenGenerated: boolean;
   maxSize?: number;
   idleTimeoutMs: number;
+  heartbeatMs: number;
   partialTtlMs: number;
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
@@ -75,6 +77,7 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     tokenGenerated,
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
     idleTimeoutMs: options.idleTimeout ?? 120_000,
+    heartbeatMs: options.heartbeat ?? DEFAULT_HEARTBEAT_MS,
     partialTtlMs: options.partialTtl ?? 24 * 3600 * 1000,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
     ...(options.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: options.maxConnectionsPerAddress } : {}),
@@ -89,6 +92,7 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
     host,
     port: plan.port,
     idleTimeoutMs: plan.idleTimeoutMs,
+    heartbeatMs: plan.heartbeatMs,
     partialTtlMs: plan.partialTtlMs,
     ...(plan.token !== undefined ? { token: plan.token } : {}),
     ...(plan.maxSize !== undefined ? { maxSize: plan.maxSize } : {}),

@@ -89,6 +89,8 @@ export class FtxClient {
         resume: (options.resume ?? false) && link.supports('resume'), source, uploadId: memory.uploadId,
         ...(options.mode !== undefined ? { mode: options.mode } : {}),
       };
+      // Until the trailer no ping frame may go out: the server reads this put's body next.
+      link.sending = 'body';
       link.conn.send(request);
       // While the server looks for a kept partial (it may re-read it from disk), hash our own file
       // from the start: a resume needs the md5 of our prefix too, and a fresh run has no snapshot.
@@ -145,10 +147,12 @@ export class FtxClient {
       const md5 = hash.digest('hex');
       memory.fullMd5 = md5;
       if (verdict === undefined) link.conn.send({ action: 'end', id, md5 });
+      link.sending = 'requests';
       const reply = await verdictPromise;
       if (reply.status !== STATUS.OK) throw replyError(reply);
       return this.checkReceipt(reply, md5, { localPath, size, started, offset });
     } finally {
+      this.connection.sending = 'requests';
       await handle.close();
     }
   }

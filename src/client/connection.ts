@@ -4,9 +4,11 @@
  */
 import { ConnectionLostError, ProtocolError, StatusError } from '../errors.js';
 import { computeAuthProof } from '../protocol/auth.js';
-import { AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
+import { AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, HEARTBEAT_DATA_FRAME, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
 import { describeForeignGreeting } from '../protocol/foreign-peer.js';
-import { parseReply, parseServerHello, type ClientHello, type Reply, type ServerHello, type WaitNotice } from '../protocol/messages.js';
+import {
+  parseReply, parseServerHello, type ClientHello, type ClientPing, type Reply, type ServerHello, type WaitNotice,
+} from '../protocol/messages.js';
 import { formatHostPort, openConnection } from '../transport/connect.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
@@ -94,6 +96,10 @@ async function receiveServerHello(conn: FramedConnection, options: ClientOptions
   }
 }
 
+/** A heartbeat data frame inside a stream body: the length 0xFFFFFFFF and no payload. */
+const HEARTBEAT_FRAME_BYTES = Buffer.alloc(4);
+HEARTBEAT_FRAME_BYTES.writeUInt32BE(HEARTBEAT_DATA_FRAME, 0);
+
 /** One authenticated connection with an id allocator and a reply dispatcher. */
 export class ClientConnection {
   private lastId = 0;
@@ -126,16 +132,33 @@ export class ClientConnection {
       } else if (hello.auth !== AUTH_NONE) {
         throw new ProtocolError(`the server asks for unknown authentication "${hello.auth}"`);
       }
+      if (hello.heartbeat !== undefined) answer.heartbeat = true; // docs/PROTOCOL.md §10.1
       conn.send(answer);
       const replyFrame = await conn.receive();
       if (replyFrame === null) throw new ConnectionLostError('the server closed the connection');
       const reply = parseReply(replyFrame);
       if (reply.status !== STATUS.OK) throw replyError(reply);
-      return new ClientConnection(conn, hello);
+      const link = new ClientConnection(conn, hello);
+      if (hello.heartbeat !== undefined) {
+        conn.startHeartbeat({ intervalMs: hello.heartbeat, onlyWhileReading: false, ping: () => link.sendHeartbeat() });
+      }
+      return link;
     } catch (error) {
       conn.destroy();
       throw error;
     }
+  }
+
+  /**
+   * Where the client is in its byte stream, for heartbeats (docs/PROTOCOL.md §10.1): between
+   * requests a ping frame may go out; inside a stream body a heartbeat data frame; between a classic
+   * put's request and the end of its body nothing may (the server reads body bytes there).
+   */
+  sending: 'requests' | 'body' | 'stream' = 'requests';
+
+  private sendHeartbeat(): void {
+    if (this.sending === 'requests') this.conn.send({ action: 'ping' } satisfies ClientPing);
+    else if (this.sending === 'stream') this.conn.sendRaw(HEARTBEAT_FRAME_BYTES);
   }
 
   /** A fresh request id. */
@@ -182,6 +205,7 @@ export class ClientConnection {
         const frame = await this.conn.receive();
         if (frame === null) throw new ConnectionLostError('the server closed the connection');
         const id = typeof frame.id === 'number' ? frame.id : -1;
+        if (frame.type === 'ping') continue; // a heartbeat: it only proves the server is there
         if (frame.type === 'wait') {
           this.expected.get(id)?.[0]?.onWait?.({ type: 'wait', message: String(frame.message ?? ''),
             ...(typeof frame.done === 'number' ? { done: frame.done } : {}), ...(typeof frame.total === 'number' ? { total: frame.total } : {}) });

@@ -99,9 +99,25 @@ export async function putStream(link: ClientConnection, input: Readable | (() =>
     action: 'put', id, filename: options.remoteName, size: null, stream: true, wait: true, chunkSize,
     overwrite: options.overwrite ?? false, rename: options.rename ?? false, mtime: Date.now(), resume: false, source: null,
   };
+  // Until the end trailer no ping frame may go out: the server reads the ack's body next.
+  link.sending = 'body';
+  try {
+    return await sendStream(link, input, options, request, started);
+  } finally {
+    link.sending = 'requests';
+  }
+}
+
+/** The put, its data frames and its trailer; `link.sending` follows where the byte stream is. */
+async function sendStream(
+  link: ClientConnection, input: Readable | (() => Readable), options: StreamPutOptions, request: PutRequest, started: number,
+): Promise<StreamReceipt> {
+  const { id, chunkSize } = request;
   link.conn.send(request);
   const ack = await link.expect(id);
   if (ack.status !== STATUS.OK) throw replyError(ack);
+  // Data frames from here: a pause of the producer is bridged by heartbeat data frames.
+  link.sending = 'stream';
   const source = typeof input === 'function' ? input() : input;
   let verdict: Reply | undefined;
   const verdictPromise = link.expect(id).then((reply) => (verdict = reply));
@@ -154,6 +170,7 @@ export async function putStream(link: ClientConnection, input: Readable | (() =>
   if (verdict === undefined) {
     link.conn.sendRaw(Buffer.alloc(DATA_FRAME_HEADER_BYTES)); // the empty frame: end of data
     link.conn.send({ action: 'end', id, md5 });
+    link.sending = 'requests';
   }
   const reply = await verdictPromise;
   if (reply.status !== STATUS.OK) throw replyError(reply);

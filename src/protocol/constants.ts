@@ -37,6 +37,16 @@ export const V1_ACTIONS = ['put', 'check', 'mkdir', 'putmany'] as const;
 /** Optional put features a server announces in its hello ("features"); clients use only those. */
 export const V1_FEATURES = ['resume', 'pipeline', 'stream', 'rename', 'mode'] as const;
 
+/** Heartbeat interval a server announces by default (docs/PROTOCOL.md §10.1), ms. */
+export const DEFAULT_HEARTBEAT_MS = 5000;
+/** Range of the heartbeat interval in a server hello, ms; a value outside it is taken as absent. */
+export const MIN_HEARTBEAT_MS = 100;
+export const MAX_HEARTBEAT_MS = 60_000;
+/** A peer that agreed to heartbeats and sends nothing for this many intervals is dead. */
+export const DEAD_AFTER_INTERVALS = 3;
+/** Inside a stream body, this data frame length is a heartbeat: no payload, no data. */
+export const HEARTBEAT_DATA_FRAME = 0xffffffff;
+
 /** Most names one check request may carry. */
 export const MAX_CHECK_FILES = 256;
 

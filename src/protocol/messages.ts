@@ -16,6 +16,8 @@ export interface ServerHello {
   features: string[];
   maxFrame: number;
   maxSize?: number;
+  /** This server speaks heartbeats at this interval, ms (docs/PROTOCOL.md §10.1). */
+  heartbeat?: number;
 }
 
 /** Server→client answer to a request: status 200 or an error status with a stable code. */
@@ -68,6 +70,14 @@ export interface PutManyRequest {
   files: BatchFile[];
 }
 
+/** Heartbeat frames, both directions (docs/PROTOCOL.md §10.1); never answered. */
+export interface ServerPing {
+  type: 'ping';
+}
+export interface ClientPing {
+  action: 'ping';
+}
+
 /** Server→client keep-alive while a request takes long (re-reading a kept prefix, landing). */
 export interface WaitNotice {
   type: 'wait';
@@ -96,6 +106,8 @@ export interface ClientHello {
   protocol: number;
   client: string;
   hmac?: string;
+  /** true: this client asks for heartbeats (only after a server hello with `heartbeat`). */
+  heartbeat?: boolean;
 }
 
 /** Client→server request to upload one file of known size. */

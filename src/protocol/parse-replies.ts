@@ -1,6 +1,6 @@
 /** Parsers of server→client frames (run by the client), and the error reply builder. */
 import { ProtocolError, type StatusError } from '../errors.js';
-import { MAX_FILE_SIZE } from './constants.js';
+import { MAX_FILE_SIZE, MAX_HEARTBEAT_MS, MIN_HEARTBEAT_MS } from './constants.js';
 import type { FrameObject } from './frame.js';
 import type { BatchVerdict, Reply, ServerHello } from './messages.js';
 import { isSafeInteger } from './parse-shared.js';
@@ -22,6 +22,7 @@ export function parseServerHello(frame: FrameObject): ServerHello {
     features: Array.isArray(frame.features) ? frame.features.filter((a): a is string => typeof a === 'string') : [],
     maxFrame: isSafeInteger(frame.maxFrame, 0, 2 ** 32 - 1) ? frame.maxFrame : 0,
     ...(isSafeInteger(frame.maxSize, 0, MAX_FILE_SIZE) ? { maxSize: frame.maxSize } : {}),
+    ...(isSafeInteger(frame.heartbeat, MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS) ? { heartbeat: frame.heartbeat } : {}),
   };
 }
 

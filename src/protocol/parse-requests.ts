@@ -23,11 +23,13 @@ export function parseClientHello(frame: Request): ClientHello {
   if (frame.action !== 'hello') throw new ProtocolError(`expected "hello", got "${frame.action}"`);
   if (!isSafeInteger(frame.protocol, 0, 0xffff)) throw badRequest('hello.protocol must be an integer');
   if (frame.hmac !== undefined && typeof frame.hmac !== 'string') throw badRequest('hello.hmac must be a string');
+  if (frame.heartbeat !== undefined && typeof frame.heartbeat !== 'boolean') throw badRequest('hello.heartbeat must be a boolean');
   return {
     action: 'hello',
     protocol: frame.protocol,
     client: typeof frame.client === 'string' ? frame.client : 'unknown',
     ...(typeof frame.hmac === 'string' ? { hmac: frame.hmac } : {}),
+    ...(frame.heartbeat === true ? { heartbeat: true } : {}),
   };
 }
 

@@ -17,6 +17,8 @@ export interface ServerContext {
   bodyBudget: BodyBudget;
   /** Largest upload accepted, announced in the hello. */
   maxSize?: number;
+  /** Heartbeat interval announced in the hello, ms (0 = none: the idle timeout alone). */
+  heartbeatMs: number;
   /** Called once per finished or failed transfer. */
   logTransfer: (record: TransferRecord) => void;
 }

@@ -1,7 +1,7 @@
 /** `ftx serve`: accept connections, run a session for each, shut down cleanly. */
 import { createServer, type Socket } from 'node:net';
 import type { FtxError, StatusError } from '../errors.js';
-import { DEFAULT_PORT } from '../protocol/constants.js';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_PORT } from '../protocol/constants.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { errorReply } from '../protocol/messages.js';
 import { FramedConnection } from '../transport/framed-connection.js';
@@ -30,6 +30,11 @@ export interface ServerOptions {
   partialTtlMs?: number;
   /** Close a connection that sends and receives nothing for this long (default 120 s). */
   idleTimeoutMs?: number;
+  /**
+   * Heartbeat interval offered in the hello (default 5 s; 0 = none). A client that agrees is
+   * dropped after 3 intervals of silence instead of the idle timeout (docs/PROTOCOL.md §10.1).
+   */
+  heartbeatMs?: number;
   /** Most connections open at once (default DEFAULT_MAX_CONNECTIONS); more are refused 503. */
   maxConnections?: number;
   /** Most connections open at once from one address (IPv6: one /64); more are refused 503. */
@@ -76,6 +81,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     authThrottle: new AuthThrottle(),
     bodyBudget: new BodyBudget(options.maxBufferBytes),
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     logTransfer: (record) => {
       options.onTransfer?.(record);
       log(formatTransferRecord(record));

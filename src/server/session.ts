@@ -4,7 +4,7 @@ import {
   AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, MAX_FRAME_BYTES, PROTOCOL_VERSION, STATUS, V1_ACTIONS, V1_FEATURES,
 } from '../protocol/constants.js';
 import { createNonce, verifyAuthProof } from '../protocol/auth.js';
-import { asRequest, errorReply, parseClientHello, type Reply, type ServerHello } from '../protocol/messages.js';
+import { asRequest, errorReply, parseClientHello, type Reply, type ServerHello, type ServerPing } from '../protocol/messages.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
 import { handleCheck } from './actions/check.js';
@@ -47,6 +47,7 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     features: [...V1_FEATURES],
     maxFrame: MAX_FRAME_BYTES,
     ...(context.maxSize !== undefined ? { maxSize: context.maxSize } : {}),
+    ...(context.heartbeatMs > 0 ? { heartbeat: context.heartbeatMs } : {}),
   };
   conn.send(hello);
   const timer = setTimeout(() => conn.destroy(new ConnectionLostError('no hello within 10 s')), HELLO_TIMEOUT_MS);
@@ -72,6 +73,10 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     attempt.refund();
   }
   conn.send({ type: 'reply', status: STATUS.OK, code: 'ok', message: 'welcome' } satisfies Reply);
+  if (clientHello.heartbeat && context.heartbeatMs > 0) {
+    // The server may send a heartbeat at any time after the welcome (docs/PROTOCOL.md §10.1).
+    conn.startHeartbeat({ intervalMs: context.heartbeatMs, onlyWhileReading: true, ping: () => conn.send({ type: 'ping' } satisfies ServerPing) });
+  }
   return true;
 }
 
@@ -99,6 +104,7 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       // which will ask again on a new connection. Acting on them now would race with that.
       if (conn.socket.destroyed) throw new ConnectionLostError('connection closed with requests unanswered');
       const request = asRequest(frame);
+      if (request.action === 'ping' && conn.heartbeating) continue; // a heartbeat: never answered
       const handler = Object.hasOwn(ACTIONS, request.action) ? ACTIONS[request.action] : undefined;
       if (!handler) {
         conn.send(errorReply(refuse(STATUS.BAD_REQUEST, ERROR_CODE.UNKNOWN_ACTION,

@@ -3,9 +3,11 @@
  * with backpressure, receive frames and body bytes in arrival order, idle timeout, clean close.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { ConnectionLostError, ProtocolError } from '../errors.js';
 import { encodeFrame, FrameReader, type FrameObject } from '../protocol/frame.js';
-import { DATA_FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/constants.js';
+import { DATA_FRAME_HEADER_BYTES, HEARTBEAT_DATA_FRAME, MAX_FRAME_BYTES } from '../protocol/constants.js';
+import { deadAfterMs, startHeartbeat, type HeartbeatOptions } from './heartbeat.js';
 import { readIntoReusableBuffer } from './reusable-read.js';
 
 /** Pause reading from the socket when this many received bytes wait for a consumer. */
@@ -73,6 +75,7 @@ export class FramedConnection {
    * unconsumed is copied out before the buffer is read into again.
    */
   private onChunk(chunk: Buffer, transient: boolean): boolean {
+    this.lastReceivedAt = performance.now();
     if (this.discarding) return true;
     if (this.wake) {
       this.reader.push(chunk);
@@ -96,7 +99,10 @@ export class FramedConnection {
   /** Reads go into one reusable buffer (asked for with `reuseReadBuffer`, and this Node allows it). */
   readonly reusesReadBuffer: boolean;
 
-  /** Current idle timeout in ms (0 = none). */
+  /**
+   * Current idle timeout in ms (0 = none): nothing received or sent for this long. With heartbeats,
+   * nothing received from the peer for this long (see startHeartbeat).
+   */
   idleTimeoutMs: number;
   private idleTimerSet = false;
 
@@ -105,7 +111,42 @@ export class FramedConnection {
     if (ms === this.idleTimeoutMs && this.idleTimerSet) return;
     this.idleTimerSet = true;
     this.idleTimeoutMs = ms;
-    this.socket.setTimeout(ms);
+    if (!this.heartbeating) this.socket.setTimeout(ms);
+  }
+
+  /** performance.now() of the last bytes received and sent (heartbeat bookkeeping). */
+  lastReceivedAt = performance.now();
+  lastSentAt = performance.now();
+  /** Since when a receive or body read waits for the peer's bytes; undefined when none waits. */
+  waitingSince: number | undefined;
+  /** True once both hellos agreed on heartbeats (docs/PROTOCOL.md §10.1). */
+  heartbeating = false;
+
+  /**
+   * Turns heartbeats on: `options.ping` is called when nothing was sent for an interval, and the
+   * idle timeout becomes "the peer sent nothing for DEAD_AFTER_INTERVALS intervals" instead of the
+   * socket's idle timer (which our own heartbeats would keep quiet). Stream bodies may then carry
+   * heartbeat data frames.
+   */
+  startHeartbeat(options: HeartbeatOptions): void {
+    if (this.heartbeating) return;
+    this.heartbeating = true;
+    this.socket.setTimeout(0);
+    this.idleTimeoutMs = deadAfterMs(options.intervalMs);
+    const stop = startHeartbeat(this, options);
+    if (this.socket.closed) stop();
+    else this.socket.once('close', stop);
+  }
+
+  /** True while frames may still be written (not ended, not discarding after a refusal). */
+  get canSend(): boolean {
+    return this.socket.writable && !this.socket.writableEnded && !this.discarding;
+  }
+
+  /** Fails the connection as broken (a dead peer). */
+  drop(error: ConnectionLostError): void {
+    this.fail(error);
+    this.socket.destroy(error);
   }
 
   /** Peer address as "host:port" ("[v6]:port" for IPv6). */
@@ -129,6 +170,7 @@ export class FramedConnection {
         this.socket.uncork();
       });
     }
+    this.lastSentAt = performance.now();
     return this.socket.write(encodeFrame(message));
   }
 
@@ -137,6 +179,7 @@ export class FramedConnection {
    * connection failed first (with the error). False = the socket buffer is over its mark.
    */
   sendRaw(data: Buffer, onDone?: (error?: Error) => void): boolean {
+    this.lastSentAt = performance.now();
     return this.socket.write(data, onDone ? (error) => onDone(error ?? undefined) : undefined);
   }
 
@@ -213,6 +256,11 @@ export class FramedConnection {
           if (headerBytes < DATA_FRAME_HEADER_BYTES) return this.moreOrLost('inside a data frame header');
           headerBytes = 0;
           need = header.readUInt32BE(0);
+          // A heartbeat inside the body (a slow producer): no payload, the next header follows.
+          if (need === HEARTBEAT_DATA_FRAME && this.heartbeating) {
+            need = -1;
+            continue;
+          }
           if (need > maxLength) throw new ProtocolError(`data frame of ${need} bytes exceeds the chunk size ${maxLength}`);
           if (need === 0) return { value: total };
         }
@@ -277,6 +325,7 @@ export class FramedConnection {
     return new Promise<T>((resolve, reject) => {
       const finish = (error: unknown, value?: T): void => {
         this.wake = undefined;
+        this.waitingSince = undefined;
         if (error !== undefined) reject(error);
         else resolve(value as T);
       };
@@ -293,12 +342,14 @@ export class FramedConnection {
             finish(this.failure);
             return;
           }
+          if (this.wake === undefined) this.waitingSince = performance.now();
           this.wake = step;
           this.socket.resume();
           return;
         }
         if ('wait' in result) {
           this.wake = undefined;
+          this.waitingSince = undefined;
           this.socket.pause();
           result.wait.then(step, (error: unknown) => finish(error));
           return;
