@@ -99,14 +99,14 @@ describe('put -- COMMAND', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     // 'exit', not 'close': a producer left running would hold ftx's stderr open.
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const exited = new Promise<string | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
     let pid = 0;
     for (const deadline = Date.now() + 20_000; pid === 0 && Date.now() < deadline;) {
       pid = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     child.kill('SIGTERM');
-    expect(await exited, stderr).toBe(143);
+    expect(await exited, stderr).toBe('SIGTERM'); // cleaned up, then re-raised: a shell reports 143
     expect(await gone(pid)).toBe(true);
     expect(await serverVerdict('term/t.dump')).toContain('FAILED');
     expect(await nothingIn('term')).toEqual([]);

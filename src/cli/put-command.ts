@@ -11,7 +11,7 @@ import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { resolveToken } from './option-parsers.js';
 import { startProducer, type Producer } from './producer.js';
-import { afterPendingSignals, trapInterrupts } from './signals.js';
+import { afterPendingSignals, exitBySignal, trapInterrupts } from './signals.js';
 
 /** Commander's options of `put`, values already checked and converted (program.ts). */
 export interface PutCliOptions {
@@ -196,7 +196,7 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process
     session.drop();
     reporter.fatal(error, code);
     io.stderr.write(`ftx: error: ${describeError(error)}\n`);
-    process.exit(code);
+    exitBySignal(error.signal, code, release);
   });
   try {
     const summary = await runUpload(session, job, reporter, (notice) => {

@@ -20,6 +20,18 @@ export function trapInterrupts(onSignal: (error: InterruptedError) => void): () 
 }
 
 /**
+ * Ends the process by the signal itself once ftx has cleaned up: the handlers are released and the
+ * signal raised again, so the parent sees "killed by SIGINT" (a shell reports 130/143, and bash
+ * running ftx in a script stops too, as it does for any program killed by Ctrl-C: a plain exit
+ * with 130 would make bash's cooperative-exit rule carry on with the script's next line).
+ */
+export function exitBySignal(signal: NodeJS.Signals, code: number, release: () => void): void {
+  process.exitCode = code;
+  release();
+  process.kill(process.pid, signal);
+}
+
+/**
  * Resolves after the event loop has polled once more. Ctrl-C on a terminal signals the whole
  * foreground group at once: ftx's SIGINT is generated before the producer dies and closes the pipe,
  * so when ftx reads the end of its input the signal is already pending. libuv handles signal
