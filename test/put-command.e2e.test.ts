@@ -2,6 +2,7 @@
  * `ftx put --name NAME -- COMMAND [ARGS...]`: ftx runs the producer, streams its stdout and commits
  * only when it exits 0. A failed producer never becomes a backup.
  */
+import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -124,6 +125,16 @@ describe('put -- COMMAND', () => {
     expect(await gone(Number(await readFile(pidFile, 'utf8')))).toBe(true);
     expect(await serverVerdict('ctrlc/c.dump')).toContain('FAILED');
     expect(await nothingIn('ctrlc')).toEqual([]);
+  });
+
+  it('--dry-run names the command, does not run it and sends nothing', async () => {
+    const marker = join(tmp.dir, 'dry-run-ran');
+    const result = await runFtx(['put', '--dry-run', '--name', 'dry.dump', '--dir', 'dry', host(), '--',
+      process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`]);
+    expect(result.code, result.stderr).toBe(EXIT.OK);
+    expect(result.stdout + result.stderr).toContain('stream from the output of:');
+    expect(existsSync(marker)).toBe(false);
+    expect(await nothingIn('dry')).toEqual([]);
   });
 
   it('refuses a command without --name, with file sources, or an empty command (usage, exit 2)', async () => {

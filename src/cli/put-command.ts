@@ -160,6 +160,7 @@ function streamOf(plan: PutPlan, stdin: Readable): { stream?: UploadJob['stream'
   return {
     stream: {
       name: plan.streamName,
+      from: `the output of: ${command.join(' ')}`,
       input: () => (producer = startProducer(command)).output,
       beforeEnd: async () => {
         await afterPendingSignals();

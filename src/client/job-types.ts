@@ -20,8 +20,8 @@ export interface UploadJob {
   resume: boolean;
   retry: RetryPolicy;
   dryRun: boolean;
-  /** Upload this stream (stdin, a command's output) under `name` instead of files; as in putStream. */
-  stream?: { input: Readable | (() => Readable); name: string; beforeEnd?: () => Promise<void> };
+  /** Upload this stream (stdin, a command's output) under `name` instead of files; as in putStream. `from` says where it comes from (default stdin). */
+  stream?: { input: Readable | (() => Readable); name: string; beforeEnd?: () => Promise<void>; from?: string };
 }
 
 /** A file as the reporter sees it. */

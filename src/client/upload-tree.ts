@@ -48,7 +48,7 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
     const file: JobFile = { name: [job.remoteDir.replace(/^\/+|\/+$/g, ''), job.stream.name].filter(Boolean).join('/'), localPath: '-', size: null };
     events.planned([file], 0);
     if (job.dryRun) {
-      events.wouldSend(file, 'stream from stdin');
+      events.wouldSend(file, `stream from ${job.stream.from ?? 'stdin'}`);
       return finish();
     }
     const link = (await withRetries(job.retry, onRetry, () => session.get())).connection;
