@@ -7,7 +7,7 @@
  * through a client's name. The swaps need no privileges: they run in the normal suite.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
@@ -296,5 +296,44 @@ describe('the served tree changed or pushed to its limits', () => {
     } finally {
       await tmp.cleanup();
     }
+  });
+
+  it('leaves no directory descriptor open: landed, refused, checked, made, resumed and moved uploads', async () => {
+    await withServer({}, async (fixture) => {
+      // Descriptors of this process (the server runs in it) open on something in the test's directory.
+      const openFds = async (): Promise<number> => {
+        const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+        return links.filter((link) => link.startsWith(fixture.root)).length;
+      };
+      const { path } = await writeRandomFile(fixture.scratch, 'src', 3000);
+      const big = await writeRandomFile(fixture.scratch, 'big', 2 * 1024 * 1024);
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port });
+      const peer = await connectPeer(fixture);
+      await client.put(path, { remoteName: 'warm/up.bin' });
+      const before = await openFds();
+      try {
+        for (let i = 0; i < 8; i++) {
+          await client.put(path, { remoteName: `a/b${i % 3}/f${i}.bin` });
+          await expect(client.put(path, { remoteName: `a/b${i % 3}/f${i}.bin` })).rejects.toMatchObject({ code: 'exists' });
+          await client.put(big.path, { remoteName: `a/big${i}.bin`, resume: true });
+          peer.send({ action: 'check', id: i, files: [{ filename: `a/b${i % 3}/f${i}.bin`, size: 3000, mtime: 0 }, { filename: 'none/x', size: 1, mtime: 0 }] });
+          expect(await peer.frame()).toMatchObject({ status: 200 });
+          peer.send({ action: 'mkdir', id: i, path: `m/${i}/n` });
+          expect(await peer.frame()).toMatchObject({ status: 200 });
+          const body = randomBytes(500);
+          peer.send({ action: 'put', id: 100 + i, filename: `p/${i}/small.bin`, size: body.length, chunkSize: 4096, overwrite: false, wait: false });
+          peer.sendRaw(body);
+          peer.send({ action: 'end', id: 100 + i, md5: md5(body) });
+          expect(await peer.frame()).toMatchObject({ status: 200 });
+        }
+        await mkdir(join(fixture.root, 'mv'));
+        await swapForSymlink(fixture, 'mv');
+        await expect(client.put(path, { remoteName: 'mv/x.bin' })).rejects.toMatchObject({ code: 'forbidden_path' });
+      } finally {
+        await client.close();
+        peer.destroy();
+      }
+      await eventually(async () => (await openFds()) <= before);
+    });
   });
 });
