@@ -3,28 +3,17 @@
  * second `ftx serve` on a directory already served is refused at start. The lock is released by
  * the kernel however the first one ends (SIGKILL too).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { startServer } from '../src/server/server.js';
 import { runFtx, spawnServe } from './helpers/cli.js';
-import { makeTempDir, md5, writeRandomFile } from './helpers/server.js';
-
-async function withDir(fn: (root: string, scratch: string) => Promise<void>): Promise<void> {
-  const tmp = await makeTempDir('ftx-lock-');
-  const root = join(tmp.dir, 'root');
-  await mkdir(root);
-  try {
-    await fn(root, tmp.dir);
-  } finally {
-    await tmp.cleanup();
-  }
-}
+import { md5, withTempRoot, writeRandomFile } from './helpers/server.js';
 
 describe('a second server on a directory already served', () => {
   it('is refused at start with one line and exit code 12; after the first is killed (-9) a new one starts', async () => {
-    await withDir(async (root, scratch) => {
+    await withTempRoot('ftx-lock-', async (root, scratch) => {
       const first = await spawnServe([root, '--port', '0']);
       try {
         const second = await runFtx(['serve', root, '--port', '0'], {}, 10_000);
@@ -53,7 +42,7 @@ describe('a second server on a directory already served', () => {
   });
 
   it('in one process (the library): the second startServer rejects with code dir_in_use until the first is closed', async () => {
-    await withDir(async (root) => {
+    await withTempRoot('ftx-lock-', async (root) => {
       const first = await startServer({ root, host: '127.0.0.1', port: 0 });
       try {
         await expect(startServer({ root, host: '127.0.0.1', port: 0 })).rejects.toMatchObject({ code: 'dir_in_use' });
@@ -66,7 +55,7 @@ describe('a second server on a directory already served', () => {
   });
 
   it('without flock(1) on the PATH it serves, and says once that a second server would not be refused', async () => {
-    await withDir(async (root) => {
+    await withTempRoot('ftx-lock-', async (root) => {
       const server = await spawnServe([root, '--port', '0'], { PATH: '/nonexistent' });
       try {
         const until = Date.now() + 5000;

@@ -15,6 +15,18 @@ export async function makeTempDir(prefix = 'ftx-test-'): Promise<{ dir: string; 
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** Runs `fn` with a fresh `<temp dir>/root` (created, empty) and the temp dir itself for sources; removes both. */
+export async function withTempRoot(prefix: string, fn: (root: string, scratch: string) => Promise<void>): Promise<void> {
+  const { dir, cleanup } = await makeTempDir(prefix);
+  const root = join(dir, 'root');
+  await import('node:fs/promises').then((fs) => fs.mkdir(root));
+  try {
+    await fn(root, dir);
+  } finally {
+    await cleanup();
+  }
+}
+
 /** Writes `size` random bytes to a new file and returns its path and content. */
 export async function writeRandomFile(dir: string, name: string, size: number): Promise<{ path: string; data: Buffer }> {
   const data = randomBytes(size);

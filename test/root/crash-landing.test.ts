@@ -9,14 +9,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lstat, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { FtxClient } from '../../src/client/client.js';
 import { runFtx, spawnServe, type ServeProcess } from '../helpers/cli.js';
-import { listPartialStates, listTree, makeTempDir, md5, PARTIALS_DIR, STATE_DIR } from '../helpers/server.js';
+import { listPartialStates, listTree, md5, PARTIALS_DIR, STATE_DIR, withTempRoot } from '../helpers/server.js';
 
 const NAME = 'src.bin';
 const SIZE = 3 * 1024 * 1024 + 123;
@@ -159,20 +159,9 @@ async function forcePutCutAfterAck(port: number, source: string): Promise<void> 
   client.destroy();
 }
 
-async function withRoot(fn: (root: string, scratch: string) => Promise<void>): Promise<void> {
-  const tmp = await makeTempDir('ftx-crash-landing-');
-  const root = join(tmp.dir, 'root');
-  await mkdir(root);
-  try {
-    await fn(root, tmp.dir);
-  } finally {
-    await tmp.cleanup();
-  }
-}
-
 describe('a server killed at each step of landing a resumable put', () => {
   it.each(STEPS)('$name: the landed file is never damaged by the next uploads', async (step) => {
-    await withRoot(async (root, scratch) => {
+    await withTempRoot('ftx-crash-landing-', async (root, scratch) => {
       const source = await makeSource(scratch);
       const { put } = await crashWhileLanding(step, root, source.path, ['--retries', '0']);
       expect((await put).code).toBe(EXIT.CONNECTION_LOST);
@@ -210,7 +199,7 @@ describe('a server killed at each step of landing a resumable put', () => {
 
 describe('the automatic retry of a put whose server died while landing it', () => {
   it.each(STEPS)('$name: the retry against the restarted server reports the file verified', async (step) => {
-    await withRoot(async (root, scratch) => {
+    await withTempRoot('ftx-crash-landing-', async (root, scratch) => {
       const source = await makeSource(scratch);
       const { port, put } = await crashWhileLanding(step, root, source.path, ['--retries', '10', '--retry-wait', '0.2']);
       // The state of a landing is settled at start, before anyone asks.
@@ -229,7 +218,7 @@ describe('the automatic retry of a put whose server died while landing it', () =
   });
 
   it('a landing interrupted after its link leaves no state behind once the server has restarted', async () => {
-    await withRoot(async (root, scratch) => {
+    await withTempRoot('ftx-crash-landing-', async (root, scratch) => {
       const source = await makeSource(scratch);
       const step = STEPS.find((s) => s.syscall === 'unlink' && s.landed && !s.after)!;
       const { put } = await crashWhileLanding(step, root, source.path, ['--retries', '0']);
