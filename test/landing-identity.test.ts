@@ -5,11 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { link, readFile, stat, writeFile } from 'node:fs/promises';
+import { link, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FTX_BIN } from './helpers/cli.js';
 import { RawPeer } from './helpers/raw-peer.js';
+import { startServer } from '../src/server/server.js';
 import { listTree, md5, withServer } from './helpers/server.js';
 
 const dataName = (filename: string, kind: 'tmp' | 'part'): string =>
@@ -95,6 +96,38 @@ describe('a leftover data name that is a second name of a landed file', () => {
       expect(md5(await readFile(copy))).toBe(copied);
       expect(md5(await readFile(join(root, 'big.bin')))).toBe(md5(body));
       expect(await listTree(root)).toEqual(['big.bin', 'copy.bin']);
+    });
+  });
+
+  it('the md5 a refused small file recorded before its link never vouches for the file that is there, also after a restart', async () => {
+    await withServer({}, async ({ server, root }) => {
+      const mtime = 1_700_000_000_000;
+      const put = (peer: RawPeer, id: number, body: Buffer): void => {
+        peer.send({ action: 'put', id, filename: 'x.txt', size: body.length, chunkSize: 4096, stream: false, wait: false, overwrite: false, mtime });
+        peer.sendRaw(body);
+        peer.send({ action: 'end', id, md5: md5(body) });
+      };
+      const original = randomBytes(3000);
+      const other = randomBytes(3000);
+      // There by other means (no digest entry), with the same size and mtime as the refused one.
+      await writeFile(join(root, 'x.txt'), original);
+      await utimes(join(root, 'x.txt'), new Date(mtime), new Date(mtime));
+      const peer = await RawPeer.connect(server.port);
+      await peer.handshake();
+      put(peer, 2, other);
+      expect(await peer.frame()).toMatchObject({ id: 2, status: 409 });
+      peer.destroy();
+      await server.close();
+      const again = await startServer({ root, host: '127.0.0.1', port: 0 });
+      try {
+        const checker = await RawPeer.connect(again.port);
+        await checker.handshake();
+        checker.send({ action: 'check', id: 3, files: [{ filename: 'x.txt', size: 3000, mtime, md5: md5(other) }] });
+        expect(await checker.frame()).toMatchObject({ id: 3, results: [{ state: 'different' }] });
+        checker.destroy();
+      } finally {
+        await again.close();
+      }
     });
   });
 });

@@ -15,18 +15,25 @@ export interface DigestEntry {
   md5: string;
   /** The client's id of the upload that landed it (lets its retry learn so, even after a restart). */
   uploadId?: string;
+  /**
+   * Written before the link (small files, landing-pool.ts): the inode the file lands as. Such an
+   * entry counts only for that inode, so one whose link failed never vouches for another file.
+   */
+  ino?: string;
 }
 
 const FILE_NAME = 'digests.jsonl';
 
 /** One line of the log: `{"f":…,"size":…,"mtime":…,"md5":…}`, plus `"u"` (the upload id) when known. */
-function logLine(filename: string, { size, mtime, md5, uploadId }: DigestEntry): string {
-  return JSON.stringify({ f: filename, size, mtime, md5, ...(uploadId !== undefined ? { u: uploadId } : {}) });
+function logLine(filename: string, { size, mtime, md5, uploadId, ino }: DigestEntry): string {
+  return JSON.stringify({ f: filename, size, mtime, md5, ...(uploadId !== undefined ? { u: uploadId } : {}), ...(ino !== undefined ? { ino } : {}) });
 }
 
 /** The digest log of one root. */
 export class DigestIndex {
   private readonly entries = new Map<string, DigestEntry>();
+  /** Entries written before a link (with `ino`) and not yet followed by the landing's own line. */
+  private readonly landings = new Map<string, DigestEntry>();
   private appending: Promise<void> = Promise.resolve();
   private pending: string[] = [];
 
@@ -49,15 +56,21 @@ export class DigestIndex {
     for (const line of lines) {
       if (line.trim() === '') continue;
       try {
-        const { f, size, mtime, md5, u } = JSON.parse(line) as { f: unknown; size: unknown; mtime: unknown; md5: unknown; u: unknown };
+        const { f, size, mtime, md5, u, ino } = JSON.parse(line) as Record<string, unknown>;
         if (typeof f === 'string' && Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && typeof md5 === 'string') {
-          index.entries.set(f, { size: size as number, mtime: mtime as number, md5, ...(typeof u === 'string' ? { uploadId: u } : {}) });
+          const entry = { size: size as number, mtime: mtime as number, md5, ...(typeof u === 'string' ? { uploadId: u } : {}) };
+          if (typeof ino === 'string') {
+            index.landings.set(f, { ...entry, ino });
+          } else {
+            index.entries.set(f, entry);
+            index.landings.delete(f);
+          }
         }
       } catch {
         // A torn last line after a crash: ignore it.
       }
     }
-    if (lines.length > 1000 && lines.length > 2 * index.entries.size) await index.compact();
+    if (lines.length > 1000 && lines.length > 2 * (index.entries.size + index.landings.size)) await index.compact();
     return index;
   }
 
@@ -81,10 +94,24 @@ export class DigestIndex {
     return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.appending);
   }
 
-  /** The recorded md5 of `filename` if the file still has the recorded size and mtime. */
-  lookup(filename: string, size: number, mtimeMs: number): string | undefined {
+  /** The recorded md5 of `filename` if the file (inode `ino`) still has the recorded size and mtime. */
+  lookup(filename: string, size: number, mtimeMs: number, ino: number | bigint): string | undefined {
+    const holds = (entry: DigestEntry | undefined): boolean =>
+      entry !== undefined && entry.size === size && entry.mtime === Math.round(mtimeMs) && (entry.ino === undefined || entry.ino === String(ino));
     const entry = this.entries.get(filename);
-    return entry && entry.size === size && entry.mtime === Math.round(mtimeMs) ? entry.md5 : undefined;
+    if (holds(entry)) return entry!.md5;
+    const landing = this.landings.get(filename);
+    return holds(landing) ? landing!.md5 : undefined;
+  }
+
+  /** Lines written before a link and never followed by their landing's own line (a crash came between). */
+  unconfirmedLandings(): [string, DigestEntry][] {
+    return [...this.landings];
+  }
+
+  /** The log file (small-file workers append their lines to it themselves). */
+  get logPath(): string {
+    return this.path;
   }
 
   /** The md5 recorded for `filename` if upload `uploadId` of `size` bytes landed it. */
@@ -94,7 +121,7 @@ export class DigestIndex {
   }
 
   private async compact(): Promise<void> {
-    const text = [...this.entries].map(([f, entry]) => logLine(f, entry)).join('\n');
+    const text = [...this.entries, ...this.landings].map(([f, entry]) => logLine(f, entry)).join('\n');
     const path = this.path;
     const temp = `${path}.${process.pid}.tmp`;
     await writeFile(temp, text === '' ? '' : `${text}\n`, { mode: 0o600 });

@@ -15,7 +15,7 @@ import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { PartialStore } from './partials.js';
 import { lockDirectory, type DirectoryLock } from './dir-lock.js';
 import { reopenPartial } from './partial-reopen.js';
-import { settleLandings } from './landing-recovery.js';
+import { removeLeftTempNames, settleLandings } from './landing-recovery.js';
 import { splitSafeFilename } from './safe-path.js';
 import { checkTarget, ServedRoot, type OpenDir } from './served-root.js';
 import { StateDir } from './state-dir.js';
@@ -86,6 +86,7 @@ export class DiskStorage implements Storage {
       const partials = await PartialStore.open(served, stateDir, options.partialTtlMs ?? 24 * 3600 * 1000);
       const digests = await DigestIndex.open(stateDir);
       await settleLandings(partials, digests);
+      await removeLeftTempNames(real, partials, digests);
       return new DiskStorage(served, stateDir, partials, digests, lock, options);
     } catch (error) {
       await lock?.release();
@@ -237,7 +238,7 @@ export class DiskStorage implements Storage {
     if (md5 === undefined) return undefined;
     const info = await stat(finalPath).catch(() => undefined);
     // Still the very file that landed (not replaced since): its digest entry still holds.
-    if (!info?.isFile() || this.digests.lookup(filename, info.size, info.mtimeMs) !== md5) return undefined;
+    if (!info?.isFile() || this.digests.lookup(filename, info.size, info.mtimeMs, info.ino) !== md5) return undefined;
     return { filename, size: target.size, md5 };
   }
 

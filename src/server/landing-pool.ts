@@ -1,6 +1,7 @@
 /**
  * A few worker threads that land small files with synchronous system calls: write, fchmod,
- * futimes, fsync, close, then link (or rename), and one fsync per directory and batch. One message
+ * futimes, fsync, close of each file of a batch, one append of their md5s and inodes to the digest
+ * log, then link (or rename) each, and one fsync per directory and batch. One message
  * each way per batch instead of a thread-pool round trip per call: with thousands of small files
  * those round trips were the cost.
  */
@@ -19,6 +20,8 @@ export interface SmallLandingJob {
   mtime?: number;
   overwrite: boolean;
   rename: boolean;
+  /** Recorded in the digest log `log` under `name`, with the temp file's inode, before the link. */
+  digest?: { log: string; name: string; md5: string };
 }
 
 /** Where it landed: n = 0 under its own name, n > 0 as "stem.n.ext". */
@@ -51,42 +54,58 @@ function createExclusive(path) {
   fs.unlinkSync(path);
   return fs.openSync(path, 'wx', 0o600);
 }
-function landOne(job, data) {
-  const { id, temp, final, start, size, mode, mtime, overwrite, rename } = job;
+// Write, fchmod, futimes, fsync: the temp file is complete; returns its inode number.
+function prepare(job, data) {
+  const { temp, start, size, mode, mtime } = job;
+  const fd = createExclusive(temp);
   try {
-    const fd = createExclusive(temp);
-    try {
-      let at = 0;
-      while (at < size) at += fs.writeSync(fd, data, start + at, size - at, at);
-      fs.fchmodSync(fd, mode);
-      if (mtime !== undefined) fs.futimesSync(fd, new Date(), new Date(mtime));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    if (overwrite) {
-      fs.renameSync(temp, final);
-      return { id, n: 0 };
-    }
-    for (let n = 0; n <= 1000; n++) {
-      const path = n === 0 ? final : numbered(final, n);
-      try {
-        fs.linkSync(temp, path);
-        fs.unlinkSync(temp);
-        return { id, n };
-      } catch (error) {
-        if (error.code === 'EEXIST') { if (rename) continue; throw error; }
-        if (!NO_LINKS.has(error.code)) throw error;
-        if (exists(path)) { if (rename) continue; const e = new Error('exists'); e.code = 'EEXIST'; throw e; }
-        fs.renameSync(temp, path);
-        return { id, n };
-      }
-    }
-    const e = new Error('no free numbered name'); e.code = 'EEXIST'; throw e;
-  } catch (error) {
-    try { fs.unlinkSync(temp); } catch {}
-    return { id, error: { code: error.code || 'EIO', message: String(error.message) } };
+    let at = 0;
+    while (at < size) at += fs.writeSync(fd, data, start + at, size - at, at);
+    fs.fchmodSync(fd, mode);
+    if (mtime !== undefined) fs.futimesSync(fd, new Date(), new Date(mtime));
+    fs.fsyncSync(fd);
+    return String(fs.fstatSync(fd, { bigint: true }).ino);
+  } finally {
+    fs.closeSync(fd);
   }
+}
+// Link (or rename) the temp file to its name or the first free numbered one; returns n.
+function place(job) {
+  const { temp, final, overwrite, rename } = job;
+  if (overwrite) {
+    fs.renameSync(temp, final);
+    return 0;
+  }
+  for (let n = 0; n <= 1000; n++) {
+    const path = n === 0 ? final : numbered(final, n);
+    try {
+      fs.linkSync(temp, path);
+      fs.unlinkSync(temp);
+      return n;
+    } catch (error) {
+      if (error.code === 'EEXIST') { if (rename) continue; throw error; }
+      if (!NO_LINKS.has(error.code)) throw error;
+      if (exists(path)) { if (rename) continue; const e = new Error('exists'); e.code = 'EEXIST'; throw e; }
+      fs.renameSync(temp, path);
+      return n;
+    }
+  }
+  const e = new Error('no free numbered name'); e.code = 'EEXIST'; throw e;
+}
+function failed(job, error) {
+  try { fs.unlinkSync(job.temp); } catch {}
+  return { id: job.id, error: { code: error.code || 'EIO', message: String(error.message) } };
+}
+// Before any link: the md5 of each file with the inode it will land as. After a crash before the
+// verdict, the restarted server knows the file under that name (that inode) is this content.
+function recordLandings(batch, inodes) {
+  const byLog = new Map();
+  batch.forEach((job, i) => {
+    if (!job.digest || inodes[i].ino === undefined) return;
+    const line = JSON.stringify({ f: job.digest.name, size: job.size, mtime: job.mtime, md5: job.digest.md5, ino: inodes[i].ino }) + '\\n';
+    byLog.set(job.digest.log, (byLog.get(job.digest.log) || '') + line);
+  });
+  for (const [log, lines] of byLog) { try { fs.appendFileSync(log, lines, { mode: 0o600 }); } catch {} }
 }
 function syncDirectory(dir) {
   const fd = fs.openSync(dir, 'r');
@@ -94,7 +113,12 @@ function syncDirectory(dir) {
 }
 parentPort.on('message', ({ batch, bytes }) => {
   const data = Buffer.from(bytes);
-  const results = batch.map((job) => landOne(job, data));
+  const inodes = batch.map((job) => { try { return { ino: prepare(job, data) }; } catch (error) { return { result: failed(job, error) }; } });
+  recordLandings(batch, inodes);
+  const results = batch.map((job, i) => {
+    if (inodes[i].result) return inodes[i].result;
+    try { return { id: job.id, n: place(job) }; } catch (error) { return failed(job, error); }
+  });
   // One fsync per directory and batch makes the new names durable before any verdict is sent.
   const dirs = new Map();
   results.forEach((result, i) => { if (!result.error) dirs.set(batch[i].dir, batch[i].final.slice(0, batch[i].final.lastIndexOf('/'))); });

@@ -9,13 +9,16 @@
  * - it recorded a landing that did not happen (the final name does not hold that inode) and the
  *   data file is still that inode with one name: an ordinary kept partial again;
  * - anything else whose data file has more than one name (landed under a numbered name, an older
- *   ftx, a hard link made by hand) is dropped: only its name is unlinked, never its content.
+ *   ftx, a hard link made by hand) is dropped: only its name is unlinked, never its content;
+ * - a small file whose worker died between its link and its unlink left its temp name as a second
+ *   name of the landed file: the digest line written before the link names it, and it goes.
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, realpath, unlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DigestIndex } from './digest-index.js';
 import type { LandingIntent, PartialState, PartialStore } from './partials.js';
+import { isInside } from './safe-path.js';
 
 const sameInode = (info: BigIntStats | undefined, intent: LandingIntent): boolean =>
   info !== undefined && info.isFile() && String(info.dev) === intent.dev && String(info.ino) === intent.ino;
@@ -39,7 +42,7 @@ export async function settleLandings(partials: PartialStore, digests: DigestInde
     }
     const final = await lstatOrNone(finalPathOf(state));
     if (final !== undefined && sameInode(final, intent)) {
-      if (digests.lookup(state.filename, Number(final.size), Number(final.mtimeMs)) !== intent.md5) {
+      if (digests.lookup(state.filename, Number(final.size), Number(final.mtimeMs), final.ino) !== intent.md5) {
         digests.record(state.filename, {
           size: state.size, mtime: intent.mtime, md5: intent.md5, ...(intent.uploadId !== undefined ? { uploadId: intent.uploadId } : {}),
         });
@@ -55,4 +58,20 @@ export async function settleLandings(partials: PartialStore, digests: DigestInde
   }
   await digests.flushed();
   return landed;
+}
+
+/** Unlinks the temp names that small-file landings cut off by a crash left as second names of their files. */
+export async function removeLeftTempNames(root: string, partials: PartialStore, digests: DigestIndex): Promise<number> {
+  let removed = 0;
+  for (const [filename, entry] of digests.unconfirmedLandings()) {
+    const final = join(root, filename);
+    const temp = partials.dataPathFor(dirname(final), filename, false);
+    const info = await lstatOrNone(temp);
+    if (!info?.isFile() || info.nlink < 2n || String(info.ino) !== entry.ino) continue;
+    // Never outside the root, not even through a directory swapped for a symlink.
+    const dir = await realpath(dirname(temp)).catch(() => undefined);
+    if (dir === undefined || !isInside(root, dir)) continue;
+    await unlink(join(dir, temp.slice(temp.lastIndexOf('/') + 1))).then(() => removed++, () => undefined);
+  }
+  return removed;
 }

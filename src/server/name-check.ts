@@ -66,7 +66,7 @@ async function checkOne(query: CheckQuery, openParent: (dirs: string[]) => OpenD
     if (query.md5 === undefined) return { state: Math.round(info.mtimeMs) === query.mtime ? 'identical' : 'different' };
     // By content, whatever the mtimes: answered from the digest recorded at landing (valid while
     // the file keeps the size and mtime it landed with), never by re-reading the file.
-    const recorded = context.digests.lookup(filename, info.size, info.mtimeMs);
+    const recorded = context.digests.lookup(filename, info.size, info.mtimeMs, info.ino);
     return { state: recorded === query.md5 ? 'identical' : 'different' };
   } catch (error) {
     const refusal = toStorageError(error, filename);

@@ -75,7 +75,8 @@ export class SmallUpload implements Upload {
           if (plan.dir.verify() === 'removed') plan.dir.reopen();
           return plan.pool.land({
             dir: plan.dir.path, temp: plan.dir.at(plan.tempName), final: plan.dir.at(plan.name), data: this.body.subarray(0, this.received), mode: plan.mode,
-            overwrite: plan.overwrite, rename: plan.rename, ...(plan.mtime !== undefined ? { mtime: plan.mtime } : {}),
+            overwrite: plan.overwrite, rename: plan.rename,
+            ...(plan.mtime !== undefined ? { mtime: plan.mtime, digest: { log: plan.digests.logPath, name: plan.filename, md5 } } : {}),
           });
         };
         const { n } = await Promise.resolve().then(land).catch((error: unknown) => {

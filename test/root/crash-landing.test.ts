@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lstat, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -228,6 +228,42 @@ describe('the automatic retry of a put whose server died while landing it', () =
       try {
         expect(await listTree(root)).toEqual([NAME]);
         expect(await listPartialStates(root)).toEqual([]);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+});
+
+describe('a tree of small files whose server died after linking them, before its verdict', () => {
+  const TREE_STEPS: { name: string; syscall: string; path?: (root: string) => string }[] = [
+    // The server's first unlink (strace -P cannot match its /proc/self/fd/N/name paths).
+    { name: 'unlink of the first temp name', syscall: 'unlink' },
+    { name: 'fsync of the directory after the links', syscall: 'fsync', path: (root) => root },
+  ];
+  it.each(TREE_STEPS)('$name: the retry reports every file sent and verified, none 409', async (step) => {
+    await withTempRoot('ftx-crash-tree-', async (root, scratch) => {
+      const tree = join(scratch, 'tree');
+      await mkdir(tree);
+      const files = { 'a.txt': randomBytes(5000), 'b.txt': randomBytes(7000) };
+      for (const [name, data] of Object.entries(files)) await writeFile(join(tree, name), data);
+      const port = await freePort();
+      const strace = ['strace', '-f', '-o', '/dev/null', ...(step.path ? ['-P', step.path(root)] : []), '-e', `trace=${step.syscall}`, '-e', `inject=${step.syscall}:signal=KILL`];
+      const traced = await spawnServe([root, '--port', String(port)], {}, strace);
+      const crashed = new Promise<number | null>((resolve) => traced.child.once('exit', resolve));
+      const put = runFtx(['put', `${tree}/`, `127.0.0.1:${port}`, '--no-progress', '--retries', '10', '--retry-wait', '0.2']);
+      const outcome = await Promise.race([crashed, put.then(() => 'alive')]);
+      if (outcome === 'alive') {
+        process.kill(tracedPid(traced), 'SIGKILL');
+        await crashed;
+      }
+      expect(outcome, `the server was not killed at "${step.name}": ${traced.log()}`).toBeNull();
+      const server = await spawnServe([root, '--port', String(port)]);
+      try {
+        const result = await put;
+        expect(result.code, result.stderr).toBe(EXIT.OK);
+        for (const [name, data] of Object.entries(files)) expect(await md5Of(join(root, name))).toBe(md5(data));
+        expect(await listTree(root)).toEqual(['a.txt', 'b.txt']);
       } finally {
         await server.stop();
       }
