@@ -5,14 +5,15 @@
  * silent peer. Heartbeats run at 0.5 s here (the default is 5 s), so "dead" means 1.5 s of silence.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { startBlackHoleProxy } from './helpers/black-hole-proxy.js';
 import { FTX_BIN, runCommand, runFtx } from './helpers/cli.js';
 import { RawPeer } from './helpers/raw-peer.js';
-import { listTree, md5, withServer } from './helpers/server.js';
+import { md5, withServer } from './helpers/server.js';
+import { expectTreeLanded, makeSmallTree } from './helpers/small-tree.js';
 import { parseClientHello, parseServerHello } from '../src/protocol/messages.js';
 
 const HEARTBEAT_MS = 500;
@@ -21,27 +22,10 @@ const SERVER = { heartbeatMs: HEARTBEAT_MS, idleTimeoutMs: 60_000 };
 /** Short client retries: their whole budget (about 0.25+0.5+1+2 s) is far below the server's idle timeout. */
 const RETRIES = ['--retries', '4', '--retry-wait', '0.5', '--idle-timeout', '3', '--no-progress'];
 
-async function makeTree(dir: string, files: number): Promise<Map<string, string>> {
-  const sums = new Map<string, string>();
-  await mkdir(join(dir, 'tree'), { recursive: true });
-  for (let i = 0; i < files; i++) {
-    const data = Buffer.alloc(4096, `${i} `);
-    await writeFile(join(dir, 'tree', `f${String(i).padStart(3, '0')}.txt`), data);
-    sums.set(`tree/f${String(i).padStart(3, '0')}.txt`, md5(data));
-  }
-  return sums;
-}
-
-async function expectTreeLanded(root: string, sums: Map<string, string>): Promise<void> {
-  const landed = (await listTree(root)).filter((name) => name.endsWith('.txt'));
-  expect(landed.length).toBe(sums.size);
-  for (const [name, sum] of sums) expect(md5(await readFile(join(root, name)))).toBe(sum);
-}
-
 describe('a connection that goes silent mid-batch (black hole)', () => {
   it('the same run notices it, reconnects and lands every file: the server let go of the batch in seconds', async () => {
     await withServer(SERVER, async ({ server, root, scratch }) => {
-      const sums = await makeTree(scratch, 300);
+      const sums = await makeSmallTree(scratch, 300);
       // 200 kB in: inside the first putmany batch's bodies (128 files of 4 KiB).
       const proxy = await startBlackHoleProxy(server.port, 200_000);
       try {
@@ -56,7 +40,7 @@ describe('a connection that goes silent mid-batch (black hole)', () => {
 
   it('a new run started after the first one died on the dead path is not refused 423 until it gives up', async () => {
     await withServer(SERVER, async ({ server, root, scratch }) => {
-      const sums = await makeTree(scratch, 300);
+      const sums = await makeSmallTree(scratch, 300);
       const proxy = await startBlackHoleProxy(server.port, 200_000);
       try {
         const first = spawn(process.execPath, [FTX_BIN, 'put', join(scratch, 'tree'), `127.0.0.1:${proxy.port}`, ...RETRIES], { stdio: 'ignore' });

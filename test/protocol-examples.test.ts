@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseHexdumps, PROTOCOL_DOC, readExampleSections, type ExampleSection, type WireLine } from './helpers/doc-examples.js';
 import { replayConnection, type ReplayFixture } from './helpers/replay.js';
-import { FTX_BIN } from './helpers/cli.js';
+import { FTX_BIN, TEST_STATE_HOME } from './helpers/cli.js';
 import { withServer } from './helpers/server.js';
 
 /** What each example assumes of the server and the client's files; a new example needs an entry. */
@@ -91,7 +91,9 @@ describe('docs/PROTOCOL.md §13 byte examples', () => {
       } finally {
         await recorder.close();
       }
-      expect(recorder.sent().toString('latin1')).toBe(streamOf(section, 'C→S')[0]!.toString('latin1'));
+      // The client id is the run's secret (an HMAC, §4.4): the document shows a stand-in of the same length.
+      const sent = recorder.sent().toString('latin1').replace(/"clientId":"[0-9a-f]{32}"/, '"clientId":"00112233445566778899aabbccddeeff"');
+      expect(sent).toBe(streamOf(section, 'C→S')[0]!.toString('latin1'));
       const nonce = /"nonce":"([0-9a-f]{64})"/.exec(recorder.received().toString('latin1'))![1]!;
       const documented = streamOf(section, 'S→C')[0]!.toString('latin1');
       const documentedNonce = /"nonce":"([0-9a-f]{64})"/.exec(documented)![1]!;
@@ -103,7 +105,7 @@ describe('docs/PROTOCOL.md §13 byte examples', () => {
 /** Runs the built CLI with `cwd` as its working directory (the example's paths are relative). */
 function runFtxIn(cwd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [FTX_BIN, ...args], { cwd, env: { ...process.env, FTX_TOKEN: '' }, timeout: 30_000 }, (error, _stdout, stderr) => {
+    execFile(process.execPath, [FTX_BIN, ...args], { cwd, env: { ...process.env, FTX_TOKEN: '', XDG_STATE_HOME: TEST_STATE_HOME }, timeout: 30_000 }, (error, _stdout, stderr) => {
       if (error && typeof error.code !== 'number') reject(error);
       else resolve({ code: error ? (error.code as number) : 0, stderr });
     });

@@ -1,6 +1,8 @@
 /** `ftx put <source...> [host[:port]]`: plan from commander's options (pure), then run the upload. */
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDestination, type Destination } from '../client/address.js';
+import { clientIdFor } from '../client/client-id.js';
 import { DEFAULT_RETRY_POLICY, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
 import { runUpload, type IfExists, type UploadJob, type UploadSummary } from '../client/upload-tree.js';
 import { UsageError } from '../errors.js';
@@ -179,8 +181,11 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process
     lines: plan.json ? undefined : io.stdout, stderr: io.stderr, bars: plan.progress, quiet: plan.quiet, destination: where,
   });
   const reporter: Reporter = plan.json ? combineReporters(createJsonReporter(io.stdout), human) : human;
+  // The same job (destination, sources, remote names) has the same id in a new run: its retry may
+  // take over what a dead connection of an earlier run still holds on the server.
+  const jobIdentity = ['put', host, port, plan.remoteDir, plan.sources.map((source) => (source === '-' ? source : resolve(source))), plan.streamName ?? null];
   const session = new ReconnectingClient({
-    host, port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs,
+    host, port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs, clientId: clientIdFor(jobIdentity, process.env),
     ...(plan.token !== undefined ? { token: plan.token } : {}),
   });
   const job: UploadJob = {

@@ -22,6 +22,11 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Fail when the connection is silent this long (default 60 s). */
   idleTimeoutMs?: number;
+  /**
+   * This job's secret id (16-64 printable characters, e.g. clientIdFor()): a connection presenting
+   * it takes over the earlier connections with it that went quiet (docs/PROTOCOL.md §4.4).
+   */
+  clientId?: string;
   /** The server's hello must arrive this long after the TCP connect (default HELLO_TIMEOUT_MS). */
   helloTimeoutMs?: number;
   /**
@@ -133,6 +138,7 @@ export class ClientConnection {
         throw new ProtocolError(`the server asks for unknown authentication "${hello.auth}"`);
       }
       if (hello.heartbeat !== undefined) answer.heartbeat = true; // docs/PROTOCOL.md §10.1
+      if (options.clientId !== undefined) answer.clientId = options.clientId;
       conn.send(answer);
       const replyFrame = await conn.receive();
       if (replyFrame === null) throw new ConnectionLostError('the server closed the connection');

@@ -108,6 +108,11 @@ export interface ClientHello {
   hmac?: string;
   /** true: this client asks for heartbeats (only after a server hello with `heartbeat`). */
   heartbeat?: boolean;
+  /**
+   * The client's secret id of this job, the same in every connection of it and in a new run of it:
+   * a new connection with it takes over the earlier ones (docs/PROTOCOL.md §4.4).
+   */
+  clientId?: string;
 }
 
 /** Client→server request to upload one file of known size. */

@@ -24,12 +24,16 @@ export function parseClientHello(frame: Request): ClientHello {
   if (!isSafeInteger(frame.protocol, 0, 0xffff)) throw badRequest('hello.protocol must be an integer');
   if (frame.hmac !== undefined && typeof frame.hmac !== 'string') throw badRequest('hello.hmac must be a string');
   if (frame.heartbeat !== undefined && typeof frame.heartbeat !== 'boolean') throw badRequest('hello.heartbeat must be a boolean');
+  if (frame.clientId !== undefined && (typeof frame.clientId !== 'string' || !/^[\x21-\x7e]{16,64}$/.test(frame.clientId))) {
+    throw badRequest('hello.clientId must be 16-64 printable ASCII characters');
+  }
   return {
     action: 'hello',
     protocol: frame.protocol,
     client: typeof frame.client === 'string' ? frame.client : 'unknown',
     ...(typeof frame.hmac === 'string' ? { hmac: frame.hmac } : {}),
     ...(frame.heartbeat === true ? { heartbeat: true } : {}),
+    ...(typeof frame.clientId === 'string' ? { clientId: frame.clientId } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import type { FramedConnection } from '../transport/framed-connection.js';
 import type { Request } from '../protocol/messages.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { BodyBudget } from './body-budget.js';
+import type { ClientRegistry } from './client-registry.js';
 import type { TransferRecord } from './log.js';
 import type { Storage } from './storage.js';
 
@@ -17,6 +18,8 @@ export interface ServerContext {
   bodyBudget: BodyBudget;
   /** Largest upload accepted, announced in the hello. */
   maxSize?: number;
+  /** Connections by client id, for the take-over of a dead connection by its own client. */
+  clients: ClientRegistry;
   /** Heartbeat interval announced in the hello, ms (0 = none: the idle timeout alone). */
   heartbeatMs: number;
   /** Called once per finished or failed transfer. */

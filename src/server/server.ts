@@ -10,6 +10,7 @@ import { AuthThrottle } from './auth-throttle.js';
 import { BodyBudget } from './body-budget.js';
 import { BurstLog } from './burst-log.js';
 import type { ServerContext } from './context.js';
+import { ClientRegistry } from './client-registry.js';
 import { DiskStorage } from './disk-storage.js';
 import { formatTransferRecord, type TransferRecord } from './log.js';
 import { runSession } from './session.js';
@@ -82,6 +83,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     bodyBudget: new BodyBudget(options.maxBufferBytes),
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    clients: new ClientRegistry(),
     logTransfer: (record) => {
       options.onTransfer?.(record);
       log(formatTransferRecord(record));

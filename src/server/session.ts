@@ -34,8 +34,11 @@ function refuse(status: number, code: string, message: string): StatusError {
   return new StatusError(status, code, message);
 }
 
-/** Runs the handshake; throws StatusError (401/426) or ProtocolError when the client may not go on. */
-async function handshake(conn: FramedConnection, context: ServerContext): Promise<boolean> {
+/**
+ * Runs the handshake; throws StatusError (401/426) or ProtocolError when the client may not go on.
+ * Resolves with false when the client left, else with what to call when the session ends.
+ */
+async function handshake(conn: FramedConnection, context: ServerContext): Promise<false | { leave?: () => void }> {
   const nonce = createNonce();
   const hello: ServerHello = {
     type: 'hello',
@@ -72,24 +75,29 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     }
     attempt.refund();
   }
+  // Only an authenticated client may take over (its earlier connections are dropped, §4.4).
+  const leave = clientHello.clientId !== undefined ? await context.clients.join(clientHello.clientId, conn) : undefined;
   conn.send({ type: 'reply', status: STATUS.OK, code: 'ok', message: 'welcome' } satisfies Reply);
   if (clientHello.heartbeat && context.heartbeatMs > 0) {
     // The server may send a heartbeat at any time after the welcome (docs/PROTOCOL.md §10.1).
     conn.startHeartbeat({ intervalMs: context.heartbeatMs, onlyWhileReading: true, ping: () => conn.send({ type: 'ping' } satisfies ServerPing) });
   }
-  return true;
+  return leave ? { leave } : {};
 }
 
 /** Serves one connection until the client leaves, breaks the protocol, or the server shuts down. */
 export async function runSession(conn: FramedConnection, context: ServerContext, onHandshakeFailure: (error: FtxError) => void): Promise<void> {
   const background = new Set<Promise<void>>();
   let backgroundBytes = 0;
+  let leave: (() => void) | undefined;
   try {
     // Until the peer has authenticated, it gets no read-ahead: nothing is buffered beyond a frame.
     const readAhead = conn.readAheadBytes;
     conn.readAheadBytes = 0;
     try {
-      if (!(await handshake(conn, context))) return;
+      const joined = await handshake(conn, context);
+      if (!joined) return;
+      leave = joined.leave;
       conn.readAheadBytes = readAhead;
     } catch (error) {
       if (error instanceof FtxError && !(error instanceof ConnectionLostError)) onHandshakeFailure(error);
@@ -161,6 +169,9 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       conn.closeAfterReply();
     }
     if (refusal.code === ERROR_CODE.INTERNAL) throw error;
+  } finally {
+    // What it held is released by now (kept or discarded): a take-over waiting for it goes on.
+    leave?.();
   }
 }
 

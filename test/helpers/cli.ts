@@ -1,9 +1,13 @@
 /** Running the built `ftx` binary as a user would: real processes, real sockets. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir } from './server.js';
+
+/** Where the CLI keeps its client secret in tests (not the user's ~/.local/state). */
+export const TEST_STATE_HOME = join(tmpdir(), 'ftx-test-state');
 
 /** Path of the built CLI (npm test builds before running vitest). */
 export const FTX_BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
@@ -23,7 +27,7 @@ export function runFtx(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 /** Runs any command to completion, collecting its output. */
 export function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: { ...process.env, FTX_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: { ...process.env, FTX_TOKEN: '', XDG_STATE_HOME: TEST_STATE_HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
