@@ -8,6 +8,7 @@ import { runUpload, type IfExists, type UploadJob, type UploadSummary } from '..
 import { UsageError } from '../errors.js';
 import { formatHostPort } from '../transport/connect.js';
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
+import { canDrawBars } from '../ui/progress.js';
 import { combineReporters, createHumanReporter, createJsonReporter, type Reporter } from '../ui/reporters.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -177,8 +178,10 @@ function streamOf(plan: PutPlan, stdin: Readable): { stream?: UploadJob['stream'
 export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process.stdin): Promise<number> {
   const { host, port } = plan.destination;
   const where = formatHostPort(host, port);
+  // With --json on a terminal the NDJSON lines are the screen: bars only when stdout goes elsewhere.
+  const bars = plan.progress && canDrawBars(io.stderr, process.env) && !(plan.json && (io.stdout as NodeJS.WriteStream).isTTY);
   const human = createHumanReporter({
-    lines: plan.json ? undefined : io.stdout, stderr: io.stderr, bars: plan.progress, quiet: plan.quiet, destination: where,
+    lines: plan.json ? undefined : io.stdout, stderr: io.stderr, bars, quiet: plan.quiet, destination: where,
   });
   const reporter: Reporter = plan.json ? combineReporters(createJsonReporter(io.stdout), human) : human;
   // The same job (destination, sources, remote names) has the same id in a new run: its retry may

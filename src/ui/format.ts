@@ -27,3 +27,12 @@ export function formatSeconds(seconds: number): string {
   const rest = Math.round(seconds - minutes * 60);
   return `${minutes}m${String(rest).padStart(2, '0')}s`;
 }
+
+/** Whole seconds left, for an ETA: "45s", "3m05s", "2h05m", ">99h". */
+export function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.ceil(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 100 * 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return '>99h';
+}

@@ -2,11 +2,10 @@
  * What `ftx put` shows: human lines and bars (cli-progress) for people, NDJSON for scripts.
  * Both implement UploadEvents; neither knows the protocol.
  */
-import { cliProgress, type CliProgress } from './lazy-cli-progress.js';
 import type { FileResult, JobFile, UploadEvents, UploadSummary } from '../client/upload-tree.js';
 import { FtxError, ProducerError, StatusError } from '../errors.js';
-import { formatBytes, formatRate, formatSeconds } from './format.js';
-import { createBarView, type ProgressView } from './progress.js';
+import { formatBytes, formatSeconds } from './format.js';
+import { createProgressBoard, type ProgressBar, type ProgressBoard } from './progress.js';
 import { formatUploadSummary } from './summary.js';
 
 /** A reporter also hears about retries and the end of the run. */
@@ -109,57 +108,57 @@ export function createHumanReporter(options: HumanOptions): Reporter {
     if (done === undefined) fileProgress.delete(name);
     else fileProgress.set(name, done);
   };
-  let single: ProgressView | undefined;
-  let multi: CliProgress.MultiBar | undefined;
-  let overall: CliProgress.SingleBar | undefined;
-  let current: CliProgress.SingleBar | undefined;
-  let started = Date.now();
-  // While bars are drawn on the terminal, lines for the same terminal go above them.
+  let board: ProgressBoard | undefined;
+  /** A tree's total; undefined for a run of one file. */
+  let overall: ProgressBar | undefined;
+  /** The bar of the file being sent (one file, or a tree's large files one after the other). */
+  let current: { bar: ProgressBar; file: JobFile } | undefined;
+  /** After a retry, the next progress is the resumed offset: the bars start over from there. */
+  let resumed = false;
+  const filesLabel = (): string => `${doneFiles}/${files} files`;
+  // While bars are drawn, lines for the same terminal go above them (stdout too, when it is that terminal).
   const print = (stream: NodeJS.WritableStream, line: string): void => {
-    if (multi && (stream === stderr || (stream as NodeJS.WriteStream).isTTY)) multi.log(`${line}\n`);
+    if (board && (stream === stderr || (stream as NodeJS.WriteStream).isTTY)) board.log(line);
     else stream.write(`${line}\n`);
   };
   const updateOverall = (): void => {
-    if (!overall) return;
-    const bytes = doneBytes + inFlightBytes;
-    const seconds = (Date.now() - started) / 1000;
-    overall.update(Math.min(bytes, totalBytes), { files: `${doneFiles}/${files} files`, rate: formatRate(seconds > 0 ? bytes / seconds : 0) });
+    overall?.update(Math.min(doneBytes + inFlightBytes, totalBytes), filesLabel());
+  };
+  const showCurrent = (file: JobFile): void => {
+    if (!board) return;
+    if (current) current.bar.restart(file.name, file.size, 0);
+    else current = { bar: board.add(overall ? 'current' : file.size === null ? 'stream' : 'file', file.name, file.size), file };
+    current.file = file;
+  };
+  const stopBars = (): void => {
+    board?.stop();
+    board = undefined;
   };
   return {
     planned(list, bytes) {
       files = list.length;
       totalBytes = bytes;
-      started = Date.now();
       if (!options.bars) return;
-      if (list.length === 1) {
-        single = createBarView(stderr);
-        return;
-      }
-      multi = new (cliProgress().MultiBar)({
-        stream: stderr, hideCursor: true, clearOnComplete: false, fps: 10, barsize: 16, autopadding: true,
-        // Kept within 80 columns: cli-progress cuts lines at the terminal's width.
-        format: '{name} |{bar}| {percentage}% | {value} / {total} | {files} | {rate}',
-        formatValue: (value, _o, type) => (type === 'value' || type === 'total' ? formatBytes(value) : String(value)),
-        barCompleteChar: '█', barIncompleteChar: '░', emptyOnZero: true,
-      });
-      overall = multi.create(Math.max(bytes, 1), 0, { name: 'total'.padEnd(16), files: `0/${files} files`, rate: formatRate(0) });
+      board = createProgressBoard(stderr);
+      if (list.length > 1) overall = board.add('overall', filesLabel(), bytes);
     },
     started(file) {
-      if (single) single.start(file.name, file.size);
-      if (multi && file.size !== null && file.size > 1024 * 1024) {
-        current?.stop();
-        if (current) multi.remove(current);
-        current = multi.create(file.size, 0, { name: file.name.length > 16 ? `…${file.name.slice(-15)}` : file.name.padEnd(16), files: 'current', rate: '' });
-      }
+      // In a tree, only files large enough to take a while get the current-file bar.
+      if (!overall || (file.size !== null && file.size > 1024 * 1024)) showCurrent(file);
     },
     progressed(file, done) {
-      single?.update(done);
       setProgress(file.name, done);
-      current?.update(done);
-      updateOverall();
+      if (resumed) {
+        resumed = false;
+        if (current?.file.name === file.name) current.bar.restart(file.name, file.size, done);
+        overall?.restart(filesLabel(), totalBytes, Math.min(doneBytes + inFlightBytes, totalBytes));
+      } else {
+        if (current?.file.name === file.name) current.bar.update(done);
+        updateOverall();
+      }
     },
     sent(file, result: FileResult) {
-      single?.stop();
+      if (current?.file.name === file.name) current.bar.update(result.size);
       setProgress(file.name, undefined);
       doneFiles++;
       doneBytes += result.size;
@@ -173,7 +172,6 @@ export function createHumanReporter(options: HumanOptions): Reporter {
       if (!quiet && options.lines) print(options.lines, `skipped ${file.localPath} -> ${file.name}: ${reason}`);
     },
     failed(file, error) {
-      single?.stop();
       doneFiles++;
       setProgress(file.name, undefined);
       updateOverall();
@@ -186,13 +184,11 @@ export function createHumanReporter(options: HumanOptions): Reporter {
       if (!quiet) print(stderr, `ftx: ${message}`);
     },
     retry(message) {
-      single?.stop();
+      resumed = true;
       if (!quiet) print(stderr, `ftx: ${message}`);
     },
     finish(s) {
-      single?.stop();
-      multi?.stop();
-      multi = undefined;
+      stopBars();
       if (!quiet && s.dryRun) {
         stderr.write(`ftx: dry run: ${s.dryRun.send} to send or create, ${s.skipped} to skip, ${s.dryRun.fail} would fail; nothing was sent\n`);
       } else if (!quiet && (files !== 1 || s.skipped > 0 || s.failed > 0)) {
@@ -200,9 +196,8 @@ export function createHumanReporter(options: HumanOptions): Reporter {
       }
     },
     fatal() {
-      single?.stop();
-      multi?.stop();
-      multi = undefined;
+      // Also on SIGINT/SIGTERM (src/cli/signals.ts): every queued line out, cursor back.
+      stopBars();
     },
   };
 }

@@ -1,4 +1,4 @@
-/** A TCP proxy on loopback that cuts its first connection after N client→server bytes. */
+/** A TCP proxy on loopback that cuts its first connection after N client→server bytes, optionally throttled. */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /** A running proxy. */
@@ -16,9 +16,11 @@ export interface CutProxy {
 /**
  * Forwards 127.0.0.1:<port> to `targetPort`. The first connection is cut (both sides destroyed)
  * once exactly `cutAfter` client bytes have been forwarded; later connections pass untouched.
- * `cutAfter` = Infinity never cuts (used to record a clean run).
+ * `cutAfter` = Infinity never cuts (used to record a clean run). With `bytesPerSecond`, each
+ * connection forwards client bytes at most that fast (a slow link: bars draw many frames).
  */
-export async function startCutProxy(targetPort: number, cutAfter: number): Promise<CutProxy> {
+export async function startCutProxy(targetPort: number, cutAfter: number, options: { bytesPerSecond?: number } = {}): Promise<CutProxy> {
+  const rate = options.bytesPerSecond;
   let forwarded = 0;
   let count = 0;
   const first: Buffer[] = [];
@@ -30,12 +32,14 @@ export async function startCutProxy(targetPort: number, cutAfter: number): Promi
     sockets.add(upstream);
     let sent = 0;
     let cut = false;
+    /** When the throttled link is free again (ms since the epoch). */
+    let linkFreeAt = 0;
     const cutNow = (): void => {
       cut = true;
       client.destroy();
       upstream.destroy();
     };
-    client.on('data', (data: Buffer) => {
+    const forward = (data: Buffer): void => {
       if (cut) return;
       let piece = data;
       if (index === 0 && sent + piece.length >= cutAfter) piece = piece.subarray(0, cutAfter - sent);
@@ -48,6 +52,17 @@ export async function startCutProxy(targetPort: number, cutAfter: number): Promi
         upstream.end();
         setImmediate(cutNow);
       }
+    };
+    client.on('data', (data: Buffer) => {
+      if (rate === undefined) return forward(data);
+      // Hold the client until this piece's share of the link time has passed.
+      const now = Date.now();
+      linkFreeAt = Math.max(now, linkFreeAt) + (data.length / rate) * 1000;
+      client.pause();
+      setTimeout(() => {
+        forward(data);
+        if (!cut) client.resume();
+      }, linkFreeAt - now);
     });
     upstream.on('data', (data: Buffer) => {
       if (!cut) client.write(data);
