@@ -3,7 +3,7 @@
  * second `ftx serve` on a directory already served is refused at start. The lock is released by
  * the kernel however the first one ends (SIGKILL too).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
@@ -38,6 +38,20 @@ describe('a second server on a directory already served', () => {
       // A clean stop releases it too.
       const last = await spawnServe([root, '--port', '0']);
       await last.stop();
+    });
+  });
+
+  it('is still refused after .ftx-state was removed while the first one runs (the lock is on the directory itself)', async () => {
+    await withTempRoot('ftx-lock-', async (root) => {
+      const first = await spawnServe([root, '--port', '0']);
+      try {
+        await rm(join(root, '.ftx-state'), { recursive: true, force: true });
+        const second = await runFtx(['serve', root, '--port', '0'], {}, 10_000);
+        expect(second.code, second.stderr).toBe(EXIT.DIR_IN_USE);
+        expect(second.stderr).toMatch(/is already served by another ftx serve/);
+      } finally {
+        await first.stop();
+      }
     });
   });
 

@@ -1,5 +1,7 @@
 /**
- * One server per directory: an exclusive flock(2) on `<root>/.ftx-state/lock`. Two servers on one
+ * One server per directory: an exclusive flock(2) on the served directory itself (its own
+ * descriptor, so removing or replacing `.ftx-state` while it runs does not lose the lock);
+ * `<root>/.ftx-state/lock` only tells the next one who holds it. Two servers on one
  * directory would write the same partials and each hand out receipts for what it hashed.
  *
  * Why this way: the lock must go when the process goes, however it goes (SIGKILL, OOM, power), so
@@ -43,24 +45,27 @@ function flockDescriptor(fd: number): Promise<FlockOutcome> {
 
 /** Takes the lock of the served directory `root` (its state directory must exist), or throws DirectoryInUseError. */
 export async function lockDirectory(root: string, stateDir: string): Promise<DirectoryLock> {
-  // Never through a symlink planted in the state directory.
-  const handle: FileHandle = await open(join(stateDir, 'lock'), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  const rootHandle: FileHandle = await open(root, constants.O_RDONLY | constants.O_DIRECTORY);
   let outcome: FlockOutcome;
   try {
-    outcome = await flockDescriptor(handle.fd);
+    outcome = await flockDescriptor(rootHandle.fd);
   } catch (error) {
-    await handle.close();
+    await rootHandle.close();
     throw error;
   }
+  // Who holds it, for the refusal of the next one (informative only: the lock is the flock).
+  // Never through a symlink planted in the state directory.
+  const pidFile = await open(join(stateDir, 'lock'), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600)
+    .catch(() => undefined);
   if (outcome === 'held') {
-    const pid = /^\d+/.exec(await handle.readFile('utf8').catch(() => ''))?.[0];
-    await handle.close();
+    const pid = /^\d+/.exec((await pidFile?.readFile('utf8').catch(() => '')) ?? '')?.[0];
+    await Promise.all([rootHandle.close(), pidFile?.close()]);
     throw new DirectoryInUseError(`${root} is already served by another ftx serve${pid ? ` (pid ${pid})` : ''}; stop it first`);
   }
-  if (outcome === 'locked') {
-    // Who holds it, for the refusal of the next one (informative only: the lock is the flock).
-    await handle.truncate(0);
-    await handle.write(`${process.pid}\n`, 0);
+  if (outcome === 'locked' && pidFile) {
+    await pidFile.truncate(0);
+    await pidFile.write(`${process.pid}\n`, 0);
   }
-  return { exclusive: outcome === 'locked', release: () => handle.close() };
+  await pidFile?.close();
+  return { exclusive: outcome === 'locked', release: () => rootHandle.close() };
 }
