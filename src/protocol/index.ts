@@ -3,3 +3,4 @@ export * from './constants.js';
 export * from './frame.js';
 export * from './messages.js';
 export * from './auth.js';
+export * from './token-keys.js';
