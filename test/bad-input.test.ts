@@ -147,6 +147,26 @@ describe('bad input over a raw socket', () => {
     });
   });
 
+
+  it('a pipelined put (wait: false, not in v1): 400 bad_request, the connection closes, nothing lands; the hello lists no "pipeline"', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      const hello = await peer.frame();
+      expect((hello as { features: string[] }).features).not.toContain('pipeline');
+      peer.socket.destroy();
+      const again = await RawPeer.connect(fixture.server.port);
+      await again.handshake();
+      // A wait that is not a boolean was always a plain 400: the connection stays usable.
+      expect(await putHeader(again, { filename: 'w.txt', size: 2, wait: 'no' })).toMatchObject({ status: 400, code: 'bad_request', id: 1 });
+      again.send({ action: 'put', id: 2, filename: 'p.txt', size: 2, chunkSize: 4096, wait: false });
+      again.sendRaw('hi');
+      again.send({ action: 'end', id: 2, md5: md5(Buffer.from('hi')) });
+      expect(await again.frame()).toMatchObject({ status: 400, code: 'bad_request', id: 2 });
+      await again.closed();
+      expect(await listTree(fixture.root)).toEqual([]);
+      await expectServerUp(fixture);
+    });
+  });
   it('a request with a missing or malformed id: 400 without id, the connection stays usable (PROTOCOL.md §1, §5.1)', async () => {
     await withServer({}, async (fixture) => {
       const peer = await RawPeer.connect(fixture.server.port);

@@ -82,19 +82,18 @@ describe('a directory swapped for a symlink to an outside place', () => {
     });
   });
 
-  it('between the walk and the landing of a pipelined small file: refused, nothing outside', async () => {
+  it('between the walk and the landing of a small file of a batch: refused, nothing outside', async () => {
     await withServer({}, async (fixture) => {
       const body = randomBytes(4096);
       const peer = await connectPeer(fixture);
-      peer.send({ action: 'put', id: 7, filename: 'fresh/small.bin', size: body.length, chunkSize: 4096, overwrite: false, wait: false });
+      peer.send({ action: 'putmany', id: 7, files: [{ filename: 'fresh/small.bin', size: body.length, md5: md5(body), overwrite: false }] });
       // The server creates the missing directory before it reads the body: swap it then.
       await eventually(() => exists(join(fixture.root, 'fresh')));
       const outside = await swapForSymlink(fixture, 'fresh');
       peer.sendRaw(body);
-      peer.send({ action: 'end', id: 7, md5: md5(body) });
       const verdict = await peer.frame();
       peer.destroy();
-      expect(verdict).toMatchObject({ status: 403, code: 'forbidden_path' });
+      expect(verdict).toMatchObject({ status: 200, files: [{ status: 403, code: 'forbidden_path' }] });
       expect(await filesUnder(outside)).toEqual([]);
     });
   });
@@ -188,7 +187,7 @@ describe('symlinks planted inside the root', () => {
     });
   });
 
-  it('a symlink at the server\'s temp name of a pipelined file is never written through', async () => {
+  it('a symlink at the server\'s temp name of a batched file is never written through', async () => {
     await withServer({}, async (fixture) => {
       const victim = join(fixture.scratch, 'victim');
       await writeFile(victim, 'precious');
@@ -197,9 +196,8 @@ describe('symlinks planted inside the root', () => {
       await symlink(victim, join(fixture.root, 'd', `.ftx-${key}.tmp`));
       const body = randomBytes(1000);
       const peer = await connectPeer(fixture);
-      peer.send({ action: 'put', id: 1, filename: 'd/x.bin', size: body.length, chunkSize: 4096, overwrite: false, wait: false });
+      peer.send({ action: 'putmany', id: 1, files: [{ filename: 'd/x.bin', size: body.length, md5: md5(body), overwrite: false }] });
       peer.sendRaw(body);
-      peer.send({ action: 'end', id: 1, md5: md5(body) });
       await peer.frame();
       peer.destroy();
       expect(await readFile(victim, 'utf8')).toBe('precious');
@@ -321,10 +319,9 @@ describe('the served tree changed or pushed to its limits', () => {
           peer.send({ action: 'mkdir', id: i, path: `m/${i}/n` });
           expect(await peer.frame()).toMatchObject({ status: 200 });
           const body = randomBytes(500);
-          peer.send({ action: 'put', id: 100 + i, filename: `p/${i}/small.bin`, size: body.length, chunkSize: 4096, overwrite: false, wait: false });
+          peer.send({ action: 'putmany', id: 100 + i, files: [{ filename: `p/${i}/small.bin`, size: body.length, md5: md5(body), overwrite: false }] });
           peer.sendRaw(body);
-          peer.send({ action: 'end', id: 100 + i, md5: md5(body) });
-          expect(await peer.frame()).toMatchObject({ status: 200 });
+          expect(await peer.frame()).toMatchObject({ status: 200, files: [{ status: 200 }] });
         }
         await mkdir(join(fixture.root, 'mv'));
         await swapForSymlink(fixture, 'mv');

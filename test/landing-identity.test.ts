@@ -25,7 +25,7 @@ async function eventually(what: string, check: () => Promise<boolean>, ms = 10_0
 }
 
 describe('a leftover data name that is a second name of a landed file', () => {
-  it('a pipelined put of other content, refused with 409, leaves the landed file as it was', async () => {
+  it('a batched file of other content, refused with 409, leaves the landed file as it was', async () => {
     await withServer({}, async ({ server, root }) => {
       const original = randomBytes(5000);
       await writeFile(join(root, 'x.txt'), original);
@@ -33,10 +33,9 @@ describe('a leftover data name that is a second name of a landed file', () => {
       const peer = await RawPeer.connect(server.port);
       await peer.handshake();
       const other = randomBytes(4000);
-      peer.send({ action: 'put', id: 1, filename: 'x.txt', size: other.length, chunkSize: 4096, stream: false, wait: false, overwrite: false });
+      peer.send({ action: 'putmany', id: 1, files: [{ filename: 'x.txt', size: other.length, md5: md5(other), overwrite: false }] });
       peer.sendRaw(other);
-      peer.send({ action: 'end', id: 1, md5: md5(other) });
-      expect(await peer.frame()).toMatchObject({ id: 1, status: 409, code: 'exists' });
+      expect(await peer.frame()).toMatchObject({ id: 1, status: 200, files: [{ status: 409, code: 'exists' }] });
       peer.destroy();
       expect(md5(await readFile(join(root, 'x.txt')))).toBe(md5(original));
       expect(await listTree(root)).toEqual(['x.txt']);
@@ -103,9 +102,8 @@ describe('a leftover data name that is a second name of a landed file', () => {
     await withServer({}, async ({ server, root }) => {
       const mtime = 1_700_000_000_000;
       const put = (peer: RawPeer, id: number, body: Buffer): void => {
-        peer.send({ action: 'put', id, filename: 'x.txt', size: body.length, chunkSize: 4096, stream: false, wait: false, overwrite: false, mtime });
+        peer.send({ action: 'putmany', id, files: [{ filename: 'x.txt', size: body.length, md5: md5(body), overwrite: false, mtime }] });
         peer.sendRaw(body);
-        peer.send({ action: 'end', id, md5: md5(body) });
       };
       const original = randomBytes(3000);
       const other = randomBytes(3000);
@@ -115,7 +113,7 @@ describe('a leftover data name that is a second name of a landed file', () => {
       const peer = await RawPeer.connect(server.port);
       await peer.handshake();
       put(peer, 2, other);
-      expect(await peer.frame()).toMatchObject({ id: 2, status: 409 });
+      expect(await peer.frame()).toMatchObject({ id: 2, files: [{ status: 409 }] });
       peer.destroy();
       await server.close();
       const again = await startServer({ root, host: '127.0.0.1', port: 0 });

@@ -195,7 +195,7 @@ describe('memory per connection and in total', () => {
     });
   });
 
-  it('a body waits for room in the server-wide budget: a pipelined put is not read while a batch holds the budget', async () => {
+  it('a body waits for room in the server-wide budget: a second batch is not read while a first one holds the budget', async () => {
     await withServer({ maxBufferBytes: 2 * 1024 * 1024 }, async ({ server, root }) => {
       const a = await RawPeer.connect(server.port);
       const b = await RawPeer.connect(server.port);
@@ -206,13 +206,12 @@ describe('memory per connection and in total', () => {
       a.sendRaw(big[0]!); // half of the batch: it holds its whole reservation while the rest is due
       await new Promise((resolve) => setTimeout(resolve, 200));
       const small = Buffer.from('hello');
-      b.send({ action: 'put', id: 7, filename: 'small.txt', size: small.length, wait: false });
+      b.send({ action: 'putmany', id: 7, files: [{ filename: 'small.txt', size: small.length, md5: md5(small) }] });
       b.sendRaw(small);
-      b.send({ action: 'end', id: 7, md5: md5(small) });
       await expect(b.frame(400)).rejects.toThrow('no frame');
       a.sendRaw(big[1]!);
       expect(await a.frame()).toMatchObject({ id: 1, status: 200, message: '2 stored and verified, 0 refused' });
-      expect(await b.frame()).toMatchObject({ id: 7, status: 200, receipt: { filename: 'small.txt' } });
+      expect(await b.frame()).toMatchObject({ id: 7, status: 200, files: [{ status: 200, md5: md5(small) }] });
       expect(await readFile(join(root, 'small.txt'), 'utf8')).toBe('hello');
       a.destroy();
       b.destroy();

@@ -25,12 +25,6 @@ const FIXTURES: Record<string, ReplayFixture & { prepare?: (root: string) => Pro
     },
   },
   '13.4': {},
-  '13.5': {
-    prepare: async (root) => {
-      await mkdir(join(root, 'site'));
-      await writeFile(join(root, 'site/b.txt'), 'other');
-    },
-  },
 };
 
 const sections = readExampleSections();

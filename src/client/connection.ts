@@ -1,6 +1,6 @@
 /**
  * A connected, authenticated protocol session on the client side: request ids, and one reader that
- * hands each reply to whoever expects that id (replies to pipelined puts may come out of order).
+ * hands each reply to whoever expects that id (replies to putmany batches may come out of order).
  */
 import { ConnectionLostError, ProtocolError, StatusError } from '../errors.js';
 import { computeAuthProof } from '../protocol/auth.js';

@@ -1,13 +1,12 @@
 /**
  * `ftx put` for scripts: many sources (files, trees, or stdin), a check of what the server already
- * has, a decision per file (--if-exists), then small files pipelined and large ones resumable, one
+ * has, a decision per file (--if-exists), then small files batched and large ones resumable, one
  * failure never stopping the others. Reports through plain callbacks; knows nothing of terminals.
  */
 import { ProducerError, ProtocolError, StatusError } from '../errors.js';
 import { STATUS } from '../protocol/constants.js';
 import type { PutReceipt } from './client.js';
-import { putBatched } from './batched.js';
-import { PIPELINE_MAX_FILE_BYTES, putPipelined, type PipelinedFile, type PipelinedResult } from './pipelined.js';
+import { putBatched, SMALL_FILE_MAX_BYTES, type SmallFile, type SmallFileResult } from './batched.js';
 import {
   backoffDelay, isRetryable, putWithRetry, ReconnectingClient, withRetries, type RetryNotice,
 } from './put-with-retry.js';
@@ -122,8 +121,9 @@ export async function runUpload(session: ReconnectingClient, job: UploadJob, eve
   }
 
   const toSend = decisions.filter((d) => d.action === 'send');
-  const pipeline = (await withRetries(job.retry, onRetry, () => session.get())).connection.supports('pipeline');
-  const small = (d: Decision): boolean => pipeline && d.entry.size <= PIPELINE_MAX_FILE_BYTES;
+  // Small files in batches where the server takes them (every v1 server does); else classic puts.
+  const batches = (await withRetries(job.retry, onRetry, () => session.get())).connection.supports('putmany');
+  const small = (d: Decision): boolean => batches && d.entry.size <= SMALL_FILE_MAX_BYTES;
   await sendSmall(session, toSend.filter(small), job, events, summary, failOrSkip, onRetry);
   for (const d of toSend.filter((x) => !small(x))) {
     const file = asJobFile(d.entry);
@@ -155,7 +155,7 @@ function isPerFile(error: unknown): boolean {
   return code === 'local_io' || code === 'verification_failed';
 }
 
-/** Pipelines the small files; those cut off by a broken connection are sent again after a reconnect. */
+/** Batches the small files; those cut off by a broken connection are sent again after a reconnect. */
 async function sendSmall(
   session: ReconnectingClient, decisions: Decision[], job: UploadJob, events: UploadEvents, summary: UploadSummary,
   fail: (file: JobFile, error: unknown) => void, onRetry: (notice: RetryNotice) => void,
@@ -166,11 +166,11 @@ async function sendSmall(
     const cutOff: Decision[] = [];
     let lastError: unknown;
     const link = (await withRetries(job.retry, onRetry, () => session.get())).connection;
-    const files: PipelinedFile[] = pending.map((d) => ({
+    const files: SmallFile[] = pending.map((d) => ({
       localPath: d.entry.localPath, remoteName: d.entry.remoteName, mtime: d.entry.mtime, mode: d.entry.mode,
       overwrite: d.overwrite, rename: d.rename,
     }));
-    const onResult = (result: PipelinedResult): void => {
+    const onResult = (result: SmallFileResult): void => {
       const d = byPath.get(result.file.localPath)!;
       const file = asJobFile(d.entry);
       if (result.error === undefined) {
@@ -185,14 +185,12 @@ async function sendSmall(
         fail(file, result.error);
       }
     };
-    const onSent = (file: PipelinedFile, bytes: number): void => {
+    const onSent = (file: SmallFile, bytes: number): void => {
       const d = byPath.get(file.localPath)!;
       events.started(asJobFile(d.entry));
       events.progressed(asJobFile(d.entry), bytes);
     };
-    // Batches where the server takes them; else one pipelined put per file.
-    if (link.supports('putmany')) await putBatched(link, files, onResult, onSent);
-    else await putPipelined(link, files, onResult, onSent, job.chunkSize);
+    await putBatched(link, files, onResult, onSent);
     if (cutOff.length === 0) return;
     session.drop();
     if (attempt >= job.retry.retries) throw lastError;

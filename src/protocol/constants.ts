@@ -35,7 +35,7 @@ export const AUTH_NONE = 'none';
 export const V1_ACTIONS = ['put', 'check', 'mkdir', 'putmany'] as const;
 
 /** Optional put features a server announces in its hello ("features"); clients use only those. */
-export const V1_FEATURES = ['resume', 'pipeline', 'stream', 'rename', 'mode'] as const;
+export const V1_FEATURES = ['resume', 'stream', 'rename', 'mode'] as const;
 
 /** Heartbeat interval a server announces by default (docs/PROTOCOL.md §10.1), ms. */
 export const DEFAULT_HEARTBEAT_MS = 5000;

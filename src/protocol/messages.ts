@@ -124,8 +124,11 @@ export interface PutRequest {
   size: number | null;
   /** Unknown length: the body is length-prefixed data frames ended by an empty one. */
   stream: boolean;
-  /** false: pipelined, the body follows at once and the only reply is the verdict. Default true. */
-  wait: boolean;
+  /**
+   * Always true (or absent): the client waits for the acknowledgement before the body. `false` (the
+   * pipelined puts of earlier drafts, superseded by putmany) is refused (docs/PROTOCOL.md §6.1).
+   */
+  wait: true;
   /** If the name is taken, land under the first free "stem.N.ext" (the receipt names it). */
   rename: boolean;
   /** Permission bits of the landed file (0..0o777). */

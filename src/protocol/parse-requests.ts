@@ -46,9 +46,11 @@ export function parsePutRequest(frame: Request): PutRequest {
   if (stream ? frame.size !== undefined && frame.size !== null : !isSafeInteger(frame.size, 0, MAX_FILE_SIZE)) {
     throw badRequest(stream ? 'put.size must be absent when stream is true' : 'put.size must be a non-negative integer');
   }
-  const wait = frame.wait === undefined ? true : frame.wait;
+  // Pipelined puts (`wait: false`) are not part of v1 (putmany supersedes them): refused, and as
+  // their body follows at once, the session closes the connection (docs/PROTOCOL.md §6.1).
+  if (frame.wait !== undefined && frame.wait !== true) throw badRequest('put.wait must be true or absent (pipelined puts are not supported: use putmany)');
   const rename = frame.rename === undefined ? false : frame.rename;
-  if (typeof wait !== 'boolean' || typeof rename !== 'boolean') throw badRequest('put.wait and put.rename must be booleans');
+  if (typeof rename !== 'boolean') throw badRequest('put.rename must be a boolean');
   if (frame.mode !== undefined && !isSafeInteger(frame.mode, 0, 0o777)) throw badRequest('put.mode must be an integer from 0 to 511 (0o777)');
   const chunkSize = frame.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : frame.chunkSize;
   if (!isSafeInteger(chunkSize, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE)) {
@@ -74,7 +76,7 @@ export function parsePutRequest(frame: Request): PutRequest {
     filename: frame.filename,
     size: stream ? null : (frame.size as number),
     stream,
-    wait,
+    wait: true,
     rename,
     ...(frame.mode !== undefined ? { mode: frame.mode as number } : {}),
     chunkSize,

@@ -1,6 +1,6 @@
 /**
  * The server-wide budget of upload bodies held in memory (README "Limits", `ftx serve --max-buffer`):
- * pipelined small puts and putmany batches keep their bodies in memory until they have landed. Each
+ * putmany batches keep their bodies in memory until they have landed. Each
  * reserves its bytes before its body is read; when they do not fit, the connection reads nothing more
  * until they do (TCP flow control holds its client back). A reservation is granted whole or not at
  * all, so every granted body can be read to its end and land: waiting never deadlocks.

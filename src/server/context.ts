@@ -28,7 +28,7 @@ export interface ServerContext {
 
 /**
  * What a handler leaves behind: nothing (it replied), 'close' (the connection can no longer be
- * used), or work still running whose reply comes later (a pipelined put landing) while the session
+ * used), or work still running whose reply comes later (a putmany batch landing) while the session
  * goes on reading the next request.
  */
 export type ActionOutcome = 'close' | { background: Promise<void>; /** Body bytes it holds in memory. */ bytes?: number } | void;

@@ -134,13 +134,13 @@ export class DiskStorage implements Storage {
         parent.close();
         return { landed };
       }
-      // Small pipelined files land through a worker; an existing name shows up there, at link time.
+      // Small files of a batch land through a worker; an existing name shows up there, at link time.
       const small = !target.keepPartial && target.size !== null && target.size <= SMALL_UPLOAD_MAX_BYTES;
       if (!small) checkTarget(parent, name, filename, target.overwrite || target.rename === true);
 
-      // A pipelined or stream upload never touches a kept partial of the same name.
+      // A batched or stream upload never touches a kept partial of the same name.
       const dataPath = this.partials.dataPathFor(dir, filename, target.keepPartial);
-      // Pipelined and stream puts never resume: no kept state to look for (saves a disk round trip).
+      // Batched files and stream puts never resume: no kept state to look for (saves a disk round trip).
       let state = target.keepPartial ? await this.partials.load(filename) : undefined;
       let kept: { handle: FileHandle; offset: number; hash: Hash } | undefined;
       if (state) {

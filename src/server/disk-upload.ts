@@ -185,7 +185,7 @@ export class DiskUpload implements Upload {
   }
 
   suspend(): Promise<void> {
-    // A stream cannot be replayed, a pipelined put is never resumed: nothing to keep.
+    // A stream cannot be replayed, a batched file is never resumed: nothing to keep.
     if (this.size === null || !this.plan.keepPartial) return this.discard();
     this.closing ??= (async () => {
       try {

@@ -22,7 +22,7 @@ const ACTIONS: Record<string, ActionHandler> = {
   putmany: handlePutMany,
 };
 
-/** Most pipelined puts or batches landing in the background per connection before reading pauses. */
+/** Most putmany batches landing in the background per connection before reading pauses. */
 const MAX_BACKGROUND = 64;
 /** Most body bytes held in memory by those (a batch holds up to 8 MiB) before reading pauses. */
 const MAX_BACKGROUND_BYTES = 32 * 1024 * 1024;
@@ -142,7 +142,8 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       } catch (error) {
         if (!(error instanceof StatusError)) throw error;
         conn.send(errorReply(error, idOf(request)));
-        // A malformed pipelined put or batch: its body is already on the wire and cannot be delimited.
+        // A malformed batch, or a put asking to be pipelined (wait: false, not supported): its body is
+        // already on the wire and cannot be delimited.
         if ((request.action === 'put' && request.wait === false) || request.action === 'putmany') {
           await Promise.allSettled([...background]);
           conn.closeAfterReply();

@@ -1,7 +1,7 @@
 /**
- * A small pipelined upload (never resumed): the body stays in memory until its md5 is verified,
+ * A small upload of a putmany batch (never resumed): the body stays in memory until its md5 is verified,
  * then one landing worker writes, fsyncs and links it, and the directory fsync is shared with the
- * other files landing there (docs/PROTOCOL.md, "Pipelined puts").
+ * other files landing there (docs/PROTOCOL.md §6.10).
  */
 import { createMd5 } from '../checksum.js';
 import { StatusError } from '../errors.js';

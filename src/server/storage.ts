@@ -24,7 +24,7 @@ export interface UploadTarget {
   chunkSize: number;
   /** Continue a kept partial of the same source if there is one. */
   resume: boolean;
-  /** Keep a partial (with its state) if the connection breaks; false for pipelined or stream puts. */
+  /** Keep a partial (with its state) if the connection breaks; false for batched files and stream puts. */
   keepPartial: boolean;
   /** The client's identity of its source (needed to resume). */
   source: SourceIdentity | null;

@@ -158,7 +158,7 @@ export class FramedConnection {
 
   /**
    * Sends one control frame. Frames sent in the same tick leave in one write (the socket is corked
-   * until the next tick): many replies to pipelined puts cost one system call, not one each.
+   * until the next tick): many replies in one tick cost one system call, not one each.
    * Returns false when the socket buffer is full (see drain()).
    */
   send(message: object): boolean {

@@ -91,7 +91,7 @@ function outgoing(wire: WireLine, fixture: ReplayFixture, nonces: Nonces): Buffe
 
 /**
  * Reads as many frames as the group of consecutive S→C lines documents and matches each to one of
- * them (verdicts of pipelined work may come in either order). Undocumented `wait` frames are skipped.
+ * them (replies of batches landing in the background may come in either order). Undocumented `wait` frames are skipped.
  */
 async function expectGroup(reader: RawFrameReader, group: WireLine[], nonces: Nonces): Promise<void> {
   const expected = group.map((wire) => ({ wire, bytes: (wire as { bytes: Buffer }).bytes }));

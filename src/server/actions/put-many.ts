@@ -1,7 +1,7 @@
 /**
  * The `putmany` action (docs/PROTOCOL.md §6.10): many small files in one request, their bodies right
  * behind it. Each file is checked, md5-verified and landed on its own (a refusal concerns that file
- * only); the one reply lists every file's verdict, in order. Like pipelined puts, a batch lands in
+ * only); the one reply lists every file's verdict, in order. A batch lands in
  * the background while the session reads the next request.
  */
 import { performance } from 'node:perf_hooks';

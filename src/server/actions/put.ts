@@ -1,9 +1,8 @@
 /**
- * The `put` action (docs/PROTOCOL.md, "put"). Classic: refuse early or ack 200 with the offset to
- * start from, then receive the rest. Pipelined (`wait: false`): the body follows at once, a refusal
- * drains it, and the verdict comes when the file has landed while the session reads on. Either way
- * the md5 of the whole file is verified and the file lands atomically. A broken connection keeps the
- * partial for a resume; a bad md5 or a refusal mid-body discards it.
+ * The `put` action (docs/PROTOCOL.md, "put"): refuse early or ack 200 with the offset to start from,
+ * then receive the rest. The md5 of the whole file is verified and the file lands atomically before
+ * the verdict. A broken connection keeps the partial for a resume; a bad md5 or a refusal mid-body
+ * discards it.
  */
 import { performance } from 'node:perf_hooks';
 import { ConnectionLostError, StatusError } from '../../errors.js';
@@ -13,7 +12,6 @@ import {
 } from '../../protocol/messages.js';
 import type { BodyHandler, FramedConnection } from '../../transport/framed-connection.js';
 import type { ActionHandler, ActionOutcome, ServerContext } from '../context.js';
-import { SMALL_UPLOAD_MAX_BYTES } from '../small-upload.js';
 import type { TransferRecord } from '../log.js';
 import type { Upload } from '../storage.js';
 import { withKeepAlive } from './keep-alive.js';
@@ -37,29 +35,7 @@ async function receiveEnd(conn: FramedConnection, id: number): Promise<string> {
   return parseEndRequest(asRequest(frame), id).md5;
 }
 
-/**
- * A small pipelined body stays in memory until it lands (server/small-upload.ts): it waits for room
- * in the server's budget before it is read. Other bodies go to disk as they arrive.
- */
-function reserveBody(request: PutRequest, context: ServerContext): Promise<() => void> {
-  const inMemory = !request.wait && request.size !== null && request.size <= SMALL_UPLOAD_MAX_BYTES;
-  return context.bodyBudget.reserve(inMemory ? request.size! : 0);
-}
-
-export const handlePut: ActionHandler = async (conn, frame, context) => {
-  const request = parsePutRequest(frame);
-  const release = await reserveBody(request, context);
-  let outcome: ActionOutcome;
-  try {
-    outcome = await receivePut(conn, request, context);
-  } catch (error) {
-    release();
-    throw error;
-  }
-  if (outcome && outcome !== 'close') return { ...outcome, background: outcome.background.finally(release) };
-  release();
-  return outcome;
-};
+export const handlePut: ActionHandler = (conn, frame, context) => receivePut(conn, parsePutRequest(frame), context);
 
 async function receivePut(conn: FramedConnection, request: PutRequest, context: ServerContext): Promise<ActionOutcome> {
   const started = performance.now();
@@ -72,8 +48,8 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
   try {
     const begun = await context.storage.beginUpload({
       filename: request.filename, size: request.size, overwrite: request.overwrite, chunkSize: request.chunkSize,
-      rename: request.rename, resume: request.resume && request.wait, source: request.source,
-      keepPartial: request.wait && request.size !== null,
+      rename: request.rename, resume: request.resume, source: request.source,
+      keepPartial: request.size !== null,
       preempt: () => conn.destroy(new ConnectionLostError('a newer attempt of the same upload took over')),
       ...(request.mode !== undefined ? { mode: request.mode } : {}),
       ...(request.uploadId !== undefined ? { uploadId: request.uploadId } : {}),
@@ -88,20 +64,12 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
     }
     upload = begun.upload;
   } catch (error) {
-    if (!(error instanceof StatusError)) throw error;
-    logError(error);
-    if (request.wait) throw error;
-    // Pipelined: the body is already on its way. Drop it and the trailer, then refuse.
-    await readBody(conn, request, 0, () => undefined);
-    await receiveEnd(conn, request.id);
-    conn.send(errorReply(error, request.id));
-    return undefined;
+    if (error instanceof StatusError) logError(error);
+    throw error;
   }
   record.filename = upload.filename;
   record.offset = upload.offset;
-  if (request.wait) {
-    conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'send the body', offset: upload.offset } satisfies Reply);
-  }
+  conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'send the body', offset: upload.offset } satisfies Reply);
   const idle = conn.idleTimeoutMs;
   if (upload.offset > 0 && idle > 0) conn.setIdleTimeout(idle + upload.offset / CLIENT_PREFIX_HASH_BYTES_PER_MS);
 
@@ -133,18 +101,14 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
     return 'close';
   }
 
-  const land = async (): Promise<void> => {
-    try {
-      const receipt = await withKeepAlive(conn, request.id, 'landing', () => upload.commit(claimed));
-      conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'stored and verified', receipt } satisfies Reply);
-      log({ filename: receipt.filename, md5: receipt.md5 });
-    } catch (error) {
-      const refusal = error instanceof StatusError ? error : new StatusError(STATUS.INTERNAL, 'internal', String(error));
-      logError(refusal);
-      conn.send(errorReply(refusal, request.id));
-    }
-  };
-  // Pipelined puts land in the background (fsyncs of many small files overlap); classic ones in line.
-  const outcome: ActionOutcome = request.wait ? await land() : { background: land(), bytes: upload.received };
-  return outcome;
+  try {
+    const receipt = await withKeepAlive(conn, request.id, 'landing', () => upload.commit(claimed));
+    conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'stored and verified', receipt } satisfies Reply);
+    log({ filename: receipt.filename, md5: receipt.md5 });
+  } catch (error) {
+    const refusal = error instanceof StatusError ? error : new StatusError(STATUS.INTERNAL, 'internal', String(error));
+    logError(refusal);
+    conn.send(errorReply(refusal, request.id));
+  }
+  return undefined;
 }

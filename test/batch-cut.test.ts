@@ -20,7 +20,7 @@ function collector(): { events: UploadEvents; sent: string[]; failed: string[] }
   };
 }
 
-describe('pipelined small files over a connection that breaks', () => {
+describe('batched small files over a connection that breaks', () => {
   it.each([20_000, 120_000, 300_000])('cut after %i bytes: every file lands exactly once, none renamed twice', async (cutAfter) => {
     await withServer({}, async (fixture) => {
       const src = join(fixture.scratch, 'many');
