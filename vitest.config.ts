@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/root/**', 'node_modules/**'],
+    exclude: ['test/root/**', 'test/s3/**', 'node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
   },

@@ -92,4 +92,5 @@ export const ERROR_CODE = {
   INTERNAL: 'internal',
   SERVER_BUSY: 'server_busy',
   INSUFFICIENT_STORAGE: 'insufficient_storage',
+  STORE_UNAVAILABLE: 'store_unavailable',
 } as const;

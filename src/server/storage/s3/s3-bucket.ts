@@ -1,0 +1,296 @@
+/**
+ * The S3 calls ftx makes, on one bucket and prefix, each with a deadline (an AbortSignal per call;
+ * the handler's requestTimeout with throwOnRequestTimeout as a socket-idle guard, which on its own
+ * only warns) and failures mapped by s3-errors.ts. Loaded only for an s3:// target.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
+  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
+  ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { configuredEndpoint, usesPathStyle, type S3ClientSettings, type S3Location } from './s3-location.js';
+import { httpStatusOf, s3CodeOf, toStatusError, type S3CallKind } from './s3-errors.js';
+
+/** What HEAD says about an object. */
+export interface HeadInfo {
+  size: number;
+  /** Unquoted ETag. */
+  etag: string;
+  /** User metadata (x-amz-meta-*), lowercase keys without the prefix. */
+  metadata: Record<string, string>;
+  lastModified: number;
+  /** The store's clock at the reply (its Date header), ms; the local clock if it sent none. */
+  serverTime: number;
+}
+
+/** Conditions of a PUT: create only (If-None-Match: *) or compare-and-swap (If-Match: etag). */
+export interface PutCondition {
+  ifNoneMatch?: boolean;
+  ifMatch?: string;
+}
+
+/** One part of a multipart upload, as recorded. */
+export interface PartInfo {
+  n: number;
+  size: number;
+  etag: string;
+}
+
+/** An incomplete multipart upload found by listing. */
+export interface MultipartInfo {
+  key: string;
+  uploadId: string;
+  initiated: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** A part gets at least this long, and 1 s per MiB beyond (a store slower than 1 MiB/s is failing). */
+const PART_MIN_TIMEOUT_MS = 30_000;
+
+const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
+
+/** Builds the SDK client from the standard AWS variables and files plus ftx's own settings. */
+export function createS3Client(settings: S3ClientSettings, env: NodeJS.ProcessEnv = process.env): S3Client {
+  // ftx pins the SDK (package.json), so its warning about *later* versions needing Node 22 does not
+  // apply to this build; it would be a multi-line stderr message on every start of `ftx serve s3://`.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const endpoint = configuredEndpoint(settings, env);
+  const timeout = settings.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const agentOptions = { keepAlive: true, maxSockets: 64 };
+  const client = new S3Client({
+    ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
+    ...(settings.profile !== undefined ? { profile: settings.profile } : {}),
+    region: settings.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    forcePathStyle: usesPathStyle(settings, env),
+    // ftx sends Content-MD5 itself; the SDK's default CRC trailers (aws-chunked) break RGW Pacific.
+    ...(env.AWS_REQUEST_CHECKSUM_CALCULATION === undefined ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const } : {}),
+    ...(env.AWS_RESPONSE_CHECKSUM_VALIDATION === undefined ? { responseChecksumValidation: 'WHEN_REQUIRED' as const } : {}),
+    requestHandler: {
+      connectionTimeout: Math.min(timeout, 5_000),
+      requestTimeout: Math.max(timeout, PART_MIN_TIMEOUT_MS),
+      throwOnRequestTimeout: true,
+      ...(endpoint?.startsWith('http://') ? { httpAgent: new HttpAgent(agentOptions) } : { httpsAgent: new HttpsAgent(agentOptions) }),
+    },
+  });
+  // The store's Date header, so that lease expiry is judged on one clock (the store's).
+  client.middlewareStack.add((next) => async (args) => {
+    const result = await next(args);
+    const date = (result.response as { headers?: Record<string, string> } | undefined)?.headers?.date;
+    if (date !== undefined && result.output !== null && typeof result.output === 'object') {
+      (result.output as { ftxServerTime?: number }).ftxServerTime = Date.parse(date);
+    }
+    return result;
+  }, { step: 'deserialize', name: 'ftxServerDate' });
+  return client;
+}
+
+/** One bucket/prefix with deadlines on every call. Keys passed in are relative to the prefix. */
+export class S3Bucket {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly timeoutMs: number;
+
+  constructor(client: S3Client, location: S3Location, timeoutMs = DEFAULT_TIMEOUT_MS) {
+    this.client = client;
+    this.bucket = location.bucket;
+    this.prefix = location.prefix;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** The deadline of a call that carries `bytes` of body. */
+  deadlineFor(bytes: number): number {
+    return bytes < 1 << 20 ? this.timeoutMs : Math.max(PART_MIN_TIMEOUT_MS, this.timeoutMs + (bytes >> 20) * 1000);
+  }
+
+  /**
+   * Runs one SDK call under a deadline. Failures become StatusErrors, except those `answer` accepts
+   * (a 404, a lost condition), which the caller turns into a result.
+   */
+  private async call<T>(kind: S3CallKind, what: string, bytes: number, run: (signal: AbortSignal) => Promise<T>,
+    answer: (error: unknown) => boolean = never): Promise<T> {
+    const ms = this.deadlineFor(bytes);
+    const signal = AbortSignal.timeout(ms);
+    try {
+      return await run(signal);
+    } catch (error) {
+      if (!signal.aborted && answer(error)) throw error;
+      throw toStatusError(error, kind, what, ms, signal);
+    }
+  }
+
+  /** HEAD; null when absent. */
+  async head(key: string): Promise<HeadInfo | null> {
+    try {
+      const r = await this.call('read', `HEAD ${key}`, 0, (abortSignal) =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }), { abortSignal }), is404);
+      return {
+        size: r.ContentLength ?? 0,
+        etag: unquote(r.ETag),
+        metadata: r.Metadata ?? {},
+        lastModified: r.LastModified?.getTime() ?? 0,
+        serverTime: (r as { ftxServerTime?: number }).ftxServerTime ?? Date.now(),
+      };
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** PUT of a whole object with Content-MD5; 'conflict' when a condition failed (412, or 409/500 of a lost race). */
+  async put(key: string, body: Buffer, md5: Buffer, metadata: Record<string, string>, condition: PutCondition = {}): Promise<string | 'conflict'> {
+    try {
+      const r = await this.call('write', `PUT ${key}`, body.length, (abortSignal) => this.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length,
+        ContentMD5: md5.toString('base64'), Metadata: metadata,
+        ...(condition.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+        ...(condition.ifMatch !== undefined ? { IfMatch: condition.ifMatch } : {}),
+      }), { abortSignal }), isConditional(condition) ? isConditionFailure : never);
+      return unquote(r.ETag);
+    } catch (error) {
+      if (isConditional(condition) && isConditionFailure(error)) return 'conflict';
+      throw error;
+    }
+  }
+
+  /** GET of a whole small object (state files); null when absent. */
+  async getBuffer(key: string): Promise<Buffer | null> {
+    try {
+      return await this.call('read', `GET ${key}`, 0, async (abortSignal) => {
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }), { abortSignal });
+        return Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      }, is404);
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** GET of bytes [start, end) as a stream (the deadline covers the reply's start, not the body). */
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    const r = await this.call('read', `GET ${key}`, 0, (abortSignal) => this.client.send(new GetObjectCommand({
+      Bucket: this.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end - 1}`,
+    }), { abortSignal }));
+    return r.Body as Readable;
+  }
+
+  /** DELETE (idempotent). */
+  async delete(key: string): Promise<void> {
+    await this.call('write', `DELETE ${key}`, 0, (abortSignal) =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }), { abortSignal }));
+  }
+
+  /** Replaces an object's metadata in place (a self-copy; data, ETag and Last-Modified stay). */
+  async replaceMetadata(key: string, metadata: Record<string, string>): Promise<void> {
+    await this.call('write', `COPY ${key}`, 0, (abortSignal) => this.client.send(new CopyObjectCommand({
+      Bucket: this.bucket, Key: this.prefix + key, CopySource: encodeURI(`${this.bucket}/${this.prefix}${key}`),
+      MetadataDirective: 'REPLACE', Metadata: metadata,
+    }), { abortSignal }));
+  }
+
+  /** One page of keys under `dir` ("" or "a/b/"). */
+  async listPage(dir: string, options: { cursor?: string; limit: number; recursive: boolean }): Promise<{
+    objects: { key: string; size: number; etag: string; lastModified: number }[]; prefixes: string[]; next?: string;
+  }> {
+    const r = await this.call('read', `LIST ${dir}`, 0, (abortSignal) => this.client.send(new ListObjectsV2Command({
+      Bucket: this.bucket, Prefix: this.prefix + dir, MaxKeys: options.limit,
+      ...(options.recursive ? {} : { Delimiter: '/' }),
+      ...(options.cursor !== undefined ? { ContinuationToken: options.cursor } : {}),
+    }), { abortSignal }));
+    const cut = (k: string | undefined): string => (k ?? '').slice(this.prefix.length);
+    return {
+      objects: (r.Contents ?? []).map((o) => ({
+        key: cut(o.Key), size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified?.getTime() ?? 0,
+      })),
+      prefixes: (r.CommonPrefixes ?? []).map((p) => cut(p.Prefix)),
+      ...(r.IsTruncated && r.NextContinuationToken !== undefined ? { next: r.NextContinuationToken } : {}),
+    };
+  }
+
+  /** Starts a multipart upload carrying the metadata known up front; returns its uploadId. */
+  async createMultipart(key: string, metadata: Record<string, string>): Promise<string> {
+    const r = await this.call('write', `CREATE-MULTIPART ${key}`, 0, (abortSignal) => this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.prefix + key, Metadata: metadata }), { abortSignal }));
+    if (r.UploadId === undefined) throw toStatusError(new Error('no UploadId'), 'write', `CREATE-MULTIPART ${key}`, 0);
+    return r.UploadId;
+  }
+
+  /** Uploads one part with Content-MD5; returns its unquoted ETag. A 404 (upload swept: NoSuchUpload) is thrown as the SDK's error. */
+  async uploadPart(key: string, uploadId: string, n: number, body: Buffer, md5: Buffer): Promise<string> {
+    const r = await this.call('write', `part ${n} of ${key}`, body.length, (abortSignal) => this.client.send(new UploadPartCommand({
+      Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId, PartNumber: n, Body: body,
+      ContentLength: body.length, ContentMD5: md5.toString('base64'),
+    }), { abortSignal }), is404);
+    return unquote(r.ETag);
+  }
+
+  /** The parts the store holds for an upload; null when the upload is gone (NoSuchUpload/404). */
+  async listParts(key: string, uploadId: string): Promise<PartInfo[] | null> {
+    const parts: PartInfo[] = [];
+    let marker: string | undefined;
+    try {
+      for (;;) {
+        const r = await this.call('read', `LIST-PARTS ${key}`, 0, (abortSignal) => this.client.send(new ListPartsCommand({
+          Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId, ...(marker !== undefined ? { PartNumberMarker: marker } : {}),
+        }), { abortSignal }), is404);
+        for (const p of r.Parts ?? []) parts.push({ n: p.PartNumber ?? 0, size: p.Size ?? 0, etag: unquote(p.ETag) });
+        if (!r.IsTruncated || r.NextPartNumberMarker === undefined) return parts;
+        marker = r.NextPartNumberMarker;
+      }
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** Completes from the recorded parts (never from a listing). A 412 (a store that honours If-None-Match) is thrown as the SDK's error. */
+  async completeMultipart(key: string, uploadId: string, parts: PartInfo[], ifNoneMatch: boolean): Promise<void> {
+    await this.call('write', `COMPLETE ${key}`, 0, (abortSignal) => this.client.send(new CompleteMultipartUploadCommand({
+      Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId,
+      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: `"${p.etag}"` })) },
+      ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+    }), { abortSignal }), (e) => httpStatusOf(e) === 412);
+  }
+
+  /** Aborts a multipart upload; absent is fine. */
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.call('write', `ABORT ${key}`, 0, (abortSignal) => this.client.send(new AbortMultipartUploadCommand({
+        Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId,
+      }), { abortSignal }), is404);
+    } catch (error) {
+      if (httpStatusOf(error) !== 404) throw error;
+    }
+  }
+
+  /** One page of incomplete multipart uploads under the prefix. */
+  async listMultipart(cursor?: { key: string; uploadId: string }): Promise<{ uploads: MultipartInfo[]; next?: { key: string; uploadId: string } }> {
+    const r = await this.call('read', 'LIST-MULTIPART', 0, (abortSignal) => this.client.send(new ListMultipartUploadsCommand({
+      Bucket: this.bucket, Prefix: this.prefix,
+      ...(cursor !== undefined ? { KeyMarker: cursor.key, UploadIdMarker: cursor.uploadId } : {}),
+    }), { abortSignal }));
+    const uploads = (r.Uploads ?? []).map((u) => ({
+      key: (u.Key ?? '').slice(this.prefix.length), uploadId: u.UploadId ?? '', initiated: u.Initiated?.getTime() ?? 0,
+    }));
+    const next = r.IsTruncated && r.NextKeyMarker !== undefined ? { key: r.NextKeyMarker, uploadId: r.NextUploadIdMarker ?? '' } : undefined;
+    return { uploads, ...(next !== undefined ? { next } : {}) };
+  }
+}
+
+const isConditional = (c: PutCondition): boolean => c.ifNoneMatch === true || c.ifMatch !== undefined;
+
+/**
+ * A conditional PUT that lost: 412, or 409 ConditionalRequestConflict (AWS), or the 500 (ECANCELED)
+ * RGW sends to many losing racers (design notes §4). The loser's body is never stored; callers that
+ * must know (leases) HEAD afterwards and decide by their nonce.
+ */
+function isConditionFailure(error: unknown): boolean {
+  const status = httpStatusOf(error);
+  return status === 412 || status === 409 || (status === 500 && s3CodeOf(error) !== 'QuotaExceeded');
+}
+
+const is404 = (error: unknown): boolean => httpStatusOf(error) === 404;
+const never = (): boolean => false;
