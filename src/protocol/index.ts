@@ -4,3 +4,6 @@ export * from './frame.js';
 export * from './messages.js';
 export * from './auth.js';
 export * from './token-keys.js';
+export * from './read-requests.js';
+export * from './read-replies.js';
+export * from './scopes.js';

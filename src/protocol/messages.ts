@@ -38,6 +38,8 @@ export interface Reply {
   created?: boolean;
   /** putmany: one verdict per file of the batch, in order. */
   files?: BatchVerdict[];
+  /** welcome: the scopes this connection's token grants (docs/PROTOCOL.md §4.5). */
+  scopes?: string[];
 }
 
 /** putmany: what became of one file of a batch. */
@@ -113,6 +115,8 @@ export interface ClientHello {
    * a new connection with it takes over the earlier ones (docs/PROTOCOL.md §4.4).
    */
   clientId?: string;
+  /** Id of the token `hmac` is made with (docs/PROTOCOL.md §4.5): the server checks that token only. */
+  tokenId?: string;
 }
 
 /** Client→server request to upload one file of known size. */

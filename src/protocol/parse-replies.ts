@@ -50,6 +50,7 @@ export function parseReply(frame: FrameObject): Reply {
     });
   }
   if (typeof frame.created === 'boolean') reply.created = frame.created;
+  if (Array.isArray(frame.scopes)) reply.scopes = frame.scopes.filter((x): x is string => typeof x === 'string');
   if (Array.isArray(frame.files)) reply.files = frame.files.map(parseBatchVerdict);
   const receipt = frame.receipt as Record<string, unknown> | undefined;
   if (receipt !== undefined) {

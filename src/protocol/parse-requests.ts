@@ -27,6 +27,9 @@ export function parseClientHello(frame: Request): ClientHello {
   if (frame.clientId !== undefined && (typeof frame.clientId !== 'string' || !/^[\x21-\x7e]{16,64}$/.test(frame.clientId))) {
     throw badRequest('hello.clientId must be 16-64 printable ASCII characters');
   }
+  if (frame.tokenId !== undefined && (typeof frame.tokenId !== 'string' || !/^[0-9a-f]{32}$/.test(frame.tokenId))) {
+    throw badRequest('hello.tokenId must be 32 lowercase hex digits');
+  }
   return {
     action: 'hello',
     protocol: frame.protocol,
@@ -34,6 +37,7 @@ export function parseClientHello(frame: Request): ClientHello {
     ...(typeof frame.hmac === 'string' ? { hmac: frame.hmac } : {}),
     ...(frame.heartbeat === true ? { heartbeat: true } : {}),
     ...(typeof frame.clientId === 'string' ? { clientId: frame.clientId } : {}),
+    ...(typeof frame.tokenId === 'string' ? { tokenId: frame.tokenId } : {}),
   };
 }
 
