@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LandingPool } from '../src/server/landing-pool.js';
+import { LandingPool } from '../src/server/storage/disk/landing/landing-pool.js';
 
 let dir: string;
 let pool: LandingPool | undefined;

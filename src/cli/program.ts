@@ -2,8 +2,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { FTX_VERSION } from '../version.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from '../server/admission.js';
-import { DEFAULT_MAX_BUFFER_BYTES } from '../server/body-budget.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from '../server/limits/admission.js';
+import { DEFAULT_MAX_BUFFER_BYTES } from '../server/limits/body-budget.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import { exitCodesHelp, PROGRAM_EXAMPLES, PUT_EXAMPLES, SERVE_EXAMPLES } from './help-text.js';
 import type { CliIo } from './io.js';

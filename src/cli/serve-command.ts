@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { FtxError, UsageError } from '../errors.js';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_PORT } from '../protocol/constants.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_PARTIAL_TTL_MS } from '../server/defaults.js';
 import { startServer, type RunningServer } from '../server/server.js';
 import { lineWriter, type CliIo, type LineWriter } from './io.js';
 import { resolveToken } from './option-parsers.js';
@@ -76,9 +77,9 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     ...(token !== undefined ? { token } : {}),
     tokenGenerated,
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
-    idleTimeoutMs: options.idleTimeout ?? 120_000,
+    idleTimeoutMs: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
     heartbeatMs: options.heartbeat ?? DEFAULT_HEARTBEAT_MS,
-    partialTtlMs: options.partialTtl ?? 24 * 3600 * 1000,
+    partialTtlMs: options.partialTtl ?? DEFAULT_PARTIAL_TTL_MS,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
     ...(options.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: options.maxConnectionsPerAddress } : {}),
     ...(options.maxBuffer !== undefined ? { maxBufferBytes: options.maxBuffer } : {}),

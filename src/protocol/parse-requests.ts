@@ -41,7 +41,7 @@ export function parseClientHello(frame: Request): ClientHello {
   };
 }
 
-/** Validates the fields of a put request; `filename` safety is the server's job (server/safe-path.ts). */
+/** Validates the fields of a put request; `filename` safety is the server's job (server/uploads/names.ts). */
 export function parsePutRequest(frame: Request): PutRequest {
   if (!isSafeInteger(frame.id, 0, MAX_FILE_SIZE)) throw badRequest('put.id must be a non-negative integer');
   if (typeof frame.filename !== 'string') throw badRequest('put.filename must be a string');

@@ -1,11 +1,11 @@
 /** What every action handler may use: storage, limits, logging. */
 import type { FramedConnection } from '../transport/framed-connection.js';
 import type { Request } from '../protocol/messages.js';
-import type { AuthThrottle } from './auth-throttle.js';
-import type { BodyBudget } from './body-budget.js';
+import type { AuthThrottle } from './limits/auth-throttle.js';
+import type { BodyBudget } from './limits/body-budget.js';
 import type { ClientRegistry } from './client-registry.js';
-import type { TransferRecord } from './log.js';
-import type { Storage } from './storage.js';
+import type { TransferRecord } from './log/transfer-log.js';
+import type { Storage } from './storage/storage.js';
 
 /** Shared, read-only server state handed to each session and action. */
 export interface ServerContext {

@@ -5,20 +5,27 @@ import { DEFAULT_HEARTBEAT_MS, DEFAULT_PORT } from '../protocol/constants.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { errorReply } from '../protocol/messages.js';
 import { FramedConnection } from '../transport/framed-connection.js';
-import { addressKey, Admission } from './admission.js';
-import { AuthThrottle } from './auth-throttle.js';
-import { BodyBudget } from './body-budget.js';
-import { BurstLog } from './burst-log.js';
+import { addressKey, Admission } from './limits/admission.js';
+import { AuthThrottle } from './limits/auth-throttle.js';
+import { BodyBudget } from './limits/body-budget.js';
+import { BurstLog } from './log/burst-log.js';
 import type { ServerContext } from './context.js';
 import { ClientRegistry } from './client-registry.js';
-import { DiskStorage } from './disk-storage.js';
-import { formatTransferRecord, type TransferRecord } from './log.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_PARTIAL_TTL_MS, MAX_EXPIRY_INTERVAL_MS } from './defaults.js';
+import { DiskStorage } from './storage/disk/disk-storage.js';
+import type { Storage } from './storage/storage.js';
+import { formatTransferRecord, type TransferRecord } from './log/transfer-log.js';
 import { runSession } from './session.js';
 
 /** Options of startServer. */
 export interface ServerOptions {
-  /** Directory to serve; must exist. */
-  root: string;
+  /** Directory to serve (must exist): a disk storage is opened on it. Needed unless `storage` is given. */
+  root?: string;
+  /**
+   * Where files land, any Storage implementation (instead of `root`). The server owns it from
+   * here on: it is closed when the server closes (or fails to start).
+   */
+  storage?: Storage;
   /** Address to listen on (default 127.0.0.1). */
   host?: string;
   /** Port to listen on (default 7420; 0 picks a free one). */
@@ -52,7 +59,7 @@ export interface ServerOptions {
 export interface RunningServer {
   host: string;
   port: number;
-  /** The storage root, resolved. */
+  /** What is served (the storage's location: for a directory, its real path). */
   root: string;
   /** False when the directory could not be locked (flock(1) missing): another server would not be refused. */
   exclusive: boolean;
@@ -62,19 +69,16 @@ export interface RunningServer {
 
 /** Starts listening; resolves once the port is bound. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const storage = await DiskStorage.open(options.root, {
-    ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
-    ...(options.partialTtlMs !== undefined ? { partialTtlMs: options.partialTtlMs } : {}),
-  });
+  const storage = await openStorage(options);
   const log = options.log ?? (() => undefined);
+  const ttlMs = options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
   const expire = async (): Promise<void> => {
-    const removed = await storage.expirePartials().catch(() => 0);
+    const removed = await storage.expirePartials({ ttlMs }).catch(() => 0);
     if (removed > 0) log(`${new Date().toISOString()} removed ${removed} expired partial upload(s)`);
   };
   await expire();
   // Clean expired partials periodically: every quarter of the TTL, at most hourly.
-  const ttl = options.partialTtlMs ?? 24 * 3600 * 1000;
-  const expiryTimer = setInterval(() => void expire(), Math.max(1000, Math.min(ttl / 4, 3600 * 1000)));
+  const expiryTimer = setInterval(() => void expire(), Math.max(1000, Math.min(ttlMs / 4, MAX_EXPIRY_INTERVAL_MS)));
   expiryTimer.unref();
   const context: ServerContext = {
     storage,
@@ -110,7 +114,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return;
     }
     socket.once('close', admitted.release);
-    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? 120_000, reuseReadBuffer: true });
+    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, reuseReadBuffer: true });
     const peer = conn.peer;
     const session = runSession(conn, context, onHandshakeFailure(socket, peer)).catch((error: unknown) => {
       // The session already replied 500 and is closing the connection after its linger.
@@ -139,7 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     host: address.address,
     port: address.port,
-    root: storage.root,
+    root: storage.location,
     exclusive: storage.exclusive,
     close() {
       closing ??= (async () => {
@@ -147,7 +151,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
         await Promise.allSettled([...sessions]);
-        await storage.suspendAll();
         await storage.close();
         await stopped;
         bursts.close();
@@ -155,6 +158,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return closing;
     },
   };
+}
+
+/** The storage given, or a disk storage on `root`. */
+async function openStorage(options: ServerOptions): Promise<Storage> {
+  if (options.storage) return options.storage;
+  if (options.root === undefined) throw new TypeError('startServer needs a root directory or a storage');
+  return DiskStorage.open(options.root, options.maxSize !== undefined ? { maxSize: options.maxSize } : {});
 }
 
 /** Answers a connection over a limit with its refusal in place of the hello (docs/PROTOCOL.md §4.1), then closes it. */

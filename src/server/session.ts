@@ -7,11 +7,11 @@ import { createNonce, verifyAuthProof } from '../protocol/auth.js';
 import { asRequest, errorReply, parseClientHello, type Reply, type ServerHello, type ServerPing } from '../protocol/messages.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
-import { handleCheck } from './actions/check.js';
-import { handleMkdir } from './actions/mkdir.js';
-import { handlePut } from './actions/put.js';
-import { handlePutMany } from './actions/put-many.js';
-import { addressKey } from './admission.js';
+import { handleCheck } from './handlers/check.js';
+import { handleMkdir } from './handlers/mkdir.js';
+import { handlePut } from './handlers/put.js';
+import { handlePutMany } from './handlers/put-many.js';
+import { addressKey } from './limits/admission.js';
 import type { ActionHandler, ServerContext } from './context.js';
 
 /** Actions by wire name (docs/PROTOCOL.md, "Actions"). */

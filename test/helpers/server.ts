@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js';
-import type { TransferRecord } from '../../src/server/log.js';
+import type { TransferRecord } from '../../src/server/log/transfer-log.js';
 
 /** Hex md5 of some bytes (what the tests compare files by). */
 export const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');

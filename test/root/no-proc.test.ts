@@ -1,6 +1,6 @@
 /**
  * Needs root (a mount namespace): `ftx serve` reaches every file through /proc/self/fd to stay
- * inside the served directory (src/server/served-root.ts), so without /proc it refuses to start,
+ * inside the served directory (src/server/storage/disk/served-root.ts), so without /proc it refuses to start,
  * with one clear line and the usage exit code, rather than serve without containment.
  */
 import { execFileSync } from 'node:child_process';

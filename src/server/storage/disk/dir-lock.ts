@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DirectoryInUseError } from '../errors.js';
+import { DirectoryInUseError } from '../../../errors.js';
 
 /** A held lock. */
 export interface DirectoryLock {

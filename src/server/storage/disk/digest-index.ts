@@ -96,12 +96,17 @@ export class DigestIndex {
 
   /** The recorded md5 of `filename` if the file (inode `ino`) still has the recorded size and mtime. */
   lookup(filename: string, size: number, mtimeMs: number, ino: number | bigint): string | undefined {
-    const holds = (entry: DigestEntry | undefined): boolean =>
+    return this.entryFor(filename, size, mtimeMs, ino)?.md5;
+  }
+
+  /** The entry recorded for `filename` if the file (inode `ino`) still has the recorded size and mtime. */
+  entryFor(filename: string, size: number, mtimeMs: number, ino: number | bigint): DigestEntry | undefined {
+    const holds = (entry: DigestEntry | undefined): entry is DigestEntry =>
       entry !== undefined && entry.size === size && entry.mtime === Math.round(mtimeMs) && (entry.ino === undefined || entry.ino === String(ino));
     const entry = this.entries.get(filename);
-    if (holds(entry)) return entry!.md5;
+    if (holds(entry)) return entry;
     const landing = this.landings.get(filename);
-    return holds(landing) ? landing!.md5 : undefined;
+    return holds(landing) ? landing : undefined;
   }
 
   /** Lines written before a link and never followed by their landing's own line (a crash came between). */

@@ -5,8 +5,8 @@
  * created anew; replaced by anything that is not the directory the server made, it is refused.
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type BigIntStats } from 'node:fs';
-import { StatusError, UsageError } from '../errors.js';
-import { ERROR_CODE, RESERVED_PREFIX, STATUS } from '../protocol/constants.js';
+import { StatusError, UsageError } from '../../../errors.js';
+import { ERROR_CODE, RESERVED_PREFIX, STATUS } from '../../../protocol/constants.js';
 import { inDir, type ServedRoot } from './served-root.js';
 
 /** Directory under the root that holds the server's own state (partials, digest index). */

@@ -4,8 +4,8 @@
  * `503 server_busy` instead of the hello, before it costs more than its socket.
  */
 import { isIPv6 } from 'node:net';
-import { StatusError } from '../errors.js';
-import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import { StatusError } from '../../errors.js';
+import { ERROR_CODE, STATUS } from '../../protocol/constants.js';
 
 /** Most connections open at once, all clients together (default of `ftx serve --max-connections`). */
 export const DEFAULT_MAX_CONNECTIONS = 256;

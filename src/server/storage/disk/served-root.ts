@@ -10,9 +10,9 @@
  * the landing is refused: a directory moved away while its file arrived is never landed in.
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, rmdirSync, statSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
-import { StatusError, UsageError } from '../errors.js';
-import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import { join, resolve } from 'node:path';
+import { StatusError, UsageError } from '../../../errors.js';
+import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 /** Longest path the system calls accept (PATH_MAX, its NUL included). */
@@ -24,6 +24,13 @@ export const conflict = (message: string): StatusError => new StatusError(STATUS
 /** `name` in the directory open as `fd`, resolved from that directory wherever it now is. */
 export function inDir(fd: number, name: string): string {
   return `/proc/self/fd/${fd}/${name}`;
+}
+
+/** True when `candidate` is `root` or inside it (both normalised: "a/../b" counts as "b"). */
+export function isInside(root: string, candidate: string): boolean {
+  const r = resolve(root);
+  const c = resolve(candidate);
+  return c === r || c.startsWith(r.endsWith('/') ? r : `${r}/`);
 }
 
 const identity = (info: BigIntStats): string => `${info.dev}:${info.ino}`;

@@ -1,8 +1,8 @@
 /** File operations of the disk storage: batched writes, numbered names, landing by link or rename. */
 import type { FileHandle } from 'node:fs/promises';
 import { link, lstat, open, rename, unlink } from 'node:fs/promises';
-import { StatusError } from '../errors.js';
-import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import { StatusError } from '../../../errors.js';
+import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 
 /** Writes all buffers at `position`, continuing after short writes. */
 export async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {

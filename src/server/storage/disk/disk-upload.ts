@@ -7,15 +7,15 @@
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { StatusError } from '../errors.js';
-import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import { StatusError } from '../../../errors.js';
+import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import { landFile, toStorageError, writeAll } from './file-ops.js';
 import type { DirectorySyncer } from './dir-sync.js';
-import type { PartialState, PartialStore } from './partials.js';
+import type { PartialState, PartialStore } from './resume/partials.js';
 import { assertSameFile, type OpenDir } from './served-root.js';
-import type { StoredReceipt, Upload } from './storage.js';
-import { ChunkHasher } from './chunk-hasher.js';
+import type { StoredReceipt, Upload } from '../storage.js';
+import { ChunkHasher } from '../../uploads/chunk-hasher.js';
 import { BLOCK_BYTES, giveBack, openUpload, takeBlock } from './write-blocks.js';
 
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */

@@ -6,11 +6,11 @@
  */
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATUS } from '../protocol/constants.js';
+import { STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import { toStorageError } from './file-ops.js';
-import { splitSafeFilename } from './safe-path.js';
-import type { CheckQuery, CheckResult } from './storage.js';
+import { splitSafeFilename } from '../../uploads/names.js';
+import type { CheckQuery, CheckResult } from '../storage.js';
 import type { OpenDir, ServedRoot } from './served-root.js';
 
 /** What the check needs from its storage. */

@@ -2,9 +2,9 @@
 import type { Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { createMd5, hashFileRange } from '../checksum.js';
+import { createMd5, hashFileRange } from '../../../../checksum.js';
 import type { PartialState, PartialStore } from './partials.js';
-import type { UploadTarget } from './storage.js';
+import type { UploadTarget } from '../../storage.js';
 
 /** Interval of keep-alive callbacks while a kept prefix is re-read. */
 const WAIT_INTERVAL_MS = 2000;

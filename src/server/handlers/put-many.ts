@@ -10,7 +10,7 @@ import { DEFAULT_CHUNK_SIZE, ERROR_CODE, MAX_BATCH_MESSAGE_CHARS, STATUS } from 
 import { parsePutManyRequest, type BatchFile, type BatchVerdict, type Reply } from '../../protocol/messages.js';
 import type { FramedConnection } from '../../transport/framed-connection.js';
 import type { ActionHandler, ServerContext } from '../context.js';
-import type { Upload } from '../storage.js';
+import type { Upload } from '../storage/storage.js';
 import { withKeepAlive } from './keep-alive.js';
 
 const refusalOf = (error: unknown): StatusError =>

@@ -3,9 +3,8 @@
  * A name is a relative POSIX path of one or more segments; anything that could leave the served
  * root, confuse a terminal or a log line, or collide with the server's own files is refused.
  */
-import { resolve } from 'node:path';
-import { StatusError } from '../errors.js';
-import { ERROR_CODE, MAX_FILENAME_BYTES, MAX_SEGMENT_BYTES, RESERVED_PREFIX, STATUS } from '../protocol/constants.js';
+import { StatusError } from '../../errors.js';
+import { ERROR_CODE, MAX_FILENAME_BYTES, MAX_SEGMENT_BYTES, RESERVED_PREFIX, STATUS } from '../../protocol/constants.js';
 
 function forbidden(message: string): StatusError {
   return new StatusError(STATUS.FORBIDDEN, ERROR_CODE.FORBIDDEN_PATH, message);
@@ -39,11 +38,4 @@ export function splitSafeFilename(filename: string): string[] {
     }
   }
   return segments;
-}
-
-/** True when `candidate` is `root` or inside it (both normalised: "a/../b" counts as "b"). */
-export function isInside(root: string, candidate: string): boolean {
-  const r = resolve(root);
-  const c = resolve(candidate);
-  return c === r || c.startsWith(r.endsWith('/') ? r : `${r}/`);
 }

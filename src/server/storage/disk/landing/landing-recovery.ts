@@ -16,9 +16,9 @@
 import { lstat, realpath, unlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { DigestIndex } from './digest-index.js';
-import type { LandingIntent, PartialState, PartialStore } from './partials.js';
-import { isInside } from './safe-path.js';
+import type { DigestIndex } from '../digest-index.js';
+import type { LandingIntent, PartialState, PartialStore } from '../resume/partials.js';
+import { isInside } from '../served-root.js';
 
 const sameInode = (info: BigIntStats | undefined, intent: LandingIntent): boolean =>
   info !== undefined && info.isFile() && String(info.dev) === intent.dev && String(info.ino) === intent.ino;

@@ -3,15 +3,15 @@
  * then one landing worker writes, fsyncs and links it, and the directory fsync is shared with the
  * other files landing there (docs/PROTOCOL.md §6.10).
  */
-import { createMd5 } from '../checksum.js';
-import { StatusError } from '../errors.js';
-import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import { createMd5 } from '../../../checksum.js';
+import { StatusError } from '../../../errors.js';
+import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import { numberedName, toStorageError } from './file-ops.js';
-import type { LandingPool } from './landing-pool.js';
+import type { LandingPool } from './landing/landing-pool.js';
 import type { OpenDir } from './served-root.js';
-import type { StoredReceipt, Upload } from './storage.js';
+import type { StoredReceipt, Upload } from '../storage.js';
 
 /** Largest body kept in memory and landed by a worker. */
 export const SMALL_UPLOAD_MAX_BYTES = 1024 * 1024;

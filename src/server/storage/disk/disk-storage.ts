@@ -2,31 +2,34 @@
 import type { Hash } from 'node:crypto';
 import { realpath, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createMd5 } from '../checksum.js';
-import { StatusError } from '../errors.js';
-import { ERROR_CODE, STATUS } from '../protocol/constants.js';
+import { createMd5 } from '../../../checksum.js';
+import { StatusError } from '../../../errors.js';
+import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import { DigestIndex } from './digest-index.js';
 import { DirectorySyncer } from './dir-sync.js';
 import { DiskUpload } from './disk-upload.js';
 import { createExclusive, toStorageError } from './file-ops.js';
-import { LandingPool } from './landing-pool.js';
-import { checkNames } from './name-check.js';
+import { LandingPool } from './landing/landing-pool.js';
+import { checkNames } from './check-names.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
-import { PartialStore } from './partials.js';
+import { PartialStore } from './resume/partials.js';
 import { lockDirectory, type DirectoryLock } from './dir-lock.js';
-import { reopenPartial } from './partial-reopen.js';
-import { removeLeftTempNames, settleLandings } from './landing-recovery.js';
-import { splitSafeFilename } from './safe-path.js';
+import { reopenPartial } from './resume/partial-reopen.js';
+import { removeLeftTempNames, settleLandings } from './landing/landing-recovery.js';
+import { splitSafeFilename } from '../../uploads/names.js';
 import { checkTarget, ServedRoot, type OpenDir } from './served-root.js';
 import { StateDir } from './state-dir.js';
-import type { BeginResult, CheckQuery, CheckResult, Storage, StoredReceipt, UploadTarget } from './storage.js';
+import type {
+  BeginResult, ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, StoredReceipt, UploadTarget,
+} from '../storage.js';
+import { DiskListings } from './listing.js';
+import { readStored, statStored } from './reading.js';
+import type { Readable } from 'node:stream';
 
 /** Options of DiskStorage. */
 export interface DiskStorageOptions {
   /** Largest file accepted, in bytes. */
   maxSize?: number;
-  /** Remove kept partials not updated for this long (default 24 h). */
-  partialTtlMs?: number;
 }
 
 
@@ -56,6 +59,7 @@ export class DiskStorage implements Storage {
 
   private readonly dirSync = new DirectorySyncer();
   private readonly landingPool = new LandingPool();
+  private readonly listings: DiskListings;
   private spaceCache: { dir: string; available: number; at: number } | undefined;
 
   private constructor(
@@ -65,10 +69,16 @@ export class DiskStorage implements Storage {
     private readonly digests: DigestIndex,
     private readonly lock: DirectoryLock,
     private readonly options: DiskStorageOptions,
-  ) {}
+  ) {
+    this.listings = new DiskListings(served);
+  }
 
   /** The served root (a real path: resolved through symlinks once, at open). */
   get root(): string {
+    return this.served.path;
+  }
+
+  get location(): string {
     return this.served.path;
   }
 
@@ -83,7 +93,7 @@ export class DiskStorage implements Storage {
       stateDir = StateDir.open(served);
       // Before anything reads or changes the state: one server per directory.
       lock = await lockDirectory(real, stateDir.path);
-      const partials = await PartialStore.open(served, stateDir, options.partialTtlMs ?? 24 * 3600 * 1000);
+      const partials = await PartialStore.open(served, stateDir);
       const digests = await DigestIndex.open(stateDir);
       await settleLandings(partials, digests);
       await removeLeftTempNames(real, partials, digests);
@@ -255,33 +265,43 @@ export class DiskStorage implements Storage {
     while (this.reserved.get(finalPath) === holder && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
 
+  stat(name: string): Promise<StoredFile | null> {
+    return Promise.resolve().then(() => statStored(this.served, this.digests, name));
+  }
+
+  read(name: string, range?: ByteRange): Promise<Readable | null> {
+    return readStored(this.served, name, range);
+  }
+
+  list(dir: string, options: ListOptions): Promise<ListPage | null> {
+    return this.listings.list(dir, options);
+  }
+
   /**
-   * At shutdown: waits for background bookkeeping (the digest log) to reach the disk, stops the
-   * landing workers, and closes the fds of the root and of the state directory.
+   * At shutdown: suspends the uploads still open, waits for background bookkeeping (the digest log)
+   * to reach the disk, stops the landing workers, closes the fds of the root and of the state
+   * directory, then lets go of the directory (another server may start on it).
    */
-  async flush(): Promise<void> {
+  async close(): Promise<void> {
+    await this.suspendAll();
+    await this.listings.close();
     await this.digests.flushed();
     await this.landingPool.close();
     this.stateDir.close();
     this.served.close();
-  }
-
-  /** Flushes, then lets go of the directory (another server may start on it). */
-  async close(): Promise<void> {
-    await this.flush();
     await this.lock.release();
   }
 
-  async suspendAll(): Promise<void> {
+  private async suspendAll(): Promise<void> {
     const uploads = [...this.reserved.values()].flatMap((r) => (r.upload ? [r.upload] : []));
     // Small files already landing finish first (their fsync is under way); the rest is kept or dropped.
     await Promise.all(uploads.map((upload) => upload.landing));
     await Promise.all(uploads.map((upload) => upload.suspend()));
   }
 
-  expirePartials(): Promise<number> {
+  expirePartials(options: ExpiryOptions): Promise<number> {
     const names = new Set([...this.reserved.values()].map((r) => r.filename));
-    return this.partials.expire((filename) => names.has(filename));
+    return this.partials.expire(options.ttlMs, (filename) => names.has(filename) || options.isOpen?.(filename) === true);
   }
 
   private release(finalPath: string, reservation: Reservation): void {

@@ -9,22 +9,17 @@
 import type { Hash } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
-import { sha256Hex } from '../checksum.js';
-import { RESERVED_PREFIX } from '../protocol/constants.js';
-import { fsyncDirectory } from './dir-sync.js';
-import { isInside } from './safe-path.js';
-import type { ServedRoot } from './served-root.js';
-import { STATE_DIR, type StateDir } from './state-dir.js';
+import { sha256Hex } from '../../../../checksum.js';
+import { RESERVED_PREFIX } from '../../../../protocol/constants.js';
+import { fsyncDirectory } from '../dir-sync.js';
+import { isInside, type ServedRoot } from '../served-root.js';
+import { STATE_DIR, type StateDir } from '../state-dir.js';
+import type { SourceIdentity } from '../../storage.js';
 
 export { STATE_DIR };
 /** Directory under the root that holds partial states. */
 export const PARTIALS_DIR = `${STATE_DIR}/partials`;
 
-/** How the client identifies its source file: a changed source is never stitched onto an old prefix. */
-export interface SourceIdentity {
-  size: number;
-  mtime: number;
-}
 
 /** The persisted state of one partial upload. */
 export interface PartialState {
@@ -103,11 +98,11 @@ export class PartialStore {
   private readonly snapshots = new Map<string, HashSnapshot>();
   private readonly landed = new Map<string, LandedRecord>();
 
-  private constructor(private readonly served: ServedRoot, private readonly stateDir: StateDir, readonly ttlMs: number) {}
+  private constructor(private readonly served: ServedRoot, private readonly stateDir: StateDir) {}
 
   /** The partial states of `root`, kept in its state directory. */
-  static async open(root: ServedRoot, stateDir: StateDir, ttlMs: number): Promise<PartialStore> {
-    return new PartialStore(root, stateDir, ttlMs);
+  static async open(root: ServedRoot, stateDir: StateDir): Promise<PartialStore> {
+    return new PartialStore(root, stateDir);
   }
 
   /** The served root's path. */
@@ -238,10 +233,10 @@ export class PartialStore {
    * Removes partials not updated for the TTL, and stray temp files of the state directory.
    * `busy` names filenames with an upload open right now (never expired). Returns how many went.
    */
-  async expire(busy: (filename: string) => boolean, now = Date.now()): Promise<number> {
+  async expire(ttlMs: number, busy: (filename: string) => boolean, now = Date.now()): Promise<number> {
     let removed = 0;
     for (const state of await this.loadAll(now)) {
-      if (busy(state.filename) || now - state.updated <= this.ttlMs) continue;
+      if (busy(state.filename) || now - state.updated <= ttlMs) continue;
       this.landed.delete(state.filename);
       await this.remove(state);
       removed++;

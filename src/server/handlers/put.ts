@@ -12,8 +12,8 @@ import {
 } from '../../protocol/messages.js';
 import type { BodyHandler, FramedConnection } from '../../transport/framed-connection.js';
 import type { ActionHandler, ActionOutcome, ServerContext } from '../context.js';
-import type { TransferRecord } from '../log.js';
-import type { Upload } from '../storage.js';
+import type { TransferRecord } from '../log/transfer-log.js';
+import type { Upload } from '../storage/storage.js';
 import { withKeepAlive } from './keep-alive.js';
 
 /** A resuming client re-hashes its own prefix before sending: allow it this rate at least. */
