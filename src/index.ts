@@ -1,11 +1,17 @@
 /** ftx's public API: the server, the client, the protocol and the errors. */
 export * from './errors.js';
 export * from './protocol/index.js';
-export { FtxClient, type ClientOptions, type PutOptions, type PutReceipt } from './client/client.js';
+export {
+  FtxClient, type CheckAnswer, type ClientOptions, type FtxClientOptions, type PutOptions, type PutReceipt, type RetryNotice,
+  type RetryPolicy, type SmallFile, type SmallFileHandlers, type SmallFileResult, type StreamPutOptions,
+} from './client/client.js';
+export { DEFAULT_RETRY_POLICY, NO_RETRIES } from './client/retry.js';
+export * from './client/defaults.js';
+export * from './server/defaults.js';
 export { parseDestination, type Destination } from './client/address.js';
 export { startServer, type RunningServer, type ServerOptions } from './server/server.js';
 export type {
-  BeginResult, ByteRange, CheckQuery, CheckResult, ListEntry, ListOptions, ListPage, SourceIdentity, Storage, StoredFile,
+  BeginResult, ByteRange, CheckResult, ListEntry, ListOptions, ListPage, SourceIdentity, Storage, StoredFile,
   StoredReceipt, Upload, UploadTarget,
 } from './server/storage/storage.js';
 export { DiskStorage, type DiskStorageOptions } from './server/storage/disk/disk-storage.js';

@@ -1,8 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ReconnectingClient } from '../src/client/put-with-retry.js';
-import { runUpload, type UploadEvents } from '../src/client/upload-tree.js';
+import { FtxClient } from '../src/client/client.js';
+import { runUpload, type UploadEvents } from '../src/client/tree/upload-tree.js';
 import { startCutProxy } from './helpers/cut-proxy.js';
 import { listTree, withServer } from './helpers/server.js';
 
@@ -27,13 +27,13 @@ describe('batched small files over a connection that breaks', () => {
       await mkdir(src);
       for (let i = 0; i < 200; i++) await writeFile(join(src, `f${String(i).padStart(3, '0')}.txt`), `content of file ${i} `.repeat(100));
       const proxy = await startCutProxy(fixture.server.port, cutAfter);
-      const session = new ReconnectingClient({ host: '127.0.0.1', port: proxy.port });
+      const session = new FtxClient({ host: '127.0.0.1', port: proxy.port, retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 20 } });
       const { events, sent, failed } = collector();
       try {
         const summary = await runUpload(session, {
           sources: [src], remoteDir: '', exclude: [], followSymlinks: false, ifExists: 'rename', checksum: false,
-          chunkSize: 4096, resume: true, retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 20 }, dryRun: false,
-        }, events, () => undefined);
+          chunkSize: 4096, resume: true, dryRun: false,
+        }, events);
         expect(failed).toEqual([]);
         expect(summary).toMatchObject({ sent: 200, failed: 0 });
       } finally {

@@ -3,7 +3,7 @@ import { FtxError } from '../src/errors.js';
 import { MAX_FRAME_BYTES } from '../src/protocol/constants.js';
 import { encodeFrame, FrameReader, type FrameObject } from '../src/protocol/frame.js';
 import {
-  asRequest, parseClientHello, parseEndRequest, parsePutRequest, parseReply, parseServerHello,
+  asRequest, parseClientHello, parseEndRequest, parsePutRequest, parsePutVerdict, parseReply, parseServerHello,
 } from '../src/protocol/messages.js';
 
 /** One of every frame type the protocol has. */
@@ -137,7 +137,7 @@ describe('message shapes', () => {
     expect(parseClientHello(asRequest(FRAMES[1]!)).hmac).toBe('cd'.repeat(32));
     expect(parsePutRequest(asRequest(FRAMES[2]!)).size).toBe(4097);
     expect(parseEndRequest(asRequest(FRAMES[4]!), 7).md5).toBe('0123456789abcdef0123456789abcdef');
-    expect(parseReply(FRAMES[5]!).receipt?.size).toBe(1);
+    expect(parsePutVerdict(FRAMES[5]!).receipt?.size).toBe(1);
   });
 
   it.each([

@@ -7,8 +7,9 @@ import { mkdir, readdir, readFile, utimes } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY_POLICY, ReconnectingClient } from '../src/client/put-with-retry.js';
-import { runUpload, type IfExists, type UploadEvents, type UploadJob } from '../src/client/upload-tree.js';
+import { FtxClient } from '../src/client/client.js';
+import { DEFAULT_RETRY_POLICY } from '../src/client/retry.js';
+import { runUpload, type IfExists, type UploadEvents, type UploadJob } from '../src/client/tree/upload-tree.js';
 import { md5, withServer, writeRandomFile } from './helpers/server.js';
 
 const CLIENTS = 20;
@@ -83,17 +84,17 @@ async function race(serverPort: number, scratch: string, ifExists: IfExists, siz
     return { path, md5: md5(data) };
   }));
   const runs = sources.map(async (source) => {
-    const session = new ReconnectingClient({ host: '127.0.0.1', port });
+    // 423 busy while a rival holds the name is retried: enough retries for 20 rivals in turn.
+    const session = new FtxClient({ host: '127.0.0.1', port, retry: { ...DEFAULT_RETRY_POLICY, retries: 8, baseDelayMs: 200, maxDelayMs: 2000 } });
     const job: UploadJob = {
       // Each client's source is named db.bin under its own directory, so all land as dir/db.bin.
       sources: [source.path], remoteDir: 'dir', exclude: [], followSymlinks: false, ifExists, checksum: false,
-      chunkSize: 4096, resume: true, // 423 busy while a rival holds the name is retried: enough retries for 20 rivals in turn.
-      retry: { ...DEFAULT_RETRY_POLICY, retries: 8, baseDelayMs: 200, maxDelayMs: 2000 }, dryRun: false,
+      chunkSize: 4096, resume: true, dryRun: false,
     };
     try {
-      return await runUpload(session, job, quiet, () => undefined);
+      return await runUpload(session, job, quiet);
     } finally {
-      await session.close().catch(() => session.drop());
+      await session.close().catch(() => session.destroy());
     }
   });
   try {

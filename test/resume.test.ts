@@ -3,7 +3,7 @@ import { open, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises
 import { startServer } from '../src/server/server.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { putWithRetry, ReconnectingClient, type RetryNotice } from '../src/client/put-with-retry.js';
+import { FtxClient, type RetryNotice } from '../src/client/client.js';
 import { startCutProxy } from './helpers/cut-proxy.js';
 import { listPartialStates, listTree, md5, type ServerFixture, withServer, writeRandomFile } from './helpers/server.js';
 
@@ -12,10 +12,10 @@ const FAST_RETRY = { retries: 5, baseDelayMs: 10, maxDelayMs: 50 };
 /** Uploads through a proxy that cuts the first connection after `cutAfter` bytes. */
 async function putThroughCut(fixture: ServerFixture, path: string, cutAfter: number, retries = FAST_RETRY) {
   const proxy = await startCutProxy(fixture.server.port, cutAfter);
-  const session = new ReconnectingClient({ host: '127.0.0.1', port: proxy.port, idleTimeoutMs: 10_000 });
   const notices: RetryNotice[] = [];
+  const session = new FtxClient({ host: '127.0.0.1', port: proxy.port, idleTimeoutMs: 10_000, retry: retries, onRetry: (n) => notices.push(n) });
   try {
-    const receipt = await putWithRetry(session, path, { remoteName: 'up.bin' }, retries, (n) => notices.push(n));
+    const receipt = await session.put(path, { remoteName: 'up.bin' });
     return { receipt, forwarded: proxy.forwarded(), connections: proxy.connections(), notices, stream: proxy.firstStream() };
   } finally {
     await session.close().catch(() => undefined);
@@ -98,10 +98,10 @@ describe('what a resume must never do', () => {
   }
 
   async function putAgain(fixture: ServerFixture, path: string) {
-    const session = new ReconnectingClient({ host: '127.0.0.1', port: fixture.server.port });
     const notices: RetryNotice[] = [];
+    const session = new FtxClient({ host: '127.0.0.1', port: fixture.server.port, retry: FAST_RETRY, onRetry: (n) => notices.push(n) });
     try {
-      const receipt = await putWithRetry(session, path, { remoteName: 'up.bin' }, FAST_RETRY, (n) => notices.push(n));
+      const receipt = await session.put(path, { remoteName: 'up.bin' });
       return { receipt, notices };
     } finally {
       await session.close();
@@ -207,7 +207,7 @@ describe('expiry of kept partials', () => {
 describe('a retry while the server still believes the old connection is alive', () => {
   it('takes the name over from the silent old attempt of the same upload; another upload gets 423', async () => {
     const { RawPeer } = await import('./helpers/raw-peer.js');
-    const { ResumeState } = await import('../src/client/resume-state.js');
+    const { ResumeState } = await import('../src/client/put/resume-state.js');
     const { FtxClient } = await import('../src/client/client.js');
     await withServer({}, async (fixture) => {
       const size = 4 * 1024 * 1024;

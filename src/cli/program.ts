@@ -1,6 +1,9 @@
 /** The commander program: argv → plan → run; errors → one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
 import { FTX_VERSION } from '../version.js';
+import { DEFAULT_RETRY_POLICY } from '../client/retry.js';
+import { DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from '../client/defaults.js';
+import { DEFAULT_IDLE_TIMEOUT_MS as DEFAULT_SERVER_IDLE_TIMEOUT_MS, DEFAULT_PARTIAL_TTL_MS } from '../server/defaults.js';
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from '../server/limits/admission.js';
 import { DEFAULT_MAX_BUFFER_BYTES } from '../server/limits/body-budget.js';
@@ -61,7 +64,13 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
       // Commander's own complaints get ftx's one-line form: "ftx: error: unknown option '--x' (Did you mean --y?)".
       outputError: (text, write) => write(`ftx: ${text.trim().replace(/\s*\n\s*/g, ' ')}\n`),
     });
+  addServeCommand(program, io);
+  addPutCommand(program, io, producer);
+  return program;
+}
 
+/** `ftx serve [dir]`. */
+function addServeCommand(program: Command, io: CliIo): void {
   const serve = program
     .command('serve')
     .description('receive files into a directory')
@@ -70,9 +79,9 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
     .addOption(checked('-p, --port <port>', `port to listen on, 0 for any free port (default: ${DEFAULT_PORT})`, parseListenPort));
   tokenOptions(serve, 'require clients to prove this token (visible in ps: prefer --token-file)')
     .addOption(checked('--max-size <size>', 'refuse files larger than this (e.g. 10G; K/M/G/T are powers of 1024)', parseSize))
-    .addOption(checked('--idle-timeout <seconds>', 'drop a connection silent for this long (default: 120; with heartbeats: 3 heartbeats)', parseSeconds))
+    .addOption(checked('--idle-timeout <seconds>', `drop a connection silent for this long (default: ${DEFAULT_SERVER_IDLE_TIMEOUT_MS / 1000}; with heartbeats: 3 heartbeats)`, parseSeconds))
     .addOption(checked('--heartbeat <seconds>', 'heartbeat interval offered to clients; one that agrees and goes silent for 3 of them is dropped (default: 5)', parseHeartbeat))
-    .addOption(checked('--partial-ttl <hours>', 'remove kept partial uploads untouched for this long (default: 24)', parseHours))
+    .addOption(checked('--partial-ttl <hours>', `remove kept partial uploads untouched for this long (default: ${DEFAULT_PARTIAL_TTL_MS / 3600_000})`, parseHours))
     .addOption(checked('--max-connections <count>', `refuse connections beyond this many open at once (default: ${DEFAULT_MAX_CONNECTIONS})`, parsePositiveCount))
     .addOption(checked('--max-connections-per-address <count>', `refuse connections beyond this many open from one address (default: ${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})`, parsePositiveCount))
     .addOption(checked('--max-buffer <size>', `upload data held in memory by all connections together; beyond it clients wait (default: ${DEFAULT_MAX_BUFFER_BYTES / 2 ** 20}M)`, parseBufferSize))
@@ -83,7 +92,10 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
       const { planServe, runServe } = await import('./serve-command.js');
       await runServe(planServe(dir, withChosenToken(options, command)), io);
     });
+}
 
+/** `ftx put <source...> [host[:port]]` (and `-- <command>`). */
+function addPutCommand(program: Command, io: CliIo, producer: string[] | undefined): void {
   const put = program
     .command('put')
     .description('upload files, directory trees, stdin or a command\'s output to an ftx server')
@@ -102,10 +114,10 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
     .option('--dry-run', 'list what would be sent, skipped or refused; send nothing')
     .option('--json', 'NDJSON events on stdout (human output goes to stderr)')
     .addOption(checked('--chunk-size <bytes>', 'protocol chunk size, 512 to 16M (default: 4096)', parseChunkSize))
-    .addOption(checked('--connect-timeout <seconds>', 'give up connecting after this long (default: 10)', parseSeconds))
-    .addOption(checked('--idle-timeout <seconds>', 'fail when the server is silent this long (default: 60; a server with heartbeats: 3 of its heartbeats)', parseSeconds))
-    .addOption(checked('--retries <count>', 'reconnect and resume this many times after a lost connection (default: 5)', parseCount))
-    .addOption(checked('--retry-wait <seconds>', 'first wait before a retry; doubles each time, with jitter (default: 1)', parseSeconds))
+    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds))
+    .addOption(checked('--idle-timeout <seconds>', `fail when the server is silent this long (default: ${DEFAULT_CLIENT_IDLE_TIMEOUT_MS / 1000}; a server with heartbeats: 3 of its heartbeats)`, parseSeconds))
+    .addOption(checked('--retries <count>', `reconnect and resume this many times after a lost connection (default: ${DEFAULT_RETRY_POLICY.retries})`, parseCount))
+    .addOption(checked('--retry-wait <seconds>', `first wait before a retry; doubles each time, with jitter (default: ${DEFAULT_RETRY_POLICY.baseDelayMs / 1000})`, parseSeconds))
     .option('--no-resume', 'always send whole files (ignore partials the server kept)')
     .addOption(new Option('--no-progress', 'no progress bar'))
     .option('-q, --quiet', 'print nothing but errors')
@@ -115,8 +127,6 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
       const { planPut, runPut } = await import('./put-command.js');
       exitCode = await runPut(planPut(args, withChosenToken(options, command), Boolean(io.stderr.isTTY), producer), io);
     });
-
-  return program;
 }
 
 /** `put … -- COMMAND [ARGS...]`: what follows the first "--" of `put` is the producer command, not sources. */

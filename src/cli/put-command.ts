@@ -3,8 +3,10 @@ import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDestination, type Destination } from '../client/address.js';
 import { clientIdFor } from '../client/client-id.js';
-import { DEFAULT_RETRY_POLICY, ReconnectingClient, type RetryPolicy } from '../client/put-with-retry.js';
-import { runUpload, type IfExists, type UploadJob, type UploadSummary } from '../client/upload-tree.js';
+import { FtxClient } from '../client/client.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../client/retry.js';
+import { runUpload, type IfExists, type UploadJob, type UploadSummary } from '../client/tree/upload-tree.js';
+import { DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from '../client/defaults.js';
 import { UsageError } from '../errors.js';
 import { formatHostPort } from '../transport/connect.js';
 import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
@@ -126,8 +128,8 @@ export function planPut(args: string[], options: PutCliOptions, stderrIsTty: boo
     dryRun: options.dryRun ?? false,
     json: options.json ?? false,
     chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-    connectTimeoutMs: options.connectTimeout ?? 10_000,
-    idleTimeoutMs: options.idleTimeout ?? 60_000,
+    connectTimeoutMs: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: options.idleTimeout ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
     quiet,
     progress: options.progress !== false && !quiet && stderrIsTty,
     resume: options.resume !== false,
@@ -174,27 +176,40 @@ function streamOf(plan: PutPlan, stdin: Readable): { stream?: UploadJob['stream'
   };
 }
 
-/** Runs a plan; resolves with the exit code. Fatal failures are reported, then thrown. */
-export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process.stdin): Promise<number> {
-  const { host, port } = plan.destination;
-  const where = formatHostPort(host, port);
+/** The human reporter, and the NDJSON one with --json. */
+function reporterFor(plan: PutPlan, io: CliIo, where: string): Reporter {
   // With --json on a terminal the NDJSON lines are the screen: bars only when stdout goes elsewhere.
   const bars = plan.progress && canDrawBars(io.stderr, process.env) && !(plan.json && (io.stdout as NodeJS.WriteStream).isTTY);
   const human = createHumanReporter({
     lines: plan.json ? undefined : io.stdout, stderr: io.stderr, bars, quiet: plan.quiet, destination: where,
   });
-  const reporter: Reporter = plan.json ? combineReporters(createJsonReporter(io.stdout), human) : human;
+  return plan.json ? combineReporters(createJsonReporter(io.stdout), human) : human;
+}
+
+/** The client of a run: its timeouts, token, retry policy (retries reported), and this job's client id. */
+function clientFor(plan: PutPlan, reporter: Reporter): FtxClient {
+  const { host, port } = plan.destination;
   // The same job (destination, sources, remote names) has the same id in a new run: its retry may
   // take over what a dead connection of an earlier run still holds on the server.
   const jobIdentity = ['put', host, port, plan.remoteDir, plan.sources.map((source) => (source === '-' ? source : resolve(source))), plan.streamName ?? null];
-  const session = new ReconnectingClient({
+  return new FtxClient({
     host, port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs, clientId: clientIdFor(jobIdentity, process.env),
     ...(plan.token !== undefined ? { token: plan.token } : {}),
+    retry: plan.retry,
+    onRetry: (notice) => {
+      const wait = notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : '';
+      reporter.retry(`${notice.reason}${wait}`);
+    },
   });
+}
+
+/** Runs a plan; resolves with the exit code. Fatal failures are reported, then thrown. */
+export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process.stdin): Promise<number> {
+  const reporter = reporterFor(plan, io, formatHostPort(plan.destination.host, plan.destination.port));
+  const client = clientFor(plan, reporter);
   const job: UploadJob = {
     sources: plan.sources, remoteDir: plan.remoteDir, exclude: plan.exclude, followSymlinks: plan.followSymlinks,
-    ifExists: plan.ifExists, checksum: plan.checksum, chunkSize: plan.chunkSize, resume: plan.resume, retry: plan.retry,
-    dryRun: plan.dryRun,
+    ifExists: plan.ifExists, checksum: plan.checksum, chunkSize: plan.chunkSize, resume: plan.resume, dryRun: plan.dryRun,
   };
   const { stream, producer } = streamOf(plan, stdin);
   if (stream) job.stream = stream;
@@ -202,22 +217,19 @@ export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process
   const release = trapInterrupts((error) => {
     const code = exitCodeFor(error);
     producer()?.stop(error.signal);
-    session.drop();
+    client.destroy();
     reporter.fatal(error, code);
     io.stderr.write(`ftx: error: ${describeError(error)}\n`);
     exitBySignal(error.signal, code, release);
   });
   try {
-    const summary = await runUpload(session, job, reporter, (notice) => {
-      const wait = notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : '';
-      reporter.retry(`${notice.reason}${wait}`);
-    });
+    const summary = await runUpload(client, job, reporter);
     const code = exitCodeForRun(summary);
     reporter.finish(summary, code);
-    await session.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
     return code;
   } catch (error) {
-    session.drop();
+    client.destroy();
     reporter.fatal(error, exitCodeFor(error));
     throw error;
   } finally {

@@ -1,221 +1,179 @@
-/** The library API: connect to an ftx server, authenticate, upload files one after another. */
-import type { Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
-import { createMd5, hashFileRange } from '../checksum.js';
-import { LocalFileError, ProtocolError, UsageError, VerificationError } from '../errors.js';
-import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, STATUS } from '../protocol/constants.js';
-import type { PutRequest, Reply, ServerHello, WaitNotice } from '../protocol/messages.js';
-import { ClientConnection, replyError, throwEarlyRefusal, type ClientOptions } from './connection.js';
-import { ResumeState } from './resume-state.js';
-import { ioBlockSize, sendBody } from './send-body.js';
+/**
+ * The library API: `FtxClient` is the one entry point. It connects (and reconnects after a broken
+ * connection), authenticates, and offers every operation; each runs through the one retry loop
+ * (retry.ts) per the client's policy. The work on the wire is done by put/ and requests.ts, on one
+ * ClientConnection at a time.
+ */
+import type { Readable } from 'node:stream';
+import { ConnectError, ProtocolError, StatusError } from '../errors.js';
+import { ERROR_CODE } from '../protocol/constants.js';
+import type { CheckQuery, ServerHello } from '../protocol/messages.js';
+import { ClientConnection, type ClientOptions } from './connection.js';
+import { putBatches, type SmallFile, type SmallFileHandlers } from './put/batches.js';
+import { putFile, type PutOptions, type PutReceipt } from './put/file.js';
+import { putStream, type StreamPutOptions } from './put/stream.js';
+import { resendCutOff } from './put/cut-off.js';
+import { ResumeState } from './put/resume-state.js';
+import { checkFiles, makeDirectory, type CheckAnswer } from './requests.js';
+import { markFirstConnectFailure, NO_RETRIES, withRetries, type RetryHooks, type RetryNotice, type RetryPolicy } from './retry.js';
 
 export type { ClientOptions } from './connection.js';
+export type { PutOptions, PutReceipt } from './put/file.js';
+export type { StreamPutOptions } from './put/stream.js';
+export type { SmallFile, SmallFileHandlers, SmallFileResult } from './put/batches.js';
+export type { CheckAnswer } from './requests.js';
+export type { RetryNotice, RetryPolicy } from './retry.js';
 
-/** Options of one upload. */
-export interface PutOptions {
-  /** Name on the server, relative to its root ("/"-separated). */
-  remoteName: string;
-  /** Replace an existing file (otherwise the server refuses with 409). */
-  overwrite?: boolean;
-  /** If the name is taken, land under the first free "stem.N.ext" (the receipt has the name). */
-  rename?: boolean;
-  /** Permission bits for the landed file (default: the server's 0o644). */
-  mode?: number;
-  /** Protocol chunk size (default 4096). */
-  chunkSize?: number;
-  /** Called with (bytes accepted by the socket so far, total) as the upload progresses. */
-  onProgress?: (done: number, total: number) => void;
-  /** Ask the server to continue a partial it kept of this same source. */
-  resume?: boolean;
-  /** Memory shared by the attempts of one upload (see putWithRetry). */
-  resumeState?: ResumeState;
-  /** Called when the server sends a keep-alive while it works (re-reading a kept prefix, landing). */
-  onWait?: (notice: WaitNotice) => void;
+/** How to reach the server, and how hard to try. */
+export interface FtxClientOptions extends ClientOptions {
+  /** Retries of each operation (default NO_RETRIES: one attempt; the CLI uses DEFAULT_RETRY_POLICY). */
+  retry?: RetryPolicy;
+  /** Told before each retry, for display. */
+  onRetry?: (notice: RetryNotice) => void;
+  /** Waits between attempts (tests pass a fast one). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
-/** What a successful, verified upload reports. */
-export interface PutReceipt {
-  localPath: string;
-  filename: string;
-  size: number;
-  md5: string;
-  seconds: number;
-  /** Offset this attempt started at (0 = whole file; size = it had already landed). */
-  resumedFrom: number;
-  /** Body bytes this attempt sent. */
-  bytesSent: number;
-}
-
-/** A connected, authenticated client. Uploads run one at a time on its connection. */
+/** A client of one ftx server: one connection at a time, opened on demand and again after a break. */
 export class FtxClient {
-  private constructor(readonly connection: ClientConnection) {}
+  private link: ClientConnection | undefined;
+  /** A TCP connection was established once: connect failures are worth retrying from now on. */
+  private reachedOnce = false;
+  /** A server hello and authentication worked once: silence before a hello is a lost connection. */
+  private answeredOnce = false;
 
-  /** What the server said in its hello. */
-  get server(): ServerHello {
-    return this.connection.server;
+  constructor(readonly options: FtxClientOptions) {}
+
+  /** Connects, reads the server hello and authenticates (per the retry policy); throws if that fails. */
+  static async connect(options: FtxClientOptions): Promise<FtxClient> {
+    const client = new FtxClient(options);
+    await client.run(async () => undefined);
+    return client;
   }
 
-  /** Connects, reads the server hello and authenticates. */
-  static async connect(options: ClientOptions): Promise<FtxClient> {
-    return new FtxClient(await ClientConnection.open(options));
+  /** What the server said in the hello of the current connection (undefined while not connected). */
+  get server(): ServerHello | undefined {
+    return this.link?.server;
+  }
+
+  /** True when the server lists `name` among its actions or put features (connects if needed). */
+  async supports(name: string): Promise<boolean> {
+    return this.run(async (link) => link.supports(name));
   }
 
   /**
    * Uploads one file; resolves only when the server's md5 equals the one computed while reading.
-   * With `resume`, continues a partial the server kept from an earlier attempt of the same source.
+   * Each attempt after the first asks to resume (unless `resume: false`); a verification failure
+   * after a resume starts once more from zero, at once, before the policy is consulted.
    */
   async put(localPath: string, options: PutOptions): Promise<PutReceipt> {
-    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
-      throw new UsageError(`chunk size must be an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`);
-    }
-    const handle = await open(localPath, 'r').catch((error: NodeJS.ErrnoException) => {
-      throw new LocalFileError(`cannot open ${localPath}: ${error.code ?? error.message}`, { cause: error });
+    const memory = options.resumeState ?? new ResumeState();
+    const wanted = options.resume ?? true;
+    let resume = wanted;
+    let restarted = false;
+    return this.run(async (link) => {
+      const attempt = { ...options, resume, resumeState: memory };
+      resume = wanted;
+      return putFile(link, localPath, attempt);
+    }, {
+      recover: (error) => {
+        const mismatch = error instanceof StatusError && error.code === ERROR_CODE.CHECKSUM_MISMATCH && memory.lastOffset > 0;
+        if (!mismatch || restarted) return undefined;
+        restarted = true;
+        memory.reset();
+        resume = false;
+        return 'md5 mismatch after resume: starting over from 0';
+      },
     });
+  }
+
+  /**
+   * Uploads a stream of unknown length (stdin, a command's output). Connecting is retried; the
+   * upload itself is not (a stream cannot be replayed). A function for `input` is called only once
+   * the server has accepted the upload.
+   */
+  async putStream(input: Readable | (() => Readable), options: StreamPutOptions): Promise<PutReceipt> {
+    const link = await this.run(async (connected) => connected);
+    if (!link.supports('stream')) throw new ProtocolError('this server does not accept streams of unknown length (no "stream" feature)');
     try {
-      const info = await handle.stat();
-      if (!info.isFile()) throw new LocalFileError(`${localPath} is not a regular file`);
-      const size = info.size;
-      const source = { size, mtime: Math.round(info.mtimeMs) };
-      const memory = options.resumeState ?? new ResumeState();
-      memory.adopt(source);
-      const started = performance.now();
-      const link = this.connection;
-      const id = link.nextId();
-      const request: PutRequest = {
-        action: 'put', id, filename: options.remoteName, size, chunkSize, stream: false, wait: true,
-        overwrite: options.overwrite ?? false, rename: options.rename ?? false, mtime: source.mtime,
-        resume: (options.resume ?? false) && link.supports('resume'), source, uploadId: memory.uploadId,
-        ...(options.mode !== undefined ? { mode: options.mode } : {}),
-      };
-      // Until the trailer no ping frame may go out: the server reads this put's body next.
-      link.sending = 'body';
-      link.conn.send(request);
-      // While the server looks for a kept partial (it may re-read it from disk), hash our own file
-      // from the start: a resume needs the md5 of our prefix too, and a fresh run has no snapshot.
-      const prehash = request.resume && !memory.bestAtOrBefore(size) ? startPrehash(handle, size, chunkSize, memory) : undefined;
-      const ack = await link.expect(id, options.onWait).finally(() => prehash?.stop());
-      await prehash?.done;
-      if (ack.status !== STATUS.OK) throw replyError(ack);
-      const offset = ack.offset ?? 0;
-      if (offset > size || (offset > 0 && !request.resume)) throw new ProtocolError(`the server offered offset ${offset} for a ${size}-byte put`);
-      memory.lastOffset = offset;
-      if (ack.complete) return await this.confirmLanded(ack, handle, memory, { localPath, size, started });
-
-      // The md5 of the prefix the server kept, from the latest snapshot (of an earlier attempt, or of
-      // the hashing done while waiting for the ack), topped up from disk. A snapshot beyond the offset
-      // is not wasted either: the bytes it covers are sent without being hashed again.
-      const snapshot = memory.bestAtOrBefore(size);
-      const hash = snapshot?.hash ?? createMd5();
-      const snapshotAt = snapshot?.offset ?? 0;
-      const hashedUpTo = Math.max(snapshotAt, offset);
-      if (snapshotAt < offset) {
-        // Hashing a large prefix sends nothing for a while: that is not the server going quiet.
-        const idle = link.conn.idleTimeoutMs;
-        link.conn.setIdleTimeout(0);
-        try {
-          await hashFileRange(handle, hash, snapshotAt, offset);
-        } finally {
-          link.conn.setIdleTimeout(idle);
-        }
-      }
-
-      // The next reply is the verdict; a server may send it early (e.g. disk full) and stop reading.
-      let verdict: Reply | undefined;
-      const verdictPromise = link.expect(id, options.onWait).then((reply) => (verdict = reply));
-      verdictPromise.catch(() => undefined);
-      let accepted = offset;
-      options.onProgress?.(offset, size);
-      try {
-        await sendBody(link.conn, handle, {
-          start: offset, hashedUpTo, size, chunkSize, hash,
-          onAccepted: (bytes) => {
-            accepted += bytes;
-            options.onProgress?.(accepted, size);
-          },
-          onHashed: (at, current) => memory.record(at, current),
-          shouldStop: () => verdict !== undefined,
-        });
-      } catch (error) {
-        // Prefer the server's explanation when it answered before the connection broke.
-        await throwEarlyRefusal(verdictPromise);
-        if (error instanceof LocalFileError) link.destroy();
-        throw error;
-      }
-      if (verdict === undefined) await this.checkUnchanged(handle, info, localPath);
-      const md5 = hash.digest('hex');
-      memory.fullMd5 = md5;
-      if (verdict === undefined) link.conn.send({ action: 'end', id, md5 });
-      link.sending = 'requests';
-      const reply = await verdictPromise;
-      if (reply.status !== STATUS.OK) throw replyError(reply);
-      return this.checkReceipt(reply, md5, { localPath, size, started, offset });
-    } finally {
-      this.connection.sending = 'requests';
-      await handle.close();
+      return await putStream(link, input, options);
+    } catch (error) {
+      if (!(error instanceof StatusError)) this.drop();
+      throw error;
     }
   }
 
   /**
-   * Before the trailer commits the upload: a file that grew or was rewritten while it was sent would
-   * land as its first `size` bytes, a snapshot that no longer matches it. Like a file that shrank,
-   * it is not sent: the connection is dropped (the server keeps a partial it will not resume, the
-   * source's size or mtime having changed) and the file fails with local_io.
+   * Uploads small files (each at most SMALL_FILE_MAX_BYTES) in putmany batches; `handlers` hear
+   * each file's outcome. Files cut off by a broken connection (or refused busy by what that
+   * connection still held) are asked about again by md5 on a new one (§12 step 5): those that
+   * landed count as sent, the others are sent again, per the retry policy.
    */
-  private async checkUnchanged(handle: FileHandle, before: Stats, localPath: string): Promise<void> {
-    const after = await handle.stat();
-    if (after.size === before.size && after.mtimeMs === before.mtimeMs) return;
-    this.connection.destroy();
-    const what = after.size === before.size ? 'was modified' : `went from ${before.size} to ${after.size} bytes`;
-    throw new LocalFileError(`${localPath} changed while it was being sent (it ${what}); not landed, send it again once it is settled`);
+  async putMany(files: SmallFile[], handlers: SmallFileHandlers): Promise<void> {
+    let pending = files;
+    let cutOff = 0;
+    await this.run(async (link, attempt) => {
+      if (attempt > 0) pending = await resendCutOff(link, pending, handlers);
+      const cut = await putBatches(link, pending, handlers);
+      if (cut.files.length === 0) return;
+      pending = cut.files;
+      cutOff = cut.files.length;
+      throw cut.error;
+    }, { onFailure: () => this.drop(), describe: (error) => `${cutOff} file(s) cut off: ${(error as Error).message}` });
   }
 
-  /** The server says this exact upload already landed: check its md5 against ours. */
-  private async confirmLanded(ack: Reply, handle: FileHandle, memory: ResumeState, facts: { localPath: string; size: number; started: number }): Promise<PutReceipt> {
-    let md5 = memory.fullMd5;
-    if (md5 === undefined) {
-      const hash = createMd5();
-      await hashFileRange(handle, hash, 0, facts.size);
-      md5 = hash.digest('hex');
-    }
-    return this.checkReceipt(ack, md5, { ...facts, offset: facts.size });
+  /** Asks which files the server already has, identical (docs/PROTOCOL.md §6.8); one answer per query. */
+  async check(queries: CheckQuery[]): Promise<CheckAnswer[]> {
+    return this.run((link) => checkFiles(link, queries));
   }
 
-  private checkReceipt(reply: Reply, md5: string, facts: { localPath: string; size: number; started: number; offset: number }): PutReceipt {
-    if (!reply.receipt || reply.receipt.md5 !== md5 || reply.receipt.size !== facts.size) {
-      throw new VerificationError(`server reports md5 ${reply.receipt?.md5 ?? 'none'}, local file is ${md5}`);
-    }
-    const seconds = (performance.now() - facts.started) / 1000;
-    return {
-      localPath: facts.localPath, filename: reply.receipt.filename, size: facts.size, md5, seconds,
-      resumedFrom: facts.offset, bytesSent: facts.size - facts.offset,
-    };
+  /** Creates a directory (and missing parents); resolves with whether it was created. */
+  async mkdir(path: string): Promise<boolean> {
+    return this.run((link) => makeDirectory(link, path));
   }
+
+  // get, list and verify (issue 13) go here, each as `this.run((link) => ...)` over a function of put/ or requests.ts.
 
   /** Says goodbye (FIN) and waits for the server to close. */
-  close(): Promise<void> {
-    return this.connection.close();
+  async close(): Promise<void> {
+    const link = this.link;
+    this.link = undefined;
+    await link?.close();
   }
 
-  /** Drops the connection at once. */
+  /** Drops the connection at once (the next operation opens a new one). */
   destroy(): void {
-    this.connection.destroy();
+    this.drop();
   }
-}
 
-/** Hashes a file from offset 0 in the background, recording snapshots, until stopped or done. */
-function startPrehash(handle: FileHandle, size: number, chunkSize: number, memory: ResumeState): { stop: () => void; done: Promise<void> } {
-  let stopped = false;
-  const done = (async () => {
-    const hash = createMd5();
-    const block = ioBlockSize(chunkSize);
-    for (let at = 0; at < size && !stopped;) {
-      const length = Math.min(block, size - at);
-      await hashFileRange(handle, hash, at, at + length);
-      at += length;
-      memory.record(at, hash);
+  /** The one retry loop: runs `operation` on a connection, reconnecting and retrying per the policy. */
+  private run<T>(operation: (link: ClientConnection, attempt: number) => Promise<T>, hooks: Omit<RetryHooks, 'onRetry' | 'sleep'> = {}): Promise<T> {
+    return withRetries(this.options.retry ?? NO_RETRIES, async (attempt) => operation(await this.connection(), attempt), {
+      ...hooks,
+      onRetry: this.options.onRetry,
+      sleep: this.options.sleep,
+      // A refusal leaves the connection usable; anything else may have left it anywhere.
+      onFailure: (error) => (hooks.onFailure ?? ((e: unknown) => { if (!(e instanceof StatusError)) this.drop(); }))(error),
+    });
+  }
+
+  /** The open connection, connecting first if needed. Connect failures before the server was ever reached are final. */
+  private async connection(): Promise<ClientConnection> {
+    if (this.link) return this.link;
+    try {
+      this.link = await ClientConnection.open({ ...this.options, knownServer: this.answeredOnce });
+    } catch (error) {
+      if (!(error instanceof ConnectError)) this.reachedOnce = true;
+      else if (!this.reachedOnce) markFirstConnectFailure(error);
+      throw error;
     }
-  })().catch(() => undefined);
-  return { stop: () => { stopped = true; }, done };
+    this.reachedOnce = true;
+    this.answeredOnce = true;
+    return this.link;
+  }
+
+  private drop(): void {
+    this.link?.destroy();
+    this.link = undefined;
+  }
 }

@@ -1,14 +1,19 @@
 /**
  * A connected, authenticated protocol session on the client side: request ids, and one reader that
- * hands each reply to whoever expects that id (replies to putmany batches may come out of order).
+ * hands each reply to whoever expects that id (reply-dispatcher.ts). Operations (put/, requests.ts)
+ * talk to the server only through this class.
  */
 import { ConnectionLostError, ProtocolError, StatusError } from '../errors.js';
 import { computeAuthProof } from '../protocol/auth.js';
 import { AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, HEARTBEAT_DATA_FRAME, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
 import { describeForeignGreeting } from '../protocol/foreign-peer.js';
 import {
-  parseReply, parseServerHello, type ClientHello, type ClientPing, type Reply, type ServerHello, type WaitNotice,
+  parseReply, parseServerHello, replyError, type ClientHello, type ClientPing, type EndRequest, type MkdirRequest,
+  type CheckRequest, type PutManyRequest, type PutRequest, type ServerHello, type WaitNotice,
 } from '../protocol/messages.js';
+import type { FrameObject } from '../protocol/frame.js';
+import { DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from './defaults.js';
+import { ReplyDispatcher } from './reply-dispatcher.js';
 import { formatHostPort, openConnection } from '../transport/connect.js';
 import type { FramedConnection } from '../transport/framed-connection.js';
 import { FTX_VERSION } from '../version.js';
@@ -18,9 +23,9 @@ export interface ClientOptions {
   host: string;
   port: number;
   token?: string;
-  /** Give up connecting after this long (default 10 s). */
+  /** Give up connecting after this long (default DEFAULT_CONNECT_TIMEOUT_MS, 10 s). */
   connectTimeoutMs?: number;
-  /** Fail when the connection is silent this long (default 60 s). */
+  /** Fail when the connection is silent this long (default DEFAULT_CLIENT_IDLE_TIMEOUT_MS, 60 s). */
   idleTimeoutMs?: number;
   /**
    * This job's secret id (16-64 printable characters, e.g. clientIdFor()): a connection presenting
@@ -46,26 +51,18 @@ export const HELLO_TIMEOUT_MS = 5000;
 /** How many of a wrong peer's first bytes are looked at (and partly quoted) to name it. */
 const GREETING_SAMPLE_BYTES = 128;
 
-interface Expectation {
-  resolve: (reply: Reply) => void;
-  reject: (error: unknown) => void;
-  onWait?: (notice: WaitNotice) => void;
-}
-
-/** Turns a non-200 reply into the error the caller sees. */
-export function replyError(reply: Reply): StatusError {
-  return new StatusError(reply.status, reply.code, reply.message);
-}
+/** Any frame a client sends between hellos. */
+export type ClientRequest = PutRequest | EndRequest | CheckRequest | MkdirRequest | PutManyRequest;
 
 /**
  * After sending failed: if the server had already answered with a refusal (say, 507 when its disk
  * filled) or does so within half a second, throws that refusal, which explains the failure better
  * than the broken pipe. Returns when there is no such answer.
  */
-export async function throwEarlyRefusal(verdict: Promise<Reply>): Promise<void> {
+export async function throwEarlyRefusal(verdict: Promise<unknown>): Promise<void> {
   const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 500).unref());
-  const early = await Promise.race([verdict, timeout]).catch(() => undefined);
-  if (early && early.status !== STATUS.OK) throw replyError(early);
+  const early = await Promise.race([verdict.then(() => undefined, (error: unknown) => error), timeout]);
+  if (early instanceof StatusError) throw early;
 }
 
 /**
@@ -108,20 +105,19 @@ HEARTBEAT_FRAME_BYTES.writeUInt32BE(HEARTBEAT_DATA_FRAME, 0);
 /** One authenticated connection with an id allocator and a reply dispatcher. */
 export class ClientConnection {
   private lastId = 0;
-  private readonly expected = new Map<number, Expectation[]>();
-  private readonly unclaimed = new Map<number, Reply[]>();
-  private reading = false;
-  private failure: unknown;
+  private readonly replies: ReplyDispatcher;
 
-  private constructor(readonly conn: FramedConnection, readonly server: ServerHello) {}
+  private constructor(private readonly conn: FramedConnection, readonly server: ServerHello) {
+    this.replies = new ReplyDispatcher(() => conn.receive());
+  }
 
   /** Connects, reads the server hello and authenticates. */
   static async open(options: ClientOptions): Promise<ClientConnection> {
     const conn = await openConnection({
       host: options.host,
       port: options.port,
-      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
     });
     try {
       const hello = await receiveServerHello(conn, options);
@@ -177,17 +173,38 @@ export class ClientConnection {
     return this.server.actions.includes(name) || this.server.features.includes(name);
   }
 
-  /** Resolves with the next reply for `id` (skipping keep-alives, which go to `onWait`). */
-  expect(id: number, onWait?: (notice: WaitNotice) => void): Promise<Reply> {
-    const early = this.unclaimed.get(id)?.shift();
-    if (early) return Promise.resolve(early);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const list = this.expected.get(id) ?? [];
-      list.push({ resolve, reject, ...(onWait ? { onWait } : {}) });
-      this.expected.set(id, list);
-      void this.readReplies();
-    });
+  /** Sends a request frame (frames sent in one tick leave in one write). */
+  send(request: ClientRequest): boolean {
+    return this.conn.send(request);
+  }
+
+  /** Sends raw body bytes; `onDone` once the kernel has taken them (or with the error). */
+  sendRaw(data: Buffer, onDone?: (error?: Error) => void): boolean {
+    return this.conn.sendRaw(data, onDone);
+  }
+
+  /** Resolves when the socket's send buffer has room again. */
+  drain(): Promise<void> {
+    return this.conn.drain();
+  }
+
+  /** Runs `work` with the idle timer off: the client computes, sending and awaiting nothing meanwhile. */
+  async withoutIdleTimeout<T>(work: () => Promise<T>): Promise<T> {
+    const idle = this.conn.idleTimeoutMs;
+    this.conn.setIdleTimeout(0);
+    try {
+      return await work();
+    } finally {
+      this.conn.setIdleTimeout(idle);
+    }
+  }
+
+  /**
+   * Resolves with the next reply for `id`, parsed by `parse` (keep-alives go to `onWait`); a reply
+   * that is not 200 rejects with its StatusError (see ReplyDispatcher).
+   */
+  expect<T>(id: number, parse: (frame: FrameObject) => T, onWait?: (notice: WaitNotice) => void): Promise<T> {
+    return this.replies.expect(id, parse, onWait);
   }
 
   /** Half-closes and waits (at most 2 s) for the server to close. */
@@ -200,37 +217,5 @@ export class ClientConnection {
   /** Drops the connection at once. */
   destroy(): void {
     this.conn.destroy();
-  }
-
-  /** The one reader: runs while someone expects a reply. */
-  private async readReplies(): Promise<void> {
-    if (this.reading) return;
-    this.reading = true;
-    try {
-      while (this.expected.size > 0) {
-        const frame = await this.conn.receive();
-        if (frame === null) throw new ConnectionLostError('the server closed the connection');
-        const id = typeof frame.id === 'number' ? frame.id : -1;
-        if (frame.type === 'ping') continue; // a heartbeat: it only proves the server is there
-        if (frame.type === 'wait') {
-          this.expected.get(id)?.[0]?.onWait?.({ type: 'wait', message: String(frame.message ?? ''),
-            ...(typeof frame.done === 'number' ? { done: frame.done } : {}), ...(typeof frame.total === 'number' ? { total: frame.total } : {}) });
-          continue;
-        }
-        const reply = parseReply(frame);
-        const waiting = this.expected.get(id);
-        const first = waiting?.shift();
-        if (waiting && waiting.length === 0) this.expected.delete(id);
-        if (first) first.resolve(reply);
-        else if (id < 0 && reply.status !== STATUS.OK) throw replyError(reply); // a refusal not tied to a request
-        else this.unclaimed.set(id, [...(this.unclaimed.get(id) ?? []), reply]);
-      }
-    } catch (error) {
-      this.failure = error;
-      for (const list of this.expected.values()) for (const e of list) e.reject(error);
-      this.expected.clear();
-    } finally {
-      this.reading = false;
-    }
   }
 }

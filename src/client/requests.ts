@@ -1,15 +1,8 @@
-/** Small requests: which files the server already has (`check`), and empty directories (`mkdir`). */
-import { MAX_CHECK_FILES, type CheckRequest, type MkdirRequest } from '../protocol/messages.js';
-import { STATUS } from '../protocol/constants.js';
-import { replyError, type ClientConnection } from './connection.js';
-
-/** What the client tells the server about one source file. */
-export interface CheckQuery {
-  filename: string;
-  size: number;
-  mtime: number;
-  md5?: string;
-}
+/** Small requests on one connection: which files the server already has (`check`), and directories (`mkdir`). */
+import { StatusError } from '../errors.js';
+import { ERROR_CODE, MAX_CHECK_FILES, STATUS } from '../protocol/constants.js';
+import { parseCheckReply, parseMkdirReply, type CheckQuery, type CheckRequest, type MkdirRequest } from '../protocol/messages.js';
+import type { ClientConnection } from './connection.js';
 
 /** The server's answer for one name: missing, identical, different or forbidden. */
 export interface CheckAnswer {
@@ -44,10 +37,9 @@ export async function checkFiles(link: ClientConnection, files: CheckQuery[]): P
   const batches: Promise<CheckAnswer[]>[] = [];
   for (const slice of batchesOf(files)) {
     const id = link.nextId();
-    link.conn.send({ action: 'check', id, files: slice } satisfies CheckRequest);
-    batches.push(link.expect(id).then((reply) => {
-      if (reply.status !== STATUS.OK) throw replyError(reply);
-      if (!reply.results || reply.results.length !== slice.length) throw replyError({ ...reply, status: 500, code: 'internal', message: 'check reply has the wrong number of results' });
+    link.send({ action: 'check', id, files: slice } satisfies CheckRequest);
+    batches.push(link.expect(id, parseCheckReply).then((reply) => {
+      if (reply.results.length !== slice.length) throw new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, 'check reply has the wrong number of results');
       return reply.results.map((r) => ({ state: r.state, ...(r.message !== undefined ? { message: r.message } : {}) }));
     }));
   }
@@ -55,10 +47,8 @@ export async function checkFiles(link: ClientConnection, files: CheckQuery[]): P
 }
 
 /** Creates a directory (and parents) on the server; resolves with whether it was created. */
-export async function makeRemoteDirectory(link: ClientConnection, path: string): Promise<boolean> {
+export async function makeDirectory(link: ClientConnection, path: string): Promise<boolean> {
   const id = link.nextId();
-  link.conn.send({ action: 'mkdir', id, path } satisfies MkdirRequest);
-  const reply = await link.expect(id);
-  if (reply.status !== STATUS.OK) throw replyError(reply);
-  return reply.created === true;
+  link.send({ action: 'mkdir', id, path } satisfies MkdirRequest);
+  return (await link.expect(id, parseMkdirReply)).created;
 }

@@ -5,6 +5,7 @@
  */
 import type { FrameObject } from './frame.js';
 
+/** Server→client, the first frame: what the server is and offers (docs/PROTOCOL.md §4.1). */
 export interface ServerHello {
   type: 'hello';
   protocol: number;
@@ -20,27 +21,67 @@ export interface ServerHello {
   heartbeat?: number;
 }
 
-/** Server→client answer to a request: status 200 or an error status with a stable code. */
-export interface Reply {
+/** Fields every server→client reply has: status 200 or an error status with a stable code. */
+export interface ReplyBase {
   type: 'reply';
+  /** The request's id; absent on handshake replies and on refusals of requests without a valid id. */
   id?: number;
   status: number;
   code: string;
   message: string;
-  /** put: bytes the server already holds; the body starts here. */
-  offset?: number;
-  /** put: this exact upload already landed (a retry whose verdict was lost); no body follows. */
-  complete?: boolean;
-  receipt?: Receipt;
-  /** check: one result per queried file, in order. */
-  results?: { filename: string; state: string; message?: string }[];
-  /** mkdir: whether the directory was created (false: it existed). */
-  created?: boolean;
-  /** putmany: one verdict per file of the batch, in order. */
-  files?: BatchVerdict[];
-  /** welcome: the scopes this connection's token grants (docs/PROTOCOL.md §4.5). */
+}
+
+/** A reply that carries nothing but its status: every refusal. */
+export type StatusReply = ReplyBase;
+
+/** The handshake reply ("welcome"). */
+export interface WelcomeReply extends ReplyBase {
+  /** The scopes this connection's token grants (docs/PROTOCOL.md §4.5); absent from older servers. */
   scopes?: string[];
 }
+
+/**
+ * put: the acknowledgement (docs/PROTOCOL.md §6.3). "Send the body" from `offset`, or, with
+ * `complete`, this exact upload already landed (a retry whose verdict was lost): no body follows.
+ */
+export interface PutAck extends ReplyBase {
+  /** Bytes the server already holds; the body starts here (0 when the server sent none). */
+  offset: number;
+  complete?: true;
+  /** With `complete`: what landed. */
+  receipt?: Receipt;
+}
+
+/** put: the verdict once the file has landed (docs/PROTOCOL.md §6.4). */
+export interface PutVerdict extends ReplyBase {
+  /** What the server stored; a client compares it with its own md5 and size (absent: unverifiable). */
+  receipt?: Receipt;
+}
+
+/** check: one result per queried name, in order (docs/PROTOCOL.md §6.8). */
+export interface CheckReply extends ReplyBase {
+  results: CheckResultEntry[];
+}
+
+/** check: what the server says about one name. */
+export interface CheckResultEntry {
+  filename: string;
+  state: string;
+  message?: string;
+}
+
+/** mkdir: whether the directory was created (false: it existed). */
+export interface MkdirReply extends ReplyBase {
+  created: boolean;
+}
+
+/** putmany: one verdict per file of the batch, in order (docs/PROTOCOL.md §6.10). */
+export interface PutManyReply extends ReplyBase {
+  files: BatchVerdict[];
+}
+
+/** Any reply frame, as a server builds one. */
+export type Reply = StatusReply | WelcomeReply | PutAck | PutVerdict | CheckReply | MkdirReply | PutManyReply;
 
 /** putmany: what became of one file of a batch. */
 export interface BatchVerdict {
@@ -76,6 +117,7 @@ export interface PutManyRequest {
 export interface ServerPing {
   type: 'ping';
 }
+/** Client→server heartbeat frame. */
 export interface ClientPing {
   action: 'ping';
 }
@@ -148,11 +190,21 @@ export interface PutRequest {
   uploadId?: string;
 }
 
+/** check: one name to look up, with what the client knows of its source (docs/PROTOCOL.md §6.8). */
+export interface CheckQuery {
+  filename: string;
+  size: number;
+  /** Whole milliseconds. */
+  mtime: number;
+  /** With a digest, "identical" also requires the md5 recorded at landing to match. */
+  md5?: string;
+}
+
 /** Client→server: which of these names does the server already have, identical? */
 export interface CheckRequest {
   action: 'check';
   id: number;
-  files: { filename: string; size: number; mtime: number; md5?: string }[];
+  files: CheckQuery[];
 }
 
 /** Client→server: create a directory (and missing parents). */

@@ -2,7 +2,7 @@
  * What `ftx put` shows: human lines and bars (cli-progress) for people, NDJSON for scripts.
  * Both implement UploadEvents; neither knows the protocol.
  */
-import type { FileResult, JobFile, UploadEvents, UploadSummary } from '../client/upload-tree.js';
+import type { FileResult, JobFile, UploadEvents, UploadSummary } from '../client/tree/upload-tree.js';
 import { FtxError, ProducerError, StatusError } from '../errors.js';
 import { formatBytes, formatSeconds } from './format.js';
 import { createProgressBoard, type ProgressBar, type ProgressBoard } from './progress.js';
@@ -95,110 +95,139 @@ export interface HumanOptions {
 
 /** Bars while it runs, a line per file, a summary line at the end. */
 export function createHumanReporter(options: HumanOptions): Reporter {
-  const { stderr, quiet } = options;
-  let files = 0;
-  let totalBytes = 0;
-  let doneFiles = 0;
-  let doneBytes = 0;
-  const fileProgress = new Map<string, number>();
+  return new HumanReporter(options);
+}
+
+/**
+ * The human reporter's state: counts for the overall bar, bytes in flight per file, the bars. Its
+ * events are arrow properties: they are handed around unbound (e.g. `onWarning: events.note`).
+ */
+class HumanReporter implements Reporter {
+  private files = 0;
+  private totalBytes = 0;
+  private doneFiles = 0;
+  private doneBytes = 0;
+  private readonly fileProgress = new Map<string, number>();
   /** Sum of fileProgress's values, kept as they change (a batch has hundreds of files in flight). */
-  let inFlightBytes = 0;
-  const setProgress = (name: string, done: number | undefined): void => {
-    inFlightBytes += (done ?? 0) - (fileProgress.get(name) ?? 0);
-    if (done === undefined) fileProgress.delete(name);
-    else fileProgress.set(name, done);
-  };
-  let board: ProgressBoard | undefined;
+  private inFlightBytes = 0;
+  private board: ProgressBoard | undefined;
   /** A tree's total; undefined for a run of one file. */
-  let overall: ProgressBar | undefined;
+  private overall: ProgressBar | undefined;
   /** The bar of the file being sent (one file, or a tree's large files one after the other). */
-  let current: { bar: ProgressBar; file: JobFile } | undefined;
+  private current: { bar: ProgressBar; file: JobFile } | undefined;
   /** After a retry, the next progress is the resumed offset: the bars start over from there. */
-  let resumed = false;
-  const filesLabel = (): string => `${doneFiles}/${files} files`;
-  // While bars are drawn, lines for the same terminal go above them (stdout too, when it is that terminal).
-  const print = (stream: NodeJS.WritableStream, line: string): void => {
-    if (board && (stream === stderr || (stream as NodeJS.WriteStream).isTTY)) board.log(line);
+  private resumed = false;
+
+  constructor(private readonly options: HumanOptions) {}
+
+  private setProgress(name: string, done: number | undefined): void {
+    this.inFlightBytes += (done ?? 0) - (this.fileProgress.get(name) ?? 0);
+    if (done === undefined) this.fileProgress.delete(name);
+    else this.fileProgress.set(name, done);
+  }
+
+  private filesLabel(): string {
+    return `${this.doneFiles}/${this.files} files`;
+  }
+
+  /** While bars are drawn, lines for the same terminal go above them (stdout too, when it is that terminal). */
+  private print(stream: NodeJS.WritableStream, line: string): void {
+    if (this.board && (stream === this.options.stderr || (stream as NodeJS.WriteStream).isTTY)) this.board.log(line);
     else stream.write(`${line}\n`);
+  }
+
+  private updateOverall(): void {
+    this.overall?.update(Math.min(this.doneBytes + this.inFlightBytes, this.totalBytes), this.filesLabel());
+  }
+
+  private showCurrent(file: JobFile): void {
+    if (!this.board) return;
+    if (this.current) this.current.bar.restart(file.name, file.size, 0);
+    else this.current = { bar: this.board.add(this.overall ? 'current' : file.size === null ? 'stream' : 'file', file.name, file.size), file };
+    this.current.file = file;
+  }
+
+  private stopBars(): void {
+    this.board?.stop();
+    this.board = undefined;
+  }
+
+  planned = (list: JobFile[], bytes: number): void => {
+    this.files = list.length;
+    this.totalBytes = bytes;
+    if (!this.options.bars) return;
+    this.board = createProgressBoard(this.options.stderr);
+    if (list.length > 1) this.overall = this.board.add('overall', this.filesLabel(), bytes);
   };
-  const updateOverall = (): void => {
-    overall?.update(Math.min(doneBytes + inFlightBytes, totalBytes), filesLabel());
+
+  started = (file: JobFile): void => {
+    // In a tree, only files large enough to take a while get the current-file bar.
+    if (!this.overall || (file.size !== null && file.size > 1024 * 1024)) this.showCurrent(file);
   };
-  const showCurrent = (file: JobFile): void => {
-    if (!board) return;
-    if (current) current.bar.restart(file.name, file.size, 0);
-    else current = { bar: board.add(overall ? 'current' : file.size === null ? 'stream' : 'file', file.name, file.size), file };
-    current.file = file;
+
+  progressed = (file: JobFile, done: number): void => {
+    this.setProgress(file.name, done);
+    const current = this.current?.file.name === file.name ? this.current : undefined;
+    if (this.resumed) {
+      this.resumed = false;
+      current?.bar.restart(file.name, file.size, done);
+      this.overall?.restart(this.filesLabel(), this.totalBytes, Math.min(this.doneBytes + this.inFlightBytes, this.totalBytes));
+    } else {
+      current?.bar.update(done);
+      this.updateOverall();
+    }
   };
-  const stopBars = (): void => {
-    board?.stop();
-    board = undefined;
+
+  sent = (file: JobFile, result: FileResult): void => {
+    if (this.current?.file.name === file.name) this.current.bar.update(result.size);
+    this.setProgress(file.name, undefined);
+    this.doneFiles++;
+    this.doneBytes += result.size;
+    this.updateOverall();
+    if (!this.options.quiet && this.options.lines) this.print(this.options.lines, formatUploadSummary({ ...result, localPath: file.localPath }, this.options.destination));
   };
-  return {
-    planned(list, bytes) {
-      files = list.length;
-      totalBytes = bytes;
-      if (!options.bars) return;
-      board = createProgressBoard(stderr);
-      if (list.length > 1) overall = board.add('overall', filesLabel(), bytes);
-    },
-    started(file) {
-      // In a tree, only files large enough to take a while get the current-file bar.
-      if (!overall || (file.size !== null && file.size > 1024 * 1024)) showCurrent(file);
-    },
-    progressed(file, done) {
-      setProgress(file.name, done);
-      if (resumed) {
-        resumed = false;
-        if (current?.file.name === file.name) current.bar.restart(file.name, file.size, done);
-        overall?.restart(filesLabel(), totalBytes, Math.min(doneBytes + inFlightBytes, totalBytes));
-      } else {
-        if (current?.file.name === file.name) current.bar.update(done);
-        updateOverall();
-      }
-    },
-    sent(file, result: FileResult) {
-      if (current?.file.name === file.name) current.bar.update(result.size);
-      setProgress(file.name, undefined);
-      doneFiles++;
-      doneBytes += result.size;
-      updateOverall();
-      if (!quiet && options.lines) print(options.lines, formatUploadSummary({ ...result, localPath: file.localPath }, options.destination));
-    },
-    skipped(file, reason) {
-      doneFiles++;
-      doneBytes += file.size ?? 0;
-      updateOverall();
-      if (!quiet && options.lines) print(options.lines, `skipped ${file.localPath} -> ${file.name}: ${reason}`);
-    },
-    failed(file, error) {
-      doneFiles++;
-      setProgress(file.name, undefined);
-      updateOverall();
-      print(stderr, `ftx: ${describeFailure(file.name, error)}`);
-    },
-    wouldSend(file, how) {
-      if (options.lines) print(options.lines, `would ${how.startsWith('fail') ? how : `${how}:`} ${how.startsWith('fail') ? file.name : `${file.localPath} -> ${file.name}`}`);
-    },
-    note(message) {
-      if (!quiet) print(stderr, `ftx: ${message}`);
-    },
-    retry(message) {
-      resumed = true;
-      if (!quiet) print(stderr, `ftx: ${message}`);
-    },
-    finish(s) {
-      stopBars();
-      if (!quiet && s.dryRun) {
-        stderr.write(`ftx: dry run: ${s.dryRun.send} to send or create, ${s.skipped} to skip, ${s.dryRun.fail} would fail; nothing was sent\n`);
-      } else if (!quiet && (files !== 1 || s.skipped > 0 || s.failed > 0)) {
-        stderr.write(`ftx: ${s.sent} sent, ${s.skipped} skipped, ${s.failed} failed; ${formatBytes(s.bytes)} in ${formatSeconds(s.seconds)}\n`);
-      }
-    },
-    fatal() {
-      // Also on SIGINT/SIGTERM (src/cli/signals.ts): every queued line out, cursor back.
-      stopBars();
-    },
+
+  skipped = (file: JobFile, reason: string): void => {
+    this.doneFiles++;
+    this.doneBytes += file.size ?? 0;
+    this.updateOverall();
+    if (!this.options.quiet && this.options.lines) this.print(this.options.lines, `skipped ${file.localPath} -> ${file.name}: ${reason}`);
+  };
+
+  failed = (file: JobFile, error: unknown): void => {
+    this.doneFiles++;
+    this.setProgress(file.name, undefined);
+    this.updateOverall();
+    this.print(this.options.stderr, `ftx: ${describeFailure(file.name, error)}`);
+  };
+
+  wouldSend = (file: JobFile, how: string): void => {
+    const fails = how.startsWith('fail');
+    if (this.options.lines) this.print(this.options.lines, `would ${fails ? how : `${how}:`} ${fails ? file.name : `${file.localPath} -> ${file.name}`}`);
+  };
+
+  note = (message: string): void => {
+    if (!this.options.quiet) this.print(this.options.stderr, `ftx: ${message}`);
+  };
+
+  retry = (message: string): void => {
+    this.resumed = true;
+    if (!this.options.quiet) this.print(this.options.stderr, `ftx: ${message}`);
+  };
+
+  finish = (s: UploadSummary): void => {
+    this.stopBars();
+    const { stderr, quiet } = this.options;
+    if (!quiet && s.dryRun) {
+      stderr.write(`ftx: dry run: ${s.dryRun.send} to send or create, ${s.skipped} to skip, ${s.dryRun.fail} would fail; nothing was sent\n`);
+    } else if (!quiet && (this.files !== 1 || s.skipped > 0 || s.failed > 0)) {
+      stderr.write(`ftx: ${s.sent} sent, ${s.skipped} skipped, ${s.failed} failed; ${formatBytes(s.bytes)} in ${formatSeconds(s.seconds)}\n`);
+    }
+  };
+
+  /** Also on SIGINT/SIGTERM (src/cli/signals.ts): every queued line out, cursor back. */
+  fatal = (): void => {
+    this.stopBars();
   };
 }
 

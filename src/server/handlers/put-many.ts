@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { ConnectionLostError, StatusError } from '../../errors.js';
 import { DEFAULT_CHUNK_SIZE, ERROR_CODE, MAX_BATCH_MESSAGE_CHARS, STATUS } from '../../protocol/constants.js';
-import { parsePutManyRequest, type BatchFile, type BatchVerdict, type Reply } from '../../protocol/messages.js';
+import { parsePutManyRequest, type BatchFile, type BatchVerdict, type PutManyReply } from '../../protocol/messages.js';
 import type { FramedConnection } from '../../transport/framed-connection.js';
 import type { ActionHandler, ServerContext } from '../context.js';
 import type { Upload } from '../storage/storage.js';
@@ -68,18 +68,24 @@ export const handlePutMany: ActionHandler = async (conn, frame, context) => {
   }
 
   // The bodies, back to back: each byte goes to its file's upload (or nowhere, for a refused file).
+  // A write that asks to wait is waited for (no promise is dropped); its failure refuses that file.
+  const failed = new Map<number, unknown>();
   let index = 0;
   let left = files[0]!.size;
   try {
     await conn.readBody(total, (chunk) => {
+      const waits: Promise<void>[] = [];
       for (let at = 0; at < chunk.length;) {
         while (left === 0) left = files[++index]!.size;
         const n = Math.min(left, chunk.length - at);
         const upload = uploads[index]!;
-        if (!(upload instanceof StatusError)) void upload.write(chunk.subarray(at, at + n));
+        const i = index;
+        const wait = upload instanceof StatusError || failed.has(i) ? undefined : upload.write(chunk.subarray(at, at + n));
+        if (wait) waits.push(wait.catch((error: unknown) => void failed.set(i, error)));
         at += n;
         left -= n;
       }
+      return waits.length > 0 ? Promise.all(waits).then(() => undefined) : undefined;
     });
     // Read from what was buffered before the connection went away: the client never learns the
     // verdicts and will ask again, so landing now would race with that.
@@ -101,6 +107,10 @@ export const handlePutMany: ActionHandler = async (conn, frame, context) => {
     const verdicts = await withKeepAlive(conn, request.id, 'landing', () => Promise.all(uploads.map(async (upload, i) => {
       if (upload instanceof StatusError) return refused(upload);
       const file = files[i]!;
+      if (failed.has(i)) {
+        await upload.discard();
+        return refused(refusalOf(failed.get(i)));
+      }
       try {
         const receipt = await upload.commit(file.md5);
         return { status: STATUS.OK, code: 'ok', md5: receipt.md5, ...(receipt.filename !== file.filename ? { filename: receipt.filename } : {}) };
@@ -113,7 +123,7 @@ export const handlePutMany: ActionHandler = async (conn, frame, context) => {
     conn.send({
       type: 'reply', id: request.id, status: STATUS.OK, code: 'ok',
       message: `${stored} stored and verified, ${verdicts.length - stored} refused`, files: verdicts,
-    } satisfies Reply);
+    } satisfies PutManyReply);
   };
   return { background: land().finally(release), bytes: total };
 };

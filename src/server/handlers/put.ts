@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ConnectionLostError, StatusError } from '../../errors.js';
 import { STATUS } from '../../protocol/constants.js';
 import {
-  asRequest, errorReply, parseEndRequest, parsePutRequest, type PutRequest, type Reply, type WaitNotice,
+  asRequest, errorReply, parseEndRequest, parsePutRequest, type PutAck, type PutRequest, type PutVerdict, type WaitNotice,
 } from '../../protocol/messages.js';
 import type { BodyHandler, FramedConnection } from '../../transport/framed-connection.js';
 import type { ActionHandler, ActionOutcome, ServerContext } from '../context.js';
@@ -58,7 +58,7 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
     });
     if ('landed' in begun) {
       const receipt = begun.landed;
-      conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'already stored and verified', offset: receipt.size, complete: true, receipt } satisfies Reply);
+      conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'already stored and verified', offset: receipt.size, complete: true, receipt } satisfies PutAck);
       log({ filename: receipt.filename, md5: receipt.md5, note: 'already landed' });
       return undefined;
     }
@@ -69,7 +69,7 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
   }
   record.filename = upload.filename;
   record.offset = upload.offset;
-  conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'send the body', offset: upload.offset } satisfies Reply);
+  conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'send the body', offset: upload.offset } satisfies PutAck);
   const idle = conn.idleTimeoutMs;
   if (upload.offset > 0 && idle > 0) conn.setIdleTimeout(idle + upload.offset / CLIENT_PREFIX_HASH_BYTES_PER_MS);
 
@@ -103,7 +103,7 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
 
   try {
     const receipt = await withKeepAlive(conn, request.id, 'landing', () => upload.commit(claimed));
-    conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'stored and verified', receipt } satisfies Reply);
+    conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'stored and verified', receipt } satisfies PutVerdict);
     log({ filename: receipt.filename, md5: receipt.md5 });
   } catch (error) {
     const refusal = error instanceof StatusError ? error : new StatusError(STATUS.INTERNAL, 'internal', String(error));

@@ -9,6 +9,7 @@
  * Errors: every refusal a client should see is a StatusError (its status and code go on the wire).
  */
 import type { Readable } from 'node:stream';
+import type { CheckQuery } from '../../protocol/messages.js';
 
 /** How the client identifies its source file: a changed source is never stitched onto an old prefix. */
 export interface SourceIdentity {
@@ -83,14 +84,8 @@ export interface Upload {
 /** What `check` says about one name. */
 export type CheckState = 'missing' | 'identical' | 'different' | 'forbidden';
 
-/** One name to check, with what the client knows of its source. */
-export interface CheckQuery {
-  filename: string;
-  size: number;
-  mtime: number;
-  /** With a digest, "identical" also requires the md5 recorded at landing to match. */
-  md5?: string;
-}
+/** One name to check, with what the client knows of its source: the protocol's own entry (§6.8). */
+export type { CheckQuery };
 
 /** The answer for one name. */
 export interface CheckResult {

@@ -5,7 +5,7 @@
  */
 import { createMd5 } from '../../../checksum.js';
 import { StatusError } from '../../../errors.js';
-import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
+import { ERROR_CODE, MAX_BATCH_FILE_BYTES, STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import { numberedName, toStorageError } from './file-ops.js';
@@ -13,8 +13,11 @@ import type { LandingPool } from './landing/landing-pool.js';
 import type { OpenDir } from './served-root.js';
 import type { StoredReceipt, Upload } from '../storage.js';
 
-/** Largest body kept in memory and landed by a worker. */
-export const SMALL_UPLOAD_MAX_BYTES = 1024 * 1024;
+/**
+ * Largest body kept in memory and landed by a worker: exactly the protocol's largest file of a batch,
+ * so that every file of a putmany takes this path (its write never asks to wait).
+ */
+export const SMALL_UPLOAD_MAX_BYTES = MAX_BATCH_FILE_BYTES;
 
 /** Everything a SmallUpload needs. */
 export interface SmallUploadPlan {

@@ -9,7 +9,7 @@ import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node
 import { basename, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { minimatch as Minimatch } from 'minimatch';
-import { LocalFileError } from '../errors.js';
+import { LocalFileError } from '../../errors.js';
 
 /** One thing to upload. */
 export interface WalkEntry {
@@ -82,85 +82,31 @@ function entryOf(kind: 'file' | 'dir', localPath: string, remoteName: string, in
 }
 
 /**
- * Lists every file and directory to upload, in a stable (sorted) order. The walk uses synchronous
- * calls on purpose: a client has nothing else to do meanwhile, and a promise round trip per entry
- * costs more than the stat itself when there are thousands of small files.
+ * One walk: what it has found, the directories it has been in (by real path: a symlink loop is
+ * walked once), and its options. The walk uses synchronous calls on purpose: a client has nothing
+ * else to do meanwhile, and a promise round trip per entry costs more than the stat itself when
+ * there are thousands of small files.
  */
-export async function collectSources(sources: string[], options: WalkOptions): Promise<WalkEntry[]> {
-  const remoteDir = options.remoteDir.replace(/^\/+|\/+$/g, '');
-  // minimatch is loaded only when there are patterns: most runs have none, and start-up stays light.
-  const minimatch = options.exclude.length > 0
-    ? (createRequire(import.meta.url)('minimatch') as { minimatch: typeof Minimatch }).minimatch
-    : undefined;
-  const excluded = (relative: string): boolean =>
-    minimatch !== undefined && options.exclude.some((pattern) => minimatch(relative, pattern, { dot: true, matchBase: true }));
-  const out: WalkEntry[] = [];
-  const visited = new Set<string>();
+class Walk {
+  readonly out: WalkEntry[] = [];
+  private readonly visited = new Set<string>();
+  private readonly excluded: (relative: string) => boolean;
 
-  const failed = (localPath: string, remoteName: string, message: string): void =>
-    options.onFailed({ localPath, remoteName, error: new LocalFileError(message) });
-
-  /** Lists `dir` (after `entry`, its own entry, when it has one); an unreadable one is a failure. */
-  async function walkDir(dir: string, remote: string, relative: string, entry?: WalkEntry): Promise<void> {
-    let raw: Buffer[];
-    let real: string;
-    try {
-      real = realpathSync(dir);
-      raw = readdirSync(dir, { encoding: 'buffer' });
-    } catch (error) {
-      failed(dir, `${remote === '' ? '.' : remote}/`, `cannot read the directory ${dir}: ${errorCode(error)}`);
-      return;
-    }
-    if (visited.has(real)) {
-      options.onWarning(`skipped ${dir}: symlink loop`);
-      return;
-    }
-    visited.add(real);
-    if (entry) out.push(entry);
-    const children = raw.map((bytes) => ({ bytes, name: utf8Name(bytes) ?? showBytes(bytes) }));
-    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const { bytes, name } of children) {
-      const rel = relative === '' ? name : `${relative}/${name}`;
-      if (excluded(rel)) continue;
-      if (utf8Name(bytes) === undefined) {
-        // Names travel as JSON text (docs/PROTOCOL.md §7); a lossy one would land as another name.
-        failed(join(dir, name), joinRemote(remote, name), 'the name is not valid UTF-8, and ftx sends names as UTF-8 text: rename it to send it');
-        continue;
-      }
-      await visit(join(dir, name), joinRemote(remote, name), rel);
-    }
+  constructor(private readonly options: WalkOptions) {
+    // minimatch is loaded only when there are patterns: most runs have none, and start-up stays light.
+    const minimatch = options.exclude.length > 0
+      ? (createRequire(import.meta.url)('minimatch') as { minimatch: typeof Minimatch }).minimatch
+      : undefined;
+    this.excluded = (relative) =>
+      minimatch !== undefined && options.exclude.some((pattern) => minimatch(relative, pattern, { dot: true, matchBase: true }));
   }
 
-  async function visit(path: string, remote: string, relative: string): Promise<void> {
-    let info: Stats;
-    try {
-      info = lstatSync(path);
-    } catch (error) {
-      failed(path, remote, `cannot read ${path}: ${errorCode(error)}`);
-      return;
-    }
-    if (info.isSymbolicLink()) {
-      if (!options.followSymlinks) {
-        options.onWarning(`skipped symlink ${path} (use --follow-symlinks to upload what it points to)`);
-        return;
-      }
-      try {
-        info = statSync(path);
-      } catch {
-        options.onWarning(`skipped dangling symlink ${path}`);
-        return;
-      }
-    }
-    if (info.isDirectory()) {
-      await walkDir(path, remote, relative, entryOf('dir', path, remote, info));
-    } else if (info.isFile()) {
-      out.push(entryOf('file', path, remote, info));
-    } else {
-      options.onWarning(`skipped ${path}: not a regular file or directory`);
-    }
+  private failed(localPath: string, remoteName: string, message: string): void {
+    this.options.onFailed({ localPath, remoteName, error: new LocalFileError(message) });
   }
 
-  for (const source of sources) {
+  /** One source argument: a directory ("dir" uploads it, "dir/" its contents) or a file. */
+  source(source: string, remoteDir: string): void {
     let info: Stats;
     try {
       info = statSync(source);
@@ -168,15 +114,78 @@ export async function collectSources(sources: string[], options: WalkOptions): P
       throw new LocalFileError(`cannot read ${source}: ${errorCode(error)}`);
     }
     if (info.isDirectory()) {
-      // "dir/" uploads the contents into the remote directory; "dir" uploads the directory itself.
       const contentsOnly = source.endsWith('/');
       const remote = contentsOnly ? remoteDir : joinRemote(remoteDir, basename(resolve(source)));
-      await walkDir(source, remote, '', contentsOnly ? undefined : entryOf('dir', source, remote, info));
+      this.dir(source, remote, '', contentsOnly ? undefined : entryOf('dir', source, remote, info));
     } else if (info.isFile()) {
-      out.push(entryOf('file', source, joinRemote(remoteDir, basename(source)), info));
+      this.out.push(entryOf('file', source, joinRemote(remoteDir, basename(source)), info));
     } else {
       throw new LocalFileError(`${source} is not a regular file or directory`);
     }
   }
-  return out;
+
+  /** Lists `dir` (after `entry`, its own entry, when it has one); an unreadable one is a failure. */
+  private dir(dir: string, remote: string, relative: string, entry?: WalkEntry): void {
+    let raw: Buffer[];
+    let real: string;
+    try {
+      real = realpathSync(dir);
+      raw = readdirSync(dir, { encoding: 'buffer' });
+    } catch (error) {
+      this.failed(dir, `${remote === '' ? '.' : remote}/`, `cannot read the directory ${dir}: ${errorCode(error)}`);
+      return;
+    }
+    if (this.visited.has(real)) {
+      this.options.onWarning(`skipped ${dir}: symlink loop`);
+      return;
+    }
+    this.visited.add(real);
+    if (entry) this.out.push(entry);
+    const children = raw.map((bytes) => ({ bytes, name: utf8Name(bytes) ?? showBytes(bytes) }));
+    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const { bytes, name } of children) {
+      const rel = relative === '' ? name : `${relative}/${name}`;
+      if (this.excluded(rel)) continue;
+      if (utf8Name(bytes) === undefined) {
+        // Names travel as JSON text (docs/PROTOCOL.md §7); a lossy one would land as another name.
+        this.failed(join(dir, name), joinRemote(remote, name), 'the name is not valid UTF-8, and ftx sends names as UTF-8 text: rename it to send it');
+        continue;
+      }
+      this.visit(join(dir, name), joinRemote(remote, name), rel);
+    }
+  }
+
+  /** One entry inside a directory: a file, a directory to walk, or something skipped. */
+  private visit(path: string, remote: string, relative: string): void {
+    let info: Stats;
+    try {
+      info = lstatSync(path);
+    } catch (error) {
+      this.failed(path, remote, `cannot read ${path}: ${errorCode(error)}`);
+      return;
+    }
+    if (info.isSymbolicLink()) {
+      if (!this.options.followSymlinks) {
+        this.options.onWarning(`skipped symlink ${path} (use --follow-symlinks to upload what it points to)`);
+        return;
+      }
+      try {
+        info = statSync(path);
+      } catch {
+        this.options.onWarning(`skipped dangling symlink ${path}`);
+        return;
+      }
+    }
+    if (info.isDirectory()) this.dir(path, remote, relative, entryOf('dir', path, remote, info));
+    else if (info.isFile()) this.out.push(entryOf('file', path, remote, info));
+    else this.options.onWarning(`skipped ${path}: not a regular file or directory`);
+  }
+}
+
+/** Lists every file and directory to upload, in a stable (sorted) order. */
+export async function collectSources(sources: string[], options: WalkOptions): Promise<WalkEntry[]> {
+  const walk = new Walk(options);
+  const remoteDir = options.remoteDir.replace(/^\/+|\/+$/g, '');
+  for (const source of sources) walk.source(source, remoteDir);
+  return walk.out;
 }

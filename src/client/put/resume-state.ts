@@ -4,7 +4,7 @@
  * the last attempt went. Lives in memory only: a new process re-hashes the prefix once.
  */
 import { randomBytes, type Hash } from 'node:crypto';
-import type { SourceIdentityFields } from '../protocol/messages.js';
+import type { SourceIdentityFields } from '../../protocol/messages.js';
 
 /** Keep md5 states at the last this-many block boundaries... */
 const RECENT_SNAPSHOTS = 32;

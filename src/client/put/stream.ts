@@ -1,15 +1,16 @@
 /**
  * Uploading a stream of unknown length (stdin): the body is data frames of at most one chunk each,
- * ended by an empty one (docs/PROTOCOL.md, "Stream bodies"). Nothing is spooled to disk on either
+ * ended by an empty one (docs/PROTOCOL.md §6.6). Nothing is spooled to disk on either
  * side; the md5 is computed as the bytes pass. A stream cannot be replayed, so it is not resumed.
  */
 import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { createMd5 } from '../checksum.js';
-import { LocalFileError, VerificationError } from '../errors.js';
-import { DATA_FRAME_HEADER_BYTES, DEFAULT_CHUNK_SIZE, STATUS } from '../protocol/constants.js';
-import type { PutRequest, Reply } from '../protocol/messages.js';
-import { replyError, throwEarlyRefusal, type ClientConnection } from './connection.js';
+import { createMd5 } from '../../checksum.js';
+import { LocalFileError, VerificationError } from '../../errors.js';
+import { DATA_FRAME_HEADER_BYTES, DEFAULT_CHUNK_SIZE } from '../../protocol/constants.js';
+import { parsePutAck, parsePutVerdict, type PutRequest } from '../../protocol/messages.js';
+import { throwEarlyRefusal, type ClientConnection } from '../connection.js';
+import type { PutReceipt } from './file.js';
 
 /** Options of a stream upload. */
 export interface StreamPutOptions {
@@ -24,14 +25,6 @@ export interface StreamPutOptions {
    * abandons the upload: the connection is dropped, so the server discards the stream (§6.5).
    */
   beforeEnd?: () => Promise<void>;
-}
-
-/** What a landed stream reports. */
-export interface StreamReceipt {
-  filename: string;
-  size: number;
-  md5: string;
-  seconds: number;
 }
 
 /** Framed input is gathered into blocks of about this size before it goes to the socket. */
@@ -91,7 +84,7 @@ class FrameBlocks {
  * Streams `input` to the server under `remoteName`; resolves once landed and verified. A function
  * is called for the input once the server has accepted the upload (a producer starts only then).
  */
-export async function putStream(link: ClientConnection, input: Readable | (() => Readable), options: StreamPutOptions): Promise<StreamReceipt> {
+export async function putStream(link: ClientConnection, input: Readable | (() => Readable), options: StreamPutOptions): Promise<PutReceipt> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const started = performance.now();
   const id = link.nextId();
@@ -102,31 +95,58 @@ export async function putStream(link: ClientConnection, input: Readable | (() =>
   // Until the end trailer no ping frame may go out: the server reads the ack's body next.
   link.sending = 'body';
   try {
-    return await sendStream(link, input, options, request, started);
+    link.send(request);
+    await link.expect(id, parsePutAck);
+    // Data frames from here: a pause of the producer is bridged by heartbeat data frames.
+    link.sending = 'stream';
+    return await sendStream(link, typeof input === 'function' ? input() : input, options, request, started);
   } finally {
     link.sending = 'requests';
   }
 }
 
-/** The put, its data frames and its trailer; `link.sending` follows where the byte stream is. */
-async function sendStream(
-  link: ClientConnection, input: Readable | (() => Readable), options: StreamPutOptions, request: PutRequest, started: number,
-): Promise<StreamReceipt> {
-  const { id, chunkSize } = request;
-  link.conn.send(request);
-  const ack = await link.expect(id);
-  if (ack.status !== STATUS.OK) throw replyError(ack);
-  // Data frames from here: a pause of the producer is bridged by heartbeat data frames.
-  link.sending = 'stream';
-  const source = typeof input === 'function' ? input() : input;
-  let verdict: Reply | undefined;
-  const verdictPromise = link.expect(id).then((reply) => (verdict = reply));
-  verdictPromise.catch(() => undefined);
+/** What was sent of a stream. */
+interface Sent {
+  md5: string;
+  size: number;
+}
+
+/** The data frames, the end of the data and the trailer; then the verdict, checked against what was sent. */
+async function sendStream(link: ClientConnection, source: Readable, options: StreamPutOptions, request: PutRequest, started: number): Promise<PutReceipt> {
+  const { id } = request;
+  let answered = false;
+  const verdict = link.expect(id, parsePutVerdict).finally(() => (answered = true));
+  verdict.catch(() => undefined);
+  const sent = await sendFrames(link, source, options, request.chunkSize, verdict, () => answered);
+  if (!answered && options.beforeEnd) {
+    try {
+      await options.beforeEnd();
+    } catch (error) {
+      link.destroy();
+      throw error;
+    }
+  }
+  if (!answered) {
+    link.sendRaw(Buffer.alloc(DATA_FRAME_HEADER_BYTES)); // the empty frame: end of data
+    link.send({ action: 'end', id, md5: sent.md5 });
+    link.sending = 'requests';
+  }
+  const { receipt } = await verdict;
+  if (!receipt || receipt.md5 !== sent.md5 || receipt.size !== sent.size) {
+    throw new VerificationError(`server reports md5 ${receipt?.md5 ?? 'none'} for ${receipt?.size ?? '?'} bytes, sent ${sent.md5} for ${sent.size}`);
+  }
+  return { localPath: '-', filename: receipt.filename, size: sent.size, md5: sent.md5, seconds: (performance.now() - started) / 1000, resumedFrom: 0, bytesSent: sent.size };
+}
+
+/** Frames `source` onto the connection until it ends or the server answers; an input failure abandons the upload. */
+async function sendFrames(
+  link: ClientConnection, source: Readable, options: StreamPutOptions, chunkSize: number, verdict: Promise<unknown>, answered: () => boolean,
+): Promise<Sent> {
   const hash = createMd5();
   let size = 0;
   let accepted = 0;
   try {
-    const blocks = new FrameBlocks(chunkSize, (data, payload, done) => link.conn.sendRaw(data, (error) => {
+    const blocks = new FrameBlocks(chunkSize, (data, payload, done) => link.sendRaw(data, (error) => {
       if (error) return;
       done();
       accepted += payload;
@@ -145,37 +165,18 @@ async function sendStream(
           flushTimer = undefined;
           blocks.flush();
         }, PARTIAL_BLOCK_DELAY_MS);
-        if (verdict) break;
-        if (!ok) await link.conn.drain();
+        if (answered()) break;
+        if (!ok) await link.drain();
       }
     } finally {
       clearTimeout(flushTimer);
     }
     blocks.flush();
   } catch (error) {
-    await throwEarlyRefusal(verdictPromise);
+    await throwEarlyRefusal(verdict);
     if ((error as { code?: string }).code === 'connection_lost') throw error;
     link.destroy();
     throw new LocalFileError(`cannot read the input stream: ${(error as Error).message}`, { cause: error });
   }
-  if (verdict === undefined && options.beforeEnd) {
-    try {
-      await options.beforeEnd();
-    } catch (error) {
-      link.destroy();
-      throw error;
-    }
-  }
-  const md5 = hash.digest('hex');
-  if (verdict === undefined) {
-    link.conn.sendRaw(Buffer.alloc(DATA_FRAME_HEADER_BYTES)); // the empty frame: end of data
-    link.conn.send({ action: 'end', id, md5 });
-    link.sending = 'requests';
-  }
-  const reply = await verdictPromise;
-  if (reply.status !== STATUS.OK) throw replyError(reply);
-  if (!reply.receipt || reply.receipt.md5 !== md5 || reply.receipt.size !== size) {
-    throw new VerificationError(`server reports md5 ${reply.receipt?.md5 ?? 'none'} for ${reply.receipt?.size ?? '?'} bytes, sent ${md5} for ${size}`);
-  }
-  return { filename: reply.receipt.filename, size, md5, seconds: (performance.now() - started) / 1000 };
+  return { md5: hash.digest('hex'), size };
 }

@@ -1,7 +1,7 @@
 /** The vocabulary of a `put` run: the job, the files as reported, results, events, the summary. */
 import type { Readable } from 'node:stream';
-import type { StatusError } from '../errors.js';
-import type { RetryPolicy } from './put-with-retry.js';
+import type { StatusError } from '../../errors.js';
+import type { PutReceipt } from '../put/file.js';
 import type { WalkEntry } from './walk.js';
 
 /** What to do with a name the server already has with other content. */
@@ -18,7 +18,6 @@ export interface UploadJob {
   checksum: boolean;
   chunkSize: number;
   resume: boolean;
-  retry: RetryPolicy;
   dryRun: boolean;
   /** Upload this stream (stdin, a command's output) under `name` instead of files; as in putStream. `from` says where it comes from (default stdin). */
   stream?: { input: Readable | (() => Readable); name: string; beforeEnd?: () => Promise<void>; from?: string };
@@ -32,14 +31,8 @@ export interface JobFile {
   size: number | null;
 }
 
-/** How a sent file ended. */
-export interface FileResult {
-  filename: string;
-  size: number;
-  md5: string;
-  seconds: number;
-  resumedFrom: number;
-}
+/** How a sent file ended: its receipt. */
+export type FileResult = PutReceipt;
 
 /** What the reporter is told. */
 export interface UploadEvents {
@@ -66,6 +59,7 @@ export interface UploadSummary {
   firstError?: unknown;
 }
 
+/** What to do with one walked file, from `check` and the --if-exists policy. */
 export interface Decision {
   entry: WalkEntry;
   action: 'send' | 'skip' | 'fail';

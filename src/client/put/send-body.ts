@@ -6,8 +6,8 @@
  */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { ConnectionLostError, LocalFileError } from '../errors.js';
-import type { FramedConnection } from '../transport/framed-connection.js';
+import { ConnectionLostError, LocalFileError } from '../../errors.js';
+import type { ClientConnection } from '../connection.js';
 
 /** Target size of one read/hash/socket write: about 1 MiB, rounded down to whole chunks. */
 const IO_BLOCK_BYTES = 1024 * 1024;
@@ -52,7 +52,7 @@ async function readInto(handle: FileHandle, buffer: Buffer, at: number, length: 
 }
 
 /** Sends bytes [start, size) of `handle`, feeding `hash` with the same bytes. */
-export async function sendBody(conn: FramedConnection, handle: FileHandle, options: SendBodyOptions): Promise<void> {
+export async function sendBody(conn: Pick<ClientConnection, 'sendRaw'>, handle: FileHandle, options: SendBodyOptions): Promise<void> {
   const { size, hash } = options;
   const block = ioBlockSize(options.chunkSize);
   const free: Buffer[] = [];
