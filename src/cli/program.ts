@@ -78,6 +78,7 @@ function addServeCommand(program: Command, io: CliIo): void {
     .option('-H, --host <address>', 'address to listen on (default: 127.0.0.1 without a token, all interfaces with one)')
     .addOption(checked('-p, --port <port>', `port to listen on, 0 for any free port (default: ${DEFAULT_PORT})`, parseListenPort));
   tokenOptions(serve, 'require clients to prove this token (visible in ps: prefer --token-file)')
+    .addOption(new Option('--tokens <file>', 'accept several tokens with scopes: one "LABEL SCOPES TOKEN" line each, file mode 0600 (README)').env('FTX_TOKENS_FILE'))
     .addOption(checked('--max-size <size>', 'refuse files larger than this (e.g. 10G; K/M/G/T are powers of 1024)', parseSize))
     .addOption(checked('--idle-timeout <seconds>', `drop a connection silent for this long (default: ${DEFAULT_SERVER_IDLE_TIMEOUT_MS / 1000}; with heartbeats: 3 heartbeats)`, parseSeconds))
     .addOption(checked('--heartbeat <seconds>', 'heartbeat interval offered to clients; one that agrees and goes silent for 3 of them is dropped (default: 5)', parseHeartbeat))

@@ -8,6 +8,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_PARTIAL_TTL_MS } from '../server/defau
 import { startServer, type RunningServer } from '../server/server.js';
 import { lineWriter, type CliIo, type LineWriter } from './io.js';
 import { resolveToken } from './option-parsers.js';
+import { loadTokensFile, type TokenSet } from '../server/auth/token-set.js';
 
 /** Commander's options of `serve`, values already checked and converted (program.ts). */
 export interface ServeCliOptions {
@@ -15,6 +16,7 @@ export interface ServeCliOptions {
   port?: number;
   token?: string;
   tokenFile?: string;
+  tokens?: string;
   maxSize?: number;
   idleTimeout?: number;
   heartbeat?: number;
@@ -31,6 +33,8 @@ export interface ServePlan {
   host: string;
   port: number;
   token?: string;
+  /** Several tokens with scopes, from --tokens. */
+  tokens?: TokenSet;
   /** True when the token was generated here (it is printed so clients can use it). */
   tokenGenerated: boolean;
   maxSize?: number;
@@ -64,9 +68,11 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
   }
   if (!isDirectory) throw new UsageError(`${root} is not a directory`);
   let token = resolveToken(options);
-  const host = options.host ?? (token ? '::' : '127.0.0.1');
+  const tokens = options.tokens !== undefined ? loadTokensFile(options.tokens) : undefined;
+  if (tokens && token !== undefined) throw new UsageError('--tokens cannot be combined with --token or --token-file (FTX_TOKEN, FTX_TOKEN_FILE)');
+  const host = options.host ?? (token || tokens ? '::' : '127.0.0.1');
   let tokenGenerated = false;
-  if (!token && !isLoopbackHost(host)) {
+  if (!token && !tokens && !isLoopbackHost(host)) {
     token = randomBytes(18).toString('base64url');
     tokenGenerated = true;
   }
@@ -75,6 +81,7 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     host,
     port: options.port ?? DEFAULT_PORT,
     ...(token !== undefined ? { token } : {}),
+    ...(tokens !== undefined ? { tokens } : {}),
     tokenGenerated,
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
     idleTimeoutMs: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
@@ -96,6 +103,7 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
     heartbeatMs: plan.heartbeatMs,
     partialTtlMs: plan.partialTtlMs,
     ...(plan.token !== undefined ? { token: plan.token } : {}),
+    ...(plan.tokens !== undefined ? { tokens: plan.tokens } : {}),
     ...(plan.maxSize !== undefined ? { maxSize: plan.maxSize } : {}),
     ...(plan.maxConnections !== undefined ? { maxConnections: plan.maxConnections } : {}),
     ...(plan.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: plan.maxConnectionsPerAddress } : {}),
@@ -120,7 +128,7 @@ export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
     }
   }
   const shown = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
-  const auth = plan.token ? 'token required' : 'no token: loopback only';
+  const auth = plan.tokens ? `tokens file: ${plan.tokens.size} token(s) with scopes` : plan.token ? 'token required' : 'no token: loopback only';
   io.stderr.write(`ftx: serving ${server.root} on ${shown} (${auth})\n`);
   if (!server.exclusive) {
     io.stderr.write('ftx: warning: flock(1) (util-linux) not found: a second ftx serve on this directory would not be refused\n');

@@ -5,6 +5,7 @@
  */
 import { ConnectionLostError, ProtocolError, StatusError } from '../errors.js';
 import { computeAuthProof } from '../protocol/auth.js';
+import { deriveTokenId } from '../protocol/token-keys.js';
 import { AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, HEARTBEAT_DATA_FRAME, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
 import { describeForeignGreeting } from '../protocol/foreign-peer.js';
 import {
@@ -129,6 +130,8 @@ export class ClientConnection {
         if (!options.token) {
           throw new StatusError(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED, 'the server requires a token (--token, --token-file or FTX_TOKEN)');
         }
+        // The id names the token, so a server with several checks this one only (docs/PROTOCOL.md §4.5).
+        answer.tokenId = deriveTokenId(options.token);
         answer.hmac = computeAuthProof(options.token, hello.nonce);
       } else if (hello.auth !== AUTH_NONE) {
         throw new ProtocolError(`the server asks for unknown authentication "${hello.auth}"`);

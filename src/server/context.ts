@@ -6,12 +6,15 @@ import type { BodyBudget } from './limits/body-budget.js';
 import type { ClientRegistry } from './client-registry.js';
 import type { TransferRecord } from './log/transfer-log.js';
 import type { Storage } from './storage/storage.js';
+import type { TokenSet } from './auth/token-set.js';
 
 /** Shared, read-only server state handed to each session and action. */
 export interface ServerContext {
   storage: Storage;
-  /** When set, clients must prove knowledge of it (HMAC over the hello nonce). */
-  token?: string;
+  /** When set, clients must prove knowledge of one of them (HMAC over the hello nonce), by token id. */
+  tokens?: TokenSet;
+  /** True with a tokens file: tokens may lack scopes, and the welcome names the granted ones. */
+  scoped: boolean;
   /** Slows down token guessing, per client address. */
   authThrottle: AuthThrottle;
   /** Bodies held in memory until they land, all connections together. */

@@ -16,6 +16,7 @@ import { DiskStorage } from './storage/disk/disk-storage.js';
 import type { Storage } from './storage/storage.js';
 import { formatTransferRecord, type TransferRecord } from './log/transfer-log.js';
 import { runSession } from './session.js';
+import { TokenSet } from './auth/token-set.js';
 
 /** Options of startServer. */
 export interface ServerOptions {
@@ -32,6 +33,8 @@ export interface ServerOptions {
   port?: number;
   /** Shared secret clients must prove; without one, anyone who can connect may upload. */
   token?: string;
+  /** Several tokens with scopes (a tokens file); instead of `token`. */
+  tokens?: TokenSet;
   /** Largest file accepted, in bytes. */
   maxSize?: number;
   /** Remove kept partial uploads not touched for this long (default 24 h). */
@@ -82,7 +85,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   expiryTimer.unref();
   const context: ServerContext = {
     storage,
-    ...(options.token ? { token: options.token } : {}),
+    ...(options.tokens ? { tokens: options.tokens } : options.token ? { tokens: TokenSet.single(options.token) } : {}),
+    scoped: options.tokens !== undefined,
     authThrottle: new AuthThrottle(),
     bodyBudget: new BodyBudget(options.maxBufferBytes),
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),

@@ -13,6 +13,9 @@ import { handlePut } from './handlers/put.js';
 import { handlePutMany } from './handlers/put-many.js';
 import { addressKey } from './limits/admission.js';
 import type { ActionHandler, ServerContext } from './context.js';
+import { scopeRefusal } from './auth/scope-check.js';
+import { ALL_SCOPES, type TokenEntry } from './auth/token-set.js';
+import type { Scope } from '../protocol/scopes.js';
 
 /** Actions by wire name (docs/PROTOCOL.md, "Actions"). */
 const ACTIONS: Record<string, ActionHandler> = {
@@ -38,13 +41,30 @@ function refuse(status: number, code: string, message: string): StatusError {
  * Runs the handshake; throws StatusError (401/426) or ProtocolError when the client may not go on.
  * Resolves with false when the client left, else with what to call when the session ends.
  */
-async function handshake(conn: FramedConnection, context: ServerContext): Promise<false | { leave?: () => void }> {
+/** The token a client's proof was made with: the one its tokenId names, else any that matches (older clients). */
+function provenToken(context: ServerContext, nonce: string, tokenId: string | undefined, hmac: string | undefined): TokenEntry | null {
+  const tokens = context.tokens!;
+  if (tokenId !== undefined) {
+    const entry = tokens.lookup(tokenId);
+    return entry && verifyAuthProof(entry.token, nonce, hmac) ? entry : null;
+  }
+  for (const entry of tokens.entries()) if (verifyAuthProof(entry.token, nonce, hmac)) return entry;
+  return null;
+}
+
+interface Joined {
+  leave?: () => void;
+  /** What this connection's token allows. */
+  scopes: ReadonlySet<Scope>;
+}
+
+async function handshake(conn: FramedConnection, context: ServerContext): Promise<false | Joined> {
   const nonce = createNonce();
   const hello: ServerHello = {
     type: 'hello',
     protocol: PROTOCOL_VERSION,
     server: `ftx/${FTX_VERSION}`,
-    auth: context.token ? AUTH_HMAC_SHA256 : AUTH_NONE,
+    auth: context.tokens ? AUTH_HMAC_SHA256 : AUTH_NONE,
     nonce,
     actions: [...V1_ACTIONS],
     features: [...V1_FEATURES],
@@ -66,23 +86,28 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     throw refuse(STATUS.UPGRADE_REQUIRED, ERROR_CODE.UNSUPPORTED_VERSION,
       `protocol ${clientHello.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
   }
-  if (context.token) {
+  let scopes = ALL_SCOPES;
+  if (context.tokens) {
     // Throttled per address before the check, so that a right guess is not answered faster.
     const attempt = await context.authThrottle.take(addressKey(conn.socket.remoteAddress));
-    if (!verifyAuthProof(context.token, nonce, clientHello.hmac)) {
+    const entry = provenToken(context, nonce, clientHello.tokenId, clientHello.hmac);
+    if (!entry) {
       throw refuse(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED,
         clientHello.hmac === undefined ? 'this server requires a token' : 'wrong token');
     }
     attempt.refund();
+    scopes = entry.scopes;
   }
   // Only an authenticated client may take over (its earlier connections are dropped, §4.4).
   const leave = clientHello.clientId !== undefined ? await context.clients.join(clientHello.clientId, conn) : undefined;
-  conn.send({ type: 'reply', status: STATUS.OK, code: 'ok', message: 'welcome' } satisfies Reply);
+  // A server with scopes tells the client what it may do (docs/PROTOCOL.md §4.5).
+  const granted = context.scoped ? { scopes: [...scopes] } : {};
+  conn.send({ type: 'reply', status: STATUS.OK, code: 'ok', message: 'welcome', ...granted } satisfies Reply);
   if (clientHello.heartbeat && context.heartbeatMs > 0) {
     // The server may send a heartbeat at any time after the welcome (docs/PROTOCOL.md §10.1).
     conn.startHeartbeat({ intervalMs: context.heartbeatMs, onlyWhileReading: true, ping: () => conn.send({ type: 'ping' } satisfies ServerPing) });
   }
-  return leave ? { leave } : {};
+  return leave ? { leave, scopes } : { scopes };
 }
 
 /** Serves one connection until the client leaves, breaks the protocol, or the server shuts down. */
@@ -90,6 +115,7 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
   const background = new Set<Promise<void>>();
   let backgroundBytes = 0;
   let leave: (() => void) | undefined;
+  let scopes = ALL_SCOPES;
   try {
     // Until the peer has authenticated, it gets no read-ahead: nothing is buffered beyond a frame.
     const readAhead = conn.readAheadBytes;
@@ -98,6 +124,7 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       const joined = await handshake(conn, context);
       if (!joined) return;
       leave = joined.leave;
+      scopes = joined.scopes;
       conn.readAheadBytes = readAhead;
     } catch (error) {
       if (error instanceof FtxError && !(error instanceof ConnectionLostError)) onHandshakeFailure(error);
@@ -114,6 +141,17 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       const request = asRequest(frame);
       if (request.action === 'ping' && conn.heartbeating) continue; // a heartbeat: never answered
       const handler = Object.hasOwn(ACTIONS, request.action) ? ACTIONS[request.action] : undefined;
+      const refusal = scopeRefusal(request, scopes);
+      if (refusal) {
+        conn.send(errorReply(refusal, idOf(request)));
+        // A refused batch's body is already on the wire and is not drained (docs/PROTOCOL.md §4.5).
+        if (request.action === 'putmany') {
+          await Promise.allSettled([...background]);
+          conn.closeAfterReply();
+          return;
+        }
+        continue;
+      }
       if (!handler) {
         conn.send(errorReply(refuse(STATUS.BAD_REQUEST, ERROR_CODE.UNKNOWN_ACTION,
           `unknown action "${request.action.slice(0, 64)}"; this server knows: ${Object.keys(ACTIONS).join(', ')}`), idOf(request)));
