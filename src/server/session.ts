@@ -11,6 +11,8 @@ import { handleCheck } from './handlers/check.js';
 import { handleMkdir } from './handlers/mkdir.js';
 import { handlePut } from './handlers/put.js';
 import { handlePutMany } from './handlers/put-many.js';
+import { handleGet } from './handlers/get.js';
+import { handleList } from './handlers/list.js';
 import { addressKey } from './limits/admission.js';
 import type { ActionHandler, ServerContext } from './context.js';
 import { scopeRefusal } from './auth/scope-check.js';
@@ -23,7 +25,12 @@ const ACTIONS: Record<string, ActionHandler> = {
   check: handleCheck,
   mkdir: handleMkdir,
   putmany: handlePutMany,
+  get: handleGet,
+  list: handleList,
 };
+
+/** Actions that send several frames in a row: the landings of earlier batches finish first (§6.11). */
+const EXCLUSIVE_ACTIONS = new Set(['get', 'verify']);
 
 /** Most putmany batches landing in the background per connection before reading pauses. */
 const MAX_BACKGROUND = 64;
@@ -66,7 +73,7 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     server: `ftx/${FTX_VERSION}`,
     auth: context.tokens ? AUTH_HMAC_SHA256 : AUTH_NONE,
     nonce,
-    actions: [...V1_ACTIONS],
+    actions: [...V1_ACTIONS, ...Object.keys(ACTIONS).filter((a) => !(V1_ACTIONS as readonly string[]).includes(a))],
     features: [...V1_FEATURES],
     maxFrame: MAX_FRAME_BYTES,
     ...(context.maxSize !== undefined ? { maxSize: context.maxSize } : {}),
@@ -105,9 +112,17 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
   conn.send({ type: 'reply', status: STATUS.OK, code: 'ok', message: 'welcome', ...granted } satisfies Reply);
   if (clientHello.heartbeat && context.heartbeatMs > 0) {
     // The server may send a heartbeat at any time after the welcome (docs/PROTOCOL.md §10.1).
-    conn.startHeartbeat({ intervalMs: context.heartbeatMs, onlyWhileReading: true, ping: () => conn.send({ type: 'ping' } satisfies ServerPing) });
+    conn.startHeartbeat({ intervalMs: context.heartbeatMs, onlyWhileReading: true, ping: () => sendHeartbeat(conn) });
   }
   return leave ? { leave, scopes } : { scopes };
+}
+
+const HEARTBEAT_FRAME = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+
+/** A ping frame, or inside a download body the heartbeat data frame (docs/PROTOCOL.md §10.1). */
+function sendHeartbeat(conn: FramedConnection): void {
+  if (conn.sendingDataFrames) conn.sendRaw(HEARTBEAT_FRAME);
+  else conn.send({ type: 'ping' } satisfies ServerPing);
 }
 
 /** Serves one connection until the client leaves, breaks the protocol, or the server shuts down. */
@@ -158,6 +173,8 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
         continue;
       }
       try {
+        // Their frames must not interleave with the verdicts of batches still landing.
+        if (EXCLUSIVE_ACTIONS.has(request.action)) await Promise.allSettled([...background]);
         const outcome = await handler(conn, request, context);
         if (outcome === 'close') {
           await Promise.allSettled([...background]);

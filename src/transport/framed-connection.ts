@@ -96,6 +96,12 @@ export class FramedConnection {
    */
   readAheadBytes = MAX_UNCONSUMED_BYTES;
 
+  /**
+   * True while this side sends a body of data frames (a download, docs/PROTOCOL.md §6.11): no control
+   * frame may go out then, so a heartbeat is the data frame FF FF FF FF instead of a ping.
+   */
+  sendingDataFrames = false;
+
   /** Reads go into one reusable buffer (asked for with `reuseReadBuffer`, and this Node allows it). */
   readonly reusesReadBuffer: boolean;
 

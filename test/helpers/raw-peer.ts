@@ -47,6 +47,45 @@ export class RawPeer {
     });
   }
 
+  /**
+   * Reads a body of data frames up to the empty one (docs/PROTOCOL.md §6.6, §6.11); returns the
+   * payloads concatenated and how many frames carried them. Heartbeat frames (FF FF FF FF) are skipped.
+   */
+  async dataFrames(timeoutMs = 5000): Promise<{ data: Buffer; frames: number }> {
+    const parts: Buffer[] = [];
+    for (;;) {
+      const header = await this.bytes(4, timeoutMs);
+      const length = header.readUInt32BE(0);
+      if (length === 0) return { data: Buffer.concat(parts), frames: parts.length };
+      if (length === 0xffffffff) continue;
+      parts.push(await this.bytes(length, timeoutMs));
+    }
+  }
+
+  /** Exactly `n` raw bytes from the server. */
+  bytes(n: number, timeoutMs = 5000): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let got = 0;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${n} bytes from server in time`)), timeoutMs);
+      const attempt = (): void => {
+        for (let piece = this.reader.readBody(n - got); piece !== undefined; piece = this.reader.readBody(n - got)) {
+          parts.push(Buffer.from(piece));
+          got += piece.length;
+        }
+        if (got === n || this.ended) {
+          clearTimeout(timer);
+          this.waiting = undefined;
+          if (got === n) resolve(Buffer.concat(parts));
+          else reject(new Error('server closed before sending the bytes'));
+        } else {
+          this.waiting = attempt;
+        }
+      };
+      attempt();
+    });
+  }
+
   /** Sends one frame. */
   send(message: object): void {
     this.socket.write(encodeFrame(message));

@@ -124,6 +124,8 @@ export interface ListEntry {
   size: number;
   mtime: number;
   mode: number;
+  /** Files: the md5 recorded when it landed, while it is still that file; null when none is known. */
+  md5?: string | null;
 }
 
 /** What to list. */

@@ -70,7 +70,7 @@ export class DiskStorage implements Storage {
     private readonly lock: DirectoryLock,
     private readonly options: DiskStorageOptions,
   ) {
-    this.listings = new DiskListings(served);
+    this.listings = new DiskListings(served, digests);
   }
 
   /** The served root (a real path: resolved through symlinks once, at open). */

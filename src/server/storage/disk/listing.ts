@@ -13,6 +13,7 @@ import { StatusError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import { splitSafeFilename } from '../../uploads/names.js';
 import type { ListEntry, ListOptions, ListPage } from '../storage.js';
+import type { DigestIndex } from './digest-index.js';
 import { inDir, type ServedRoot } from './served-root.js';
 
 /** An unfinished listing is forgotten (its directories closed) after this long without a next page. */
@@ -42,7 +43,7 @@ export class DiskListings {
   private readonly open = new Map<string, Listing>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly served: ServedRoot) {
+  constructor(private readonly served: ServedRoot, private readonly digests: DigestIndex) {
     this.timer = setInterval(() => this.dropIdle(Date.now() - LISTING_IDLE_MS), LISTING_IDLE_MS / 4);
     this.timer.unref();
   }
@@ -144,8 +145,11 @@ export class DiskListings {
     }
     const info = lstatSync(inDir(fd, base), { throwIfNoEntry: false });
     if (!info || !(info.isFile() || info.isDirectory())) return undefined;
-    const type = info.isFile() ? 'file' : 'directory';
-    return { name, type, size: type === 'file' ? info.size : 0, mtime: Math.round(info.mtimeMs), mode: info.mode & 0o777 };
+    const mtime = Math.round(info.mtimeMs);
+    const mode = info.mode & 0o777;
+    if (!info.isFile()) return { name, type: 'directory', size: 0, mtime, mode };
+    const md5 = this.digests.entryFor(name, info.size, info.mtimeMs, info.ino)?.md5 ?? null;
+    return { name, type: 'file', size: info.size, mtime, mode, md5 };
   }
 
   /** Opens a subdirectory to descend into (never a symlink, never the server's own). */
