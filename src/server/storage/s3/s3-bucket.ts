@@ -113,12 +113,17 @@ export class S3Bucket {
   private async call<T>(kind: S3CallKind, what: string, bytes: number, run: (signal: AbortSignal) => Promise<T>,
     answer: (error: unknown) => boolean = never): Promise<T> {
     const ms = this.deadlineFor(bytes);
-    const signal = AbortSignal.timeout(ms);
+    // Cleared once `run` settles: a streamed GET body goes on at the reader's pace after that
+    // (the handler's socket-idle timeout still guards a body that stalls).
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), ms);
     try {
-      return await run(signal);
+      return await run(controller.signal);
     } catch (error) {
-      if (!signal.aborted && answer(error)) throw error;
-      throw toStatusError(error, kind, what, ms, signal);
+      if (!controller.signal.aborted && answer(error)) throw error;
+      throw toStatusError(error, kind, what, ms, controller.signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -169,11 +174,12 @@ export class S3Bucket {
     }
   }
 
-  /** GET of bytes [start, end) as a stream (the deadline covers the reply's start, not the body). */
-  async getRange(key: string, start: number, end: number): Promise<Readable> {
+  /** GET of bytes [start, end) as a stream (the deadline covers the reply's start, not the body); 404/412 thrown as the SDK's. */
+  async getRange(key: string, start: number, end: number, ifMatch?: string): Promise<Readable> {
     const r = await this.call('read', `GET ${key}`, 0, (abortSignal) => this.client.send(new GetObjectCommand({
       Bucket: this.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end - 1}`,
-    }), { abortSignal }));
+      ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}),
+    }), { abortSignal }), (e) => httpStatusOf(e) === 412 || httpStatusOf(e) === 404);
     return r.Body as Readable;
   }
 
@@ -191,15 +197,16 @@ export class S3Bucket {
     }), { abortSignal }));
   }
 
-  /** One page of keys under `dir` ("" or "a/b/"). */
-  async listPage(dir: string, options: { cursor?: string; limit: number; recursive: boolean }): Promise<{
+  /** One page of keys under `dir` ("" or "a/b/"); a 400 (a continuation token the store does not know) is thrown as the SDK's error. */
+  async listPage(dir: string, options: { cursor?: string; startAfter?: string; limit: number; recursive: boolean }): Promise<{
     objects: { key: string; size: number; etag: string; lastModified: number }[]; prefixes: string[]; next?: string;
   }> {
     const r = await this.call('read', `LIST ${dir}`, 0, (abortSignal) => this.client.send(new ListObjectsV2Command({
       Bucket: this.bucket, Prefix: this.prefix + dir, MaxKeys: options.limit,
       ...(options.recursive ? {} : { Delimiter: '/' }),
       ...(options.cursor !== undefined ? { ContinuationToken: options.cursor } : {}),
-    }), { abortSignal }));
+      ...(options.startAfter !== undefined ? { StartAfter: this.prefix + options.startAfter } : {}),
+    }), { abortSignal }), (e) => httpStatusOf(e) === 400);
     const cut = (k: string | undefined): string => (k ?? '').slice(this.prefix.length);
     return {
       objects: (r.Contents ?? []).map((o) => ({

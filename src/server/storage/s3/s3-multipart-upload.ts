@@ -16,8 +16,10 @@ import type { SavableMd5 } from './s3-md5.js';
 import { deletePartialState, savePartialState, type PartialState } from './s3-partial-state.js';
 import { landedMetadata, type ObjectFacts } from './s3-metadata.js';
 
-/** Renew the lease this often while parts flow (it holds 30 s). */
-const RENEW_EVERY_MS = 10_000;
+/** Look at the lease this often while no part is in flight (a take-over waits ≤ 5 s for an answer). */
+const LOOK_EVERY_MS = 1_000;
+/** Renew it every this many looks (it holds 30 s). */
+const RENEW_EVERY_LOOKS = 10;
 
 /** What a multipart upload needs besides its state. */
 export interface MultipartSetup {
@@ -36,6 +38,8 @@ export interface MultipartSetup {
   preempt?: () => void;
   /** Parts uploading at once (each holds one part in memory, plus one filling). */
   maxInFlight?: number;
+  /** The body may not grow beyond this. */
+  maxBytes: number;
 }
 
 /** A finished part, waiting for the parts before it to be recorded. */
@@ -66,7 +70,8 @@ export class MultipartUpload {
     this.received = setup.state.durable;
     this.sentEnd = setup.state.durable;
     this.nextPart = setup.state.parts.length + 1;
-    this.renewTimer = setInterval(() => void this.renewAll(), RENEW_EVERY_MS);
+    let looks = 0;
+    this.renewTimer = setInterval(() => void (++looks % RENEW_EVERY_LOOKS === 0 ? this.renewAll() : this.lookAtLease()), LOOK_EVERY_MS);
     this.renewTimer.unref();
   }
 
@@ -77,6 +82,9 @@ export class MultipartUpload {
   /** Appends body bytes; a returned promise asks the caller to wait (parts in flight at the limit). */
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.failure !== null) throw this.failure;
+    if (this.received + chunk.length > this.s.maxBytes) {
+      throw new StatusError(413, ERROR_CODE.TOO_LARGE, `${this.filename} is larger than ${this.s.maxBytes} bytes`);
+    }
     const partSize = this.s.state.partSize;
     let at = 0;
     while (at < chunk.length) {
@@ -158,6 +166,16 @@ export class MultipartUpload {
     this.stateWrite = this.stateWrite.then(() => savePartialState(this.s.bucket, snapshot)).catch(() => {
       // A state write that failed only makes less durable; the next part's write tries again.
     });
+  }
+
+  /** Between parts (a client that pauses, a dead connection): has a retry asked for the lease? */
+  private async lookAtLease(): Promise<void> {
+    if (this.finished || this.lost !== null || this.inFlight.size > 0) return;
+    try {
+      await this.checkLease();
+    } catch {
+      // preempted, or the store did not answer: the next part's check or the commit decides
+    }
   }
 
   private async renewAll(): Promise<void> {

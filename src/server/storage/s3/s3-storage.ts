@@ -1,0 +1,229 @@
+/**
+ * The Storage interface on an S3-compatible object store (`ftx serve s3://bucket[/prefix]`). No
+ * state another server needs lives in this process: busy/take-over (the lease), partial uploads,
+ * landed records and digests are all in the bucket, so several servers can share one.
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { StatusError } from '../../../errors.js';
+import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
+import { splitSafeFilename } from '../../uploads/names.js';
+import { numberedName } from '../disk/file-ops.js';
+import type {
+  BeginResult, ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, Upload, UploadTarget,
+} from '../storage.js';
+import { createS3Client, S3Bucket } from './s3-bucket.js';
+import { httpStatusOf } from './s3-errors.js';
+import { listS3 } from './s3-listing.js';
+import { factsOf, type ObjectFacts } from './s3-metadata.js';
+import { openMultipart } from './s3-multipart-begin.js';
+import { SmallUpload } from './s3-small-upload.js';
+import { sweepStaleUploads } from './s3-sweeper.js';
+import type { S3ClientSettings, S3Location } from './s3-location.js';
+
+/** Files up to this size land as one PutObject (the body is held in memory until verified). */
+export const SMALL_MAX_BYTES = 8 << 20;
+const CHECK_CONCURRENCY = 16;
+
+/** Options of an S3 storage. */
+export interface S3StorageOptions {
+  /** Largest file accepted, bytes. */
+  maxSize?: number;
+  /** Part size override (tests). */
+  partSize?: number;
+  /** Parts in flight per upload (default 2). */
+  maxInFlight?: number;
+}
+
+/** An upload this server has open, for a fast take-over by a retry reaching the same server. */
+interface OpenUpload { uploadId: string | undefined; preempt: (() => void) | undefined; settled: Promise<void> }
+
+/** Storage on a bucket. */
+export class S3Storage implements Storage {
+  readonly location: string;
+  /** Several servers may share a bucket: every guarantee is kept through the store itself. */
+  readonly exclusive = true;
+  /** This process's id in leases. */
+  readonly owner = `ftx-${randomBytes(6).toString('hex')}`;
+  private readonly open = new Map<string, OpenUpload & { upload: Upload }>();
+
+  constructor(readonly bucket: S3Bucket, private readonly options: S3StorageOptions = {}) {
+    this.location = `s3://${bucket.bucket}/${bucket.prefix}`;
+  }
+
+  /** Connects and checks that the bucket answers (credentials, endpoint) before serving. */
+  static async open(location: S3Location, settings: S3ClientSettings = {}, options: S3StorageOptions = {}): Promise<S3Storage> {
+    const bucket = new S3Bucket(createS3Client(settings), location, settings.requestTimeoutMs);
+    try {
+      await bucket.listPage('.ftx-state/', { limit: 1, recursive: true });
+    } catch (error) {
+      bucket.client.destroy();
+      const why = error instanceof Error ? error.message : String(error);
+      throw new StatusError(STATUS.SERVICE_UNAVAILABLE, ERROR_CODE.STORE_UNAVAILABLE, `cannot use s3://${location.bucket}/${location.prefix}: ${why}`);
+    }
+    return new S3Storage(bucket, options);
+  }
+
+  async beginUpload(target: UploadTarget): Promise<BeginResult> {
+    const name = splitSafeFilename(target.filename).join('/');
+    const maxSize = this.options.maxSize ?? Number.MAX_SAFE_INTEGER;
+    if (target.size !== null && target.size > maxSize) {
+      throw new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `${target.size} bytes is over the server's limit of ${maxSize}`);
+    }
+    await this.takeOverHere(name, target.uploadId);
+    const landed = await this.alreadyLanded(name, target);
+    if (landed !== null) return { landed };
+    const facts: ObjectFacts = {
+      mode: (target.mode ?? 0o644) & 0o777, mtime: target.mtime ?? null, uploadId: target.uploadId ?? '', source: target.source,
+    };
+    const small = target.size !== null && target.size <= SMALL_MAX_BYTES;
+    const upload: Upload = small
+      ? new SmallUpload({
+        bucket: this.bucket, filename: name, overwrite: target.overwrite, rename: target.rename === true, facts,
+        maxBytes: target.size ?? SMALL_MAX_BYTES, numbered: numberedName,
+      })
+      : await openMultipart(this.bucket, {
+        name, size: target.size ?? 0, chunkSize: target.chunkSize, overwrite: target.overwrite, rename: target.rename === true,
+        resume: target.resume, keepPartial: target.keepPartial && target.size !== null, facts, owner: this.owner,
+        numbered: numberedName, maxBytes: target.size ?? maxSize,
+        ...(target.preempt !== undefined ? { preempt: target.preempt } : {}),
+        ...(this.options.partSize !== undefined ? { partSize: this.options.partSize } : {}),
+        ...(this.options.maxInFlight !== undefined ? { maxInFlight: this.options.maxInFlight } : {}),
+      });
+    return { upload: this.track(name, upload, target) };
+  }
+
+  /** Remembers an open upload until it commits, suspends or is discarded. */
+  private track(name: string, upload: Upload, target: UploadTarget): Upload {
+    let settle: () => void = () => undefined;
+    const entry = { upload, uploadId: target.uploadId, preempt: target.preempt, settled: new Promise<void>((r) => { settle = r; }) };
+    if (!(upload instanceof SmallUpload)) this.open.set(name, entry);
+    const done = <T>(p: Promise<T>): Promise<T> => p.finally(() => {
+      if (this.open.get(name) === entry) this.open.delete(name);
+      settle();
+    });
+    return {
+      get filename() { return upload.filename; },
+      get offset() { return upload.offset; },
+      get received() { return upload.received; },
+      write: (chunk) => upload.write(chunk),
+      commit: (md5) => done(upload.commit(md5)),
+      suspend: () => done(upload.suspend()),
+      discard: () => done(upload.discard()),
+    };
+  }
+
+  /** A retry of an upload open on this very server: drop the old attempt and wait (≤ 5 s) for it to suspend. */
+  private async takeOverHere(name: string, uploadId: string | undefined): Promise<void> {
+    const old = this.open.get(name);
+    if (old === undefined || uploadId === undefined || old.uploadId !== uploadId) return;
+    old.preempt?.();
+    await Promise.race([old.settled, new Promise((r) => setTimeout(r, 5_000).unref())]);
+  }
+
+  /** This logical upload already landed (from any server): the object carries its upload id and source. */
+  private async alreadyLanded(name: string, target: UploadTarget): Promise<{ filename: string; size: number; md5: string } | null> {
+    if (!target.resume || target.uploadId === undefined || target.size === null) return null;
+    const head = await this.bucket.head(name);
+    if (head === null) return null;
+    const facts = factsOf(head);
+    const sameSource = target.source === null || (facts.source?.size === target.source.size && facts.source.mtime === target.source.mtime);
+    if (facts.uploadId !== target.uploadId || facts.size !== target.size || facts.md5 === null || !sameSource) return null;
+    return { filename: name, size: facts.size, md5: facts.md5 };
+  }
+
+  async check(queries: CheckQuery[]): Promise<CheckResult[]> {
+    const results: CheckResult[] = new Array(queries.length);
+    for (let i = 0; i < queries.length; i += CHECK_CONCURRENCY) {
+      await Promise.all(queries.slice(i, i + CHECK_CONCURRENCY).map(async (query, j) => {
+        results[i + j] = await this.checkOne(query);
+      }));
+    }
+    return results;
+  }
+
+  private async checkOne(query: CheckQuery): Promise<CheckResult> {
+    let name: string;
+    try {
+      name = splitSafeFilename(query.filename).join('/');
+    } catch (error) {
+      return { state: 'forbidden', message: (error as Error).message };
+    }
+    const file = await this.stat(name);
+    if (file === null) return { state: 'missing' };
+    const same = file.size === query.size && file.mtime === query.mtime && (query.md5 === undefined || file.md5 === query.md5);
+    return { state: same ? 'identical' : 'different' };
+  }
+
+  /** A marker object "name/" (S3 has no directories); false when the directory already existed. */
+  async makeDirectory(path: string): Promise<boolean> {
+    const segments = splitSafeFilename(path);
+    const name = segments.join('/');
+    for (let i = 1; i <= segments.length; i++) {
+      const above = segments.slice(0, i).join('/');
+      if ((await this.bucket.head(above)) !== null) {
+        throw new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${above} exists and is not a directory`);
+      }
+    }
+    const existing = await this.bucket.listPage(`${name}/`, { limit: 1, recursive: true });
+    if (existing.objects.length > 0) return false;
+    const empty = Buffer.alloc(0);
+    const md5 = Buffer.from('d41d8cd98f00b204e9800998ecf8427e', 'hex');
+    return (await this.bucket.put(`${name}/`, empty, md5, {}, { ifNoneMatch: true })) !== 'conflict';
+  }
+
+  async expirePartials(options: ExpiryOptions): Promise<number> {
+    return sweepStaleUploads(this.bucket, {
+      ttlMs: options.ttlMs, owner: this.owner,
+      isOpen: (name) => this.open.has(name) || options.isOpen?.(name) === true,
+    });
+  }
+
+  async stat(name: string): Promise<StoredFile | null> {
+    if (!isClientName(name)) return null;
+    const head = await this.bucket.head(name);
+    if (head === null) return null;
+    const facts = factsOf(head);
+    return { size: facts.size, mtime: facts.mtime, mode: facts.mode, md5: facts.md5, ...(facts.uploadId !== undefined ? { uploadId: facts.uploadId } : {}) };
+  }
+
+  async read(name: string, range: ByteRange = {}): Promise<Readable | null> {
+    if (!isClientName(name)) return null;
+    const head = await this.bucket.head(name);
+    if (head === null) return null;
+    const start = range.start ?? 0;
+    const end = range.end ?? head.size;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > head.size) {
+      throw new StatusError(STATUS.BAD_REQUEST, ERROR_CODE.BAD_REQUEST, `range ${start}-${end} is outside ${name} (${head.size} bytes)`);
+    }
+    if (start === end) return Readable.from([]);
+    try {
+      // The version HEAD described, or none: a file replaced meanwhile is not spliced from two versions.
+      return await this.bucket.getRange(name, start, end, head.etag);
+    } catch (error) {
+      const status = httpStatusOf(error);
+      if (status === 404) return null;
+      if (status === 412) throw new StatusError(STATUS.SERVICE_UNAVAILABLE, ERROR_CODE.STORE_UNAVAILABLE, `${name} changed while it was being read; read it again`);
+      throw error;
+    }
+  }
+
+  async list(dir: string, options: ListOptions): Promise<ListPage | null> {
+    if (dir !== '' && !isClientName(dir)) return null;
+    return listS3(this.bucket, dir, options);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.open.values()].map((entry) => entry.upload.suspend().catch(() => undefined)));
+    this.open.clear();
+    this.bucket.client.destroy();
+  }
+}
+
+function isClientName(name: string): boolean {
+  try {
+    return splitSafeFilename(name).join('/') === name;
+  } catch {
+    return false;
+  }
+}
