@@ -125,6 +125,15 @@ describe('environment variables (commander Option.env)', () => {
   });
 });
 
+describe('serve durations: each in the unit its help names', () => {
+  it('--partial-ttl is hours, --idle-timeout and --heartbeat seconds', async () => {
+    const parsed = await parseCli(['serve', '.', '--partial-ttl', '0.5', '--idle-timeout', '30', '--heartbeat', '2']);
+    expect(parsed).toMatchObject({ partialTtl: 30 * 60 * 1000, idleTimeout: 30_000, heartbeat: 2000 });
+    expect((await parseCli(['serve', '.', '--partial-ttl', '48'])).partialTtl).toBe(48 * 3600 * 1000);
+    await expect(parseCli(['serve', '.', '--partial-ttl', '0'])).rejects.toMatchObject({ code: INVALID });
+  });
+});
+
 describe('serve plan: no unauthenticated writes from the network', () => {
   it('listens on loopback only without a token', () => {
     const plan = planServe('.', {});
