@@ -49,6 +49,23 @@ export class LocalFileError extends FtxError {
   }
 }
 
+/**
+ * `get`: the server sent a name that could leave the local target (`..`, absolute, a backslash) or
+ * that equals another after Unicode normalization: nothing is written for it.
+ */
+export class UnsafeNameError extends FtxError {
+  constructor(message: string) {
+    super('unsafe_name', message);
+  }
+}
+
+/** `get`: the local file exists and differs, and the policy is to fail (--if-exists fail). */
+export class LocalExistsError extends FtxError {
+  constructor(message: string) {
+    super('local_exists', message);
+  }
+}
+
 /** Thrown when the md5 the server reports differs from the md5 computed locally. */
 export class VerificationError extends FtxError {
   constructor(message: string) {

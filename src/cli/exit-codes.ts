@@ -57,6 +57,8 @@ export function exitCodeFor(error: unknown): number {
     case 'verification_failed': return EXIT.VERIFICATION;
     case 'connection_lost': return EXIT.CONNECTION_LOST;
     case 'protocol_error': return EXIT.PROTOCOL;
+    case 'unsafe_name': return EXIT.PROTOCOL;
+    case 'local_exists': return EXIT.REJECTED;
     case 'local_io': return EXIT.LOCAL_FILE;
     case 'producer_failed': return EXIT.PRODUCER;
     case 'dir_in_use': return EXIT.DIR_IN_USE;

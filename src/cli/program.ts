@@ -15,6 +15,9 @@ import {
 } from './option-parsers.js';
 import type { PutCliOptions } from './put-command.js';
 import type { ServeCliOptions } from './serve-command.js';
+import type { GetCliOptions } from './get-command.js';
+import type { LsCliOptions } from './ls-command.js';
+import type { VerifyCliOptions } from './verify-command.js';
 
 let exitCode: number = EXIT.OK;
 
@@ -66,6 +69,9 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
     });
   addServeCommand(program, io);
   addPutCommand(program, io, producer);
+  addGetCommand(program, io);
+  addLsCommand(program, io);
+  addVerifyCommand(program, io);
   return program;
 }
 
@@ -86,6 +92,7 @@ function addServeCommand(program: Command, io: CliIo): void {
     .addOption(checked('--max-connections <count>', `refuse connections beyond this many open at once (default: ${DEFAULT_MAX_CONNECTIONS})`, parsePositiveCount))
     .addOption(checked('--max-connections-per-address <count>', `refuse connections beyond this many open from one address (default: ${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})`, parsePositiveCount))
     .addOption(checked('--max-buffer <size>', `upload data held in memory by all connections together; beyond it clients wait (default: ${DEFAULT_MAX_BUFFER_BYTES / 2 ** 20}M)`, parseBufferSize))
+    .addOption(checked('--verify-rate <MiB/s>', 'most MiB per second all scrubs (ftx verify) together read, so that uploads are not starved (default: 200)', parsePositiveCount))
     .option('-q, --quiet', 'no log lines, errors only')
     .addHelpText('after', `${SERVE_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()
@@ -127,6 +134,71 @@ function addPutCommand(program: Command, io: CliIo, producer: string[] | undefin
     .action(async (args: string[], options: PutCliOptions, command: Command) => {
       const { planPut, runPut } = await import('./put-command.js');
       exitCode = await runPut(planPut(args, withChosenToken(options, command), Boolean(io.stderr.isTTY), producer), io);
+    });
+}
+
+/** `ftx get`: downloads, verified against the md5 recorded at landing. */
+function addGetCommand(program: Command, io: CliIo): void {
+  const get = program
+    .command('get')
+    .description('download files or directory trees from an ftx server, verified against the md5 recorded when they landed')
+    .usage('[options] <host[:port]> <remote...> [local]')
+    .argument('<args...>', 'the server, then remote files or directories ("dir/" = its contents, "." = everything), then the local file or directory (default "."; "-" = stdout, one file)');
+  tokenOptions(get, 'token the server requires (visible in ps: prefer --token-file)')
+    .addOption(new Option('--if-exists <policy>', 'when a local file has the name with other content (identical files are always skipped)')
+      .choices(IF_EXISTS_POLICIES).default('fail').env('FTX_IF_EXISTS'))
+    .option('-f, --force', 'same as --if-exists overwrite')
+    .option('--checksum', 'compare local files by md5 instead of size and mtime')
+    .option('--exclude <glob>', 'skip remote paths matching this glob (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--dry-run', 'list what would be fetched, skipped or refused; write nothing')
+    .option('--json', 'NDJSON events on stdout (human output goes to stderr)')
+    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds))
+    .addOption(checked('--idle-timeout <seconds>', `fail when the server is silent this long (default: ${DEFAULT_CLIENT_IDLE_TIMEOUT_MS / 1000})`, parseSeconds))
+    .addOption(checked('--retries <count>', `reconnect and resume this many times after a lost connection (default: ${DEFAULT_RETRY_POLICY.retries})`, parseCount))
+    .addOption(checked('--retry-wait <seconds>', `first wait before a retry; doubles each time (default: ${DEFAULT_RETRY_POLICY.baseDelayMs / 1000})`, parseSeconds))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .option('-q, --quiet', 'print nothing but errors')
+    .addHelpText('after', exitCodesHelp())
+    .exitOverride()
+    .action(async (args: string[], options: GetCliOptions, command: Command) => {
+      const { planGet, runGetCommand } = await import('./get-command.js');
+      exitCode = await runGetCommand(planGet(args, withChosenToken(options, command), Boolean(io.stderr.isTTY)), io);
+    });
+}
+
+/** `ftx ls`: a remote listing, page by page. */
+function addLsCommand(program: Command, io: CliIo): void {
+  const ls = program
+    .command('ls')
+    .description('list names, sizes, mtimes and recorded md5s on an ftx server')
+    .usage('[options] <host[:port]> [remote]')
+    .argument('<args...>', 'the server, then a remote directory or file (default: everything)')
+    .option('-r, --recursive', 'also everything below subdirectories')
+    .option('--json', 'one JSON object per entry and line');
+  tokenOptions(ls, 'token the server requires (visible in ps: prefer --token-file)')
+    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds))
+    .exitOverride()
+    .action(async (args: string[], options: LsCliOptions, command: Command) => {
+      const { runLs } = await import('./ls-command.js');
+      exitCode = await runLs(args, withChosenToken(options, command), io);
+    });
+}
+
+/** `ftx verify`: a scrub, on the server or in a local served directory. */
+function addVerifyCommand(program: Command, io: CliIo): void {
+  const verify = program
+    .command('verify')
+    .description('scrub: re-read stored files and compare each with the md5 recorded when it landed (on a server, or in a local served directory)')
+    .usage('[options] <host[:port] | dir> [path]')
+    .argument('<args...>', 'a server, or a local served directory (an argument with a "/", or "."), then a file or directory in it (default: everything)')
+    .option('--json', 'one JSON object per file and a summary')
+    .option('-q, --quiet', 'print only problems (corrupt, missing) and their summary');
+  tokenOptions(verify, 'token the server requires (visible in ps: prefer --token-file)')
+    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds))
+    .exitOverride()
+    .action(async (args: string[], options: VerifyCliOptions, command: Command) => {
+      const { runVerify } = await import('./verify-command.js');
+      exitCode = await runVerify(args, withChosenToken(options, command), io);
     });
 }
 

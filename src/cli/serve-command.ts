@@ -24,6 +24,8 @@ export interface ServeCliOptions {
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
   maxBuffer?: number;
+  /** --verify-rate, MiB/s. */
+  verifyRate?: number;
   quiet?: boolean;
 }
 
@@ -44,6 +46,8 @@ export interface ServePlan {
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
   maxBufferBytes?: number;
+  /** Bytes per second all scrubs may read. */
+  verifyRateBytes?: number;
   quiet: boolean;
 }
 
@@ -90,6 +94,7 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
     ...(options.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: options.maxConnectionsPerAddress } : {}),
     ...(options.maxBuffer !== undefined ? { maxBufferBytes: options.maxBuffer } : {}),
+    ...(options.verifyRate !== undefined ? { verifyRateBytes: options.verifyRate * 1024 * 1024 } : {}),
     quiet: options.quiet ?? false,
   };
 }
@@ -108,6 +113,7 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
     ...(plan.maxConnections !== undefined ? { maxConnections: plan.maxConnections } : {}),
     ...(plan.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: plan.maxConnectionsPerAddress } : {}),
     ...(plan.maxBufferBytes !== undefined ? { maxBufferBytes: plan.maxBufferBytes } : {}),
+    ...(plan.verifyRateBytes !== undefined ? { verifyRate: plan.verifyRateBytes } : {}),
     log: lines && ((line) => lines.write(line)),
   });
 }

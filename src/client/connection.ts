@@ -16,7 +16,8 @@ import type { FrameObject } from '../protocol/frame.js';
 import { DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from './defaults.js';
 import { ReplyDispatcher } from './reply-dispatcher.js';
 import { formatHostPort, openConnection } from '../transport/connect.js';
-import type { FramedConnection } from '../transport/framed-connection.js';
+import type { BodyHandler, FramedConnection } from '../transport/framed-connection.js';
+import type { GetRequest, ListRequest, VerifyRequest } from '../protocol/read-requests.js';
 import { FTX_VERSION } from '../version.js';
 
 /** How to reach and authenticate to a server. */
@@ -53,7 +54,7 @@ export const HELLO_TIMEOUT_MS = 5000;
 const GREETING_SAMPLE_BYTES = 128;
 
 /** Any frame a client sends between hellos. */
-export type ClientRequest = PutRequest | EndRequest | CheckRequest | MkdirRequest | PutManyRequest;
+export type ClientRequest = PutRequest | EndRequest | CheckRequest | MkdirRequest | PutManyRequest | GetRequest | ListRequest | VerifyRequest;
 
 /**
  * After sending failed: if the server had already answered with a refusal (say, 507 when its disk
@@ -179,6 +180,19 @@ export class ClientConnection {
   /** Sends a request frame (frames sent in one tick leave in one write). */
   send(request: ClientRequest): boolean {
     return this.conn.send(request);
+  }
+
+  /**
+   * The next frame, read directly, for an exchange that reads its own answer (get, list, verify:
+   * docs/PROTOCOL.md §6.11-§6.13). Only while no reply is expected through `expect`.
+   */
+  receiveFrame(): Promise<FrameObject | null> {
+    return this.conn.receive();
+  }
+
+  /** A download body of data frames (docs/PROTOCOL.md §6.11), read directly like receiveFrame. */
+  readDataFrames(maxLength: number, onData: BodyHandler): Promise<number> {
+    return this.conn.readDataFrames(maxLength, onData);
   }
 
   /** Sends raw body bytes; `onDone` once the kernel has taken them (or with the error). */

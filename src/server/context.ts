@@ -7,6 +7,7 @@ import type { ClientRegistry } from './client-registry.js';
 import type { TransferRecord } from './log/transfer-log.js';
 import type { Storage } from './storage/storage.js';
 import type { TokenSet } from './auth/token-set.js';
+import type { ReadRate } from './limits/read-rate.js';
 
 /** Shared, read-only server state handed to each session and action. */
 export interface ServerContext {
@@ -25,6 +26,8 @@ export interface ServerContext {
   clients: ClientRegistry;
   /** Heartbeat interval announced in the hello, ms (0 = none: the idle timeout alone). */
   heartbeatMs: number;
+  /** How fast scrubs (`verify`) may read, all together. */
+  verifyRate: ReadRate;
   /** Called once per finished or failed transfer. */
   logTransfer: (record: TransferRecord) => void;
 }

@@ -17,6 +17,7 @@ import type { Storage } from './storage/storage.js';
 import { formatTransferRecord, type TransferRecord } from './log/transfer-log.js';
 import { runSession } from './session.js';
 import { TokenSet } from './auth/token-set.js';
+import { DEFAULT_VERIFY_RATE, ReadRate } from './limits/read-rate.js';
 
 /** Options of startServer. */
 export interface ServerOptions {
@@ -52,6 +53,8 @@ export interface ServerOptions {
   maxConnectionsPerAddress?: number;
   /** Most upload bytes held in memory by all connections together (default DEFAULT_MAX_BUFFER_BYTES). */
   maxBufferBytes?: number;
+  /** Bytes per second all scrubs (`verify`) together may read (default DEFAULT_VERIFY_RATE). */
+  verifyRate?: number;
   /** Receives each log line (default: none). */
   log?: (line: string) => void;
   /** Receives each transfer record (for tests and embedding). */
@@ -91,6 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     bodyBudget: new BodyBudget(options.maxBufferBytes),
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    verifyRate: new ReadRate(options.verifyRate ?? DEFAULT_VERIFY_RATE),
     clients: new ClientRegistry(),
     logTransfer: (record) => {
       options.onTransfer?.(record);

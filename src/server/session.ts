@@ -13,6 +13,7 @@ import { handlePut } from './handlers/put.js';
 import { handlePutMany } from './handlers/put-many.js';
 import { handleGet } from './handlers/get.js';
 import { handleList } from './handlers/list.js';
+import { handleVerify } from './handlers/verify.js';
 import { addressKey } from './limits/admission.js';
 import type { ActionHandler, ServerContext } from './context.js';
 import { scopeRefusal } from './auth/scope-check.js';
@@ -27,6 +28,7 @@ const ACTIONS: Record<string, ActionHandler> = {
   putmany: handlePutMany,
   get: handleGet,
   list: handleList,
+  verify: handleVerify,
 };
 
 /** Actions that send several frames in a row: the landings of earlier batches finish first (§6.11). */

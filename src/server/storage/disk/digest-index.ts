@@ -45,7 +45,7 @@ export class DigestIndex {
   }
 
   /** Loads (and, when mostly stale, compacts) the log in the state directory. */
-  static async open(stateDir: StateDir): Promise<DigestIndex> {
+  static async open(stateDir: StateDir, options: { readOnly?: boolean } = {}): Promise<DigestIndex> {
     const index = new DigestIndex(stateDir);
     let lines: string[] = [];
     try {
@@ -70,7 +70,7 @@ export class DigestIndex {
         // A torn last line after a crash: ignore it.
       }
     }
-    if (lines.length > 1000 && lines.length > 2 * (index.entries.size + index.landings.size)) await index.compact();
+    if (!options.readOnly && lines.length > 1000 && lines.length > 2 * (index.entries.size + index.landings.size)) await index.compact();
     return index;
   }
 

@@ -1,0 +1,57 @@
+/**
+ * `ftx ls host[:port] [REMOTE]`: names, sizes, mtimes and recorded md5s, page by page (a listing of
+ * 100,000 files is never held whole): aligned columns like `ls -l`, or one JSON object per line.
+ */
+import { parseDestination } from '../client/address.js';
+import { ClientConnection } from '../client/connection.js';
+import { listRemote } from '../client/remote-list.js';
+import { UsageError } from '../errors.js';
+import type { ListEntry } from '../protocol/read-replies.js';
+import { formatHostPort } from '../transport/connect.js';
+import { EXIT } from './exit-codes.js';
+import type { CliIo } from './io.js';
+import { resolveToken, type TokenOptions } from './option-parsers.js';
+
+/** Commander's options of `ls`. */
+export interface LsCliOptions extends TokenOptions {
+  recursive?: boolean;
+  json?: boolean;
+  connectTimeout?: number;
+}
+
+const TYPE_CHAR: Record<ListEntry['type'], string> = { file: '-', dir: 'd', other: '?' };
+
+/** `-rw-r--r--` of an entry. */
+export function modeString(entry: ListEntry): string {
+  const bits = 'rwxrwxrwx';
+  let text = TYPE_CHAR[entry.type];
+  for (let i = 0; i < 9; i++) text += entry.mode & (1 << (8 - i)) ? bits[i] : '-';
+  return text;
+}
+
+/** One aligned line: mode, size, mtime (UTC), md5 (or "-"), name; names are printed as JSON when they hold odd characters. */
+export function formatEntry(entry: ListEntry): string {
+  const size = String(entry.type === 'file' ? entry.size : 0).padStart(15);
+  const mtime = new Date(entry.mtime).toISOString().slice(0, 16).replace('T', ' ');
+  const md5 = (entry.type === 'file' ? entry.md5 ?? 'unrecorded' : '-').padEnd(32);
+  const name = /^[\x21-\x7e\u00a0-\uffff][\x20-\x7e\u00a0-\uffff]*$/.test(entry.name) ? entry.name : JSON.stringify(entry.name);
+  return `${modeString(entry)} ${size} ${mtime} ${md5} ${name}${entry.type === 'dir' ? '/' : ''}`;
+}
+
+/** Lists; resolves with the exit code. */
+export async function runLs(args: string[], options: LsCliOptions, io: CliIo): Promise<number> {
+  if (args.length < 1 || args.length > 2) throw new UsageError('ls needs a server and at most one remote path: ftx ls <host[:port]> [remote]');
+  const { host, port } = parseDestination(args[0]!);
+  const path = (args[1] ?? '').replace(/^\.\/+/, '').replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
+  const token = resolveToken(options);
+  const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}) });
+  try {
+    if (!link.supports('list')) throw new UsageError(`${formatHostPort(host, port)} does not offer listings (an older ftx server)`);
+    await listRemote(link, path, options.recursive === true, (entries) => {
+      io.stdout.write(entries.map((e) => (options.json ? JSON.stringify(e) : formatEntry(e))).join('\n') + (entries.length > 0 ? '\n' : ''));
+    });
+  } finally {
+    await link.close().catch(() => link.destroy());
+  }
+  return EXIT.OK;
+}

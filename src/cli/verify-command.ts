@@ -1,0 +1,82 @@
+/**
+ * `ftx verify host[:port] [REMOTE]` asks the server to scrub; `ftx verify DIR [PATH]` (an argument
+ * with a "/", or "."/"..") scrubs a served directory on this machine, without a connection and
+ * without a rate limit. Problems are one line each, the totals one line; exit 6 when anything is
+ * corrupt or missing.
+ */
+import { parseDestination } from '../client/address.js';
+import { ClientConnection } from '../client/connection.js';
+import { verifyRemote } from '../client/remote-verify.js';
+import { UsageError } from '../errors.js';
+import type { VerifyResult, VerifySummary } from '../protocol/read-replies.js';
+import { formatHostPort } from '../transport/connect.js';
+import { formatBytes } from '../ui/format.js';
+import { EXIT } from './exit-codes.js';
+import type { CliIo } from './io.js';
+import { resolveToken, type TokenOptions } from './option-parsers.js';
+
+/** Commander's options of `verify`. */
+export interface VerifyCliOptions extends TokenOptions {
+  json?: boolean;
+  quiet?: boolean;
+  connectTimeout?: number;
+}
+
+/** True when the first argument names a local directory rather than a server. */
+export function isLocalTarget(text: string): boolean {
+  return text.includes('/') || text === '.' || text === '..';
+}
+
+function describeResult(r: VerifyResult): string {
+  const what = r.state === 'corrupt' ? `CORRUPT: ${r.message ?? ''}${r.recorded ? ` (recorded ${r.recorded}, read ${r.md5 ?? '?'})` : ''}`
+    : r.state === 'missing' ? 'MISSING' : `unrecorded: no md5 was recorded at upload; read ${r.md5 ?? '?'}`;
+  return `${r.filename}: ${what}`;
+}
+
+/** Runs a verify; resolves with the exit code (6 when anything is corrupt or missing). */
+export async function runVerify(args: string[], options: VerifyCliOptions, io: CliIo): Promise<number> {
+  if (args.length < 1 || args.length > 2) throw new UsageError('verify needs a server or a local directory, and at most one path: ftx verify <host[:port] | dir> [path]');
+  const path = (args[1] ?? '').replace(/^\.\/+/, '').replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
+  let progressShown = 0;
+  const onResult = (r: VerifyResult): void => {
+    if (options.json) io.stdout.write(`${JSON.stringify({ event: 'file', ...r })}\n`);
+    else if (r.state !== 'ok' && !(options.quiet && r.state === 'unrecorded')) io.stdout.write(`${describeResult(r)}\n`);
+  };
+  const onProgress = (bytes: number): void => {
+    if (options.json || options.quiet || !io.stderr.isTTY || Date.now() - progressShown < 1000) return;
+    progressShown = Date.now();
+    io.stderr.write(`\rftx: verifying… ${formatBytes(bytes)} read`);
+  };
+  let summary: VerifySummary;
+  let where: string;
+  if (isLocalTarget(args[0]!)) {
+    where = args[0]!;
+    const [{ openDiskReader }, { scrub }, { ReadRate }] = await Promise.all([
+      import('../server/storage/disk/disk-reader.js'), import('../server/scrub.js'), import('../server/limits/read-rate.js'),
+    ]);
+    const reader = await openDiskReader(args[0]!);
+    try {
+      summary = await scrub(reader, path, new ReadRate(Infinity), { result: onResult, progress: onProgress });
+    } finally {
+      await reader.close();
+    }
+  } else {
+    const { host, port } = parseDestination(args[0]!);
+    where = formatHostPort(host, port);
+    const token = resolveToken(options);
+    const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}) });
+    try {
+      if (!link.supports('verify')) throw new UsageError(`${where} does not offer verify (an older ftx server)`);
+      summary = await verifyRemote(link, path, onResult, onProgress);
+    } finally {
+      await link.close().catch(() => link.destroy());
+    }
+  }
+  if (progressShown > 0) io.stderr.write('\n');
+  const code = summary.corrupt + summary.missing > 0 ? EXIT.VERIFICATION : EXIT.OK;
+  if (options.json) io.stdout.write(`${JSON.stringify({ event: 'summary', ...summary, exitCode: code })}\n`);
+  else if (!options.quiet || code !== EXIT.OK) {
+    io.stderr.write(`ftx: ${where}: ${summary.files} files, ${formatBytes(summary.bytes)}: ${summary.ok} ok, ${summary.corrupt} corrupt, ${summary.missing} missing, ${summary.unrecorded} unrecorded\n`);
+  }
+  return code;
+}

@@ -1,0 +1,186 @@
+/**
+ * Where downloads land on the client (docs/PROTOCOL.md §6.11, README "ftx get"): below one local
+ * directory, never through a symlink in the local tree, atomically. The bytes go to a partial beside
+ * the target (`.ftx-get-<key>.part`, mode 0600, with its `.json` saying which remote file it holds,
+ * so that a later run resumes it); once verified it gets its mode and mtime, is fsynced and takes
+ * the target's name by link (no replace) or rename (overwrite); then the directory is fsynced.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, lstat, mkdir, open, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LocalFileError } from '../errors.js';
+
+/** What the partial holds: which remote file (by its header), so that a resume asks for the same one. */
+export interface PartialMeta {
+  name: string;
+  size: number;
+  mtime: number;
+  md5: string | null;
+}
+
+/** How an existing local file is treated (the same policy as put's --if-exists). */
+export type LocalIfExists = 'fail' | 'overwrite' | 'skip' | 'rename';
+
+function localError(path: string, error: unknown, what: string): LocalFileError {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  return new LocalFileError(`${path}: cannot ${what}: ${code}`, { cause: error });
+}
+
+/** The local directory downloads land in; every path below it is walked without following a symlink. */
+export class LocalRoot {
+  constructor(readonly dir: string) {}
+
+  /** The directory for `segments` (a file's parent), created as needed; a symlink or a file on the way is refused. */
+  async ensureDir(segments: readonly string[]): Promise<string> {
+    let path = this.dir;
+    for (const segment of segments) {
+      path = join(path, segment);
+      const info = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw localError(path, error, 'inspect');
+      });
+      if (info?.isSymbolicLink()) throw new LocalFileError(`${path} is a symlink in the local tree: not followed, nothing written below it`);
+      if (info && !info.isDirectory()) throw new LocalFileError(`${path} exists and is not a directory`);
+      if (!info) {
+        await mkdir(path).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EEXIST') throw localError(path, error, 'create the directory');
+        });
+        // Created meanwhile by someone else as something else: look again.
+        const made = await lstat(path);
+        if (!made.isDirectory() || made.isSymbolicLink()) throw new LocalFileError(`${path} is not a directory`);
+      }
+    }
+    return path;
+  }
+}
+
+/** The partial's paths for a target file name in `dir`. */
+export function partialPaths(dir: string, base: string): { data: string; meta: string } {
+  const key = createHash('sha256').update(base).digest('hex').slice(0, 32);
+  return { data: join(dir, `.ftx-get-${key}.part`), meta: join(dir, `.ftx-get-${key}.json`) };
+}
+
+/** A partial kept from an earlier attempt of `name`: its length and what it holds; else none. */
+export async function keptPartial(dir: string, base: string, name: string): Promise<{ offset: number; meta: PartialMeta } | undefined> {
+  const paths = partialPaths(dir, base);
+  try {
+    const meta = JSON.parse(await readFile(paths.meta, 'utf8')) as PartialMeta;
+    const info = await lstat(paths.data);
+    if (meta.name !== name || !info.isFile() || typeof meta.size !== 'number') return undefined;
+    return { offset: Math.min(info.size, meta.size), meta };
+  } catch {
+    return undefined;
+  }
+}
+
+/** One download being written: the partial's descriptor and the md5 of everything in it. */
+export class LocalPartial {
+  private readonly hash = createHash('md5');
+  private position: number;
+
+  private constructor(readonly paths: { data: string; meta: string }, private readonly handle: FileHandle, offset: number) {
+    this.position = offset;
+  }
+
+  /** Opens (or continues) the partial of `base` in `dir`: its first `offset` bytes are kept and hashed. */
+  static async open(dir: string, base: string, offset: number, meta: PartialMeta): Promise<LocalPartial> {
+    const paths = partialPaths(dir, base);
+    if (offset === 0) await writeFile(paths.meta, JSON.stringify(meta), { mode: 0o600 }).catch((e) => { throw localError(paths.meta, e, 'write'); });
+    let handle: FileHandle;
+    try {
+      handle = await open(paths.data, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    } catch (error) {
+      throw localError(paths.data, error, 'open');
+    }
+    const partial = new LocalPartial(paths, handle, offset);
+    try {
+      await handle.truncate(offset);
+      for (let at = 0; at < offset;) {
+        const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(Math.min(1 << 20, offset - at)), 0, Math.min(1 << 20, offset - at), at);
+        if (bytesRead === 0) throw new LocalFileError(`${paths.data}: shorter than its ${offset} kept bytes`);
+        partial.hash.update(buffer.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+    } catch (error) {
+      await handle.close();
+      throw error instanceof LocalFileError ? error : localError(paths.data, error, 'read');
+    }
+    return partial;
+  }
+
+  /** Appends received bytes (the chunk is copied by the write before it returns). */
+  async write(chunk: Buffer): Promise<void> {
+    this.hash.update(chunk);
+    const at = this.position;
+    this.position += chunk.length;
+    await this.handle.write(chunk, 0, chunk.length, at);
+  }
+
+  /** The md5 of the whole partial so far (call once, at the end). */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+
+  /** Gives the file its mode and mtime and makes it durable; then closes it. */
+  async seal(mode: number, mtime: number): Promise<void> {
+    try {
+      await this.handle.chmod(mode & 0o777);
+      await this.handle.utimes(new Date(), new Date(mtime));
+      await this.handle.sync();
+    } finally {
+      await this.handle.close();
+    }
+  }
+
+  /** Closes the partial and keeps it for a resume. */
+  async keep(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+
+  /** Closes and removes the partial and its meta. */
+  async discard(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    await rm(this.paths.data, { force: true });
+    await rm(this.paths.meta, { force: true });
+  }
+}
+
+/** `stem.N.ext` of a file name (as the server's rename, PROTOCOL.md §8). */
+export function numberedName(base: string, n: number): string {
+  const dot = base.indexOf('.', 1);
+  return dot < 0 ? `${base}.${n}` : `${base.slice(0, dot)}.${n}${base.slice(dot)}`;
+}
+
+/**
+ * Gives the sealed partial its final name in `dir`: rename over the target with `overwrite`, else
+ * link (which fails if the name is taken) and unlink; `rename` tries stem.N.ext. Returns the path it
+ * landed under, or null when the name was taken (fail/skip).
+ */
+export async function placePartial(dir: string, base: string, policy: LocalIfExists, paths: { data: string; meta: string }): Promise<string | null> {
+  let landed: string | null = null;
+  if (policy === 'overwrite') {
+    const target = join(dir, base);
+    const info = await lstat(target).catch(() => undefined);
+    if (info?.isDirectory()) throw new LocalFileError(`${target} is a directory`);
+    await rename(paths.data, target).catch((e) => { throw localError(target, e, 'rename into place'); });
+    landed = target;
+  } else {
+    for (let n = 0; n <= (policy === 'rename' ? 1000 : 0) && landed === null; n++) {
+      const target = join(dir, n === 0 ? base : numberedName(base, n));
+      try {
+        await link(paths.data, target);
+        landed = target;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw localError(target, error, 'link into place');
+      }
+    }
+    if (landed !== null) await unlink(paths.data).catch(() => undefined);
+  }
+  if (landed === null) return null;
+  await rm(paths.meta, { force: true });
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY).catch(() => undefined);
+  await handle?.sync().catch(() => undefined);
+  await handle?.close();
+  return landed;
+}

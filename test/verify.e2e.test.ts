@@ -1,0 +1,58 @@
+/** `ftx verify`: a scrub on the server (verify action) and of a local served directory; exit 6 on corruption. */
+import { randomBytes } from 'node:crypto';
+import { open, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TokenSet } from '../src/server/auth/token-set.js';
+import { runFtx } from './helpers/cli.js';
+import { withServer } from './helpers/server.js';
+
+async function rot(path: string, at: number): Promise<void> {
+  const before = await stat(path);
+  const handle = await open(path, 'r+');
+  const byte = Buffer.alloc(1);
+  await handle.read(byte, 0, 1, at);
+  await handle.write(Buffer.from([byte[0]! ^ 0x40]), 0, 1, at);
+  await handle.close();
+  await utimes(path, before.atime, before.mtime);
+}
+
+describe('ftx verify', () => {
+  it('reports ok, corrupt, missing and unrecorded; exit 6 on corruption, 0 when clean', async () => {
+    await withServer({}, async ({ server, root, scratch }) => {
+      for (const name of ['a.bin', 'b.bin']) await writeFile(join(scratch, name), randomBytes(100_000));
+      const host = `127.0.0.1:${server.port}`;
+      expect((await runFtx(['put', join(scratch, 'a.bin'), join(scratch, 'b.bin'), host, '--dir', 'd'])).code).toBe(0);
+      await writeFile(join(root, 'd', 'hand.txt'), 'placed by hand');
+      const clean = await runFtx(['verify', host, '--json']);
+      expect(clean.code, clean.stderr).toBe(0);
+      const summary = JSON.parse(clean.stdout.trim().split('\n').pop()!) as Record<string, number>;
+      expect(summary).toMatchObject({ event: 'summary', files: 3, ok: 2, unrecorded: 1, corrupt: 0 });
+      await rot(join(root, 'd', 'b.bin'), 5000);
+      const dirty = await runFtx(['verify', host, 'd']);
+      expect(dirty.code).toBe(6);
+      expect(dirty.stdout).toContain('d/b.bin: CORRUPT');
+      expect(dirty.stdout).toContain('d/hand.txt: unrecorded');
+      expect(dirty.stderr).toContain('1 corrupt');
+      const one = await runFtx(['verify', host, 'd/a.bin']);
+      expect(one.code).toBe(0);
+      const gone = await runFtx(['verify', host, 'd/nope.bin']);
+      expect(gone.code).toBe(6);
+      expect(gone.stdout).toContain('MISSING');
+      // The same check on the server box, without a connection (while the server runs).
+      const local = await runFtx(['verify', root, '--json']);
+      expect(local.code, local.stderr).toBe(6);
+      expect(JSON.parse(local.stdout.trim().split('\n').pop()!)).toMatchObject({ files: 3, ok: 1, corrupt: 1, unrecorded: 1 });
+      expect((await runFtx(['verify', scratch])).code).toBe(2); // not a served directory
+    });
+  });
+
+  it('needs the verify scope', async () => {
+    const reader = 'ftx1_reader-only-token-0123456789abcdef';
+    await withServer({ tokens: TokenSet.parse(`r read ${reader}`, 't') }, async ({ server }) => {
+      const result = await runFtx(['verify', `127.0.0.1:${server.port}`], { FTX_TOKEN: reader });
+      expect(result.code).toBe(5);
+      expect(result.stderr).toContain('needs_verify');
+    });
+  });
+});
