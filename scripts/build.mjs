@@ -6,11 +6,17 @@
  * Source maps are correct or absent: the bundle's is esbuild's, composed with tsc's (it points into
  * src/*.ts); every map embeds its sources (src/ is not in the package). The CLI modules that went
  * into the bundle are removed from dist/.
+ * The object-store backend (src/server/storage/s3/, with the AWS SDK and hash-wasm, optional
+ * dependencies) stays out of the bundle on purpose: bundled, its static SDK imports would be hoisted
+ * to the top of the ESM bundle and load ~600 KB of SDK on every `ftx put` (and fail where optional
+ * dependencies were omitted). `ftx serve s3://…` loads dist/server/storage/s3/s3-storage.js (tsc's
+ * output) by a dynamic import that esbuild leaves as it is; the bundle sits in dist/cli/ like the
+ * module that imports it, so the relative path holds.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const require = createRequire(import.meta.url);
@@ -28,7 +34,19 @@ const result = await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: Object.keys(pkg.dependencies ?? {}),
+  external: [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})],
+  plugins: [{
+    // Left as imports of tsc's files: the S3 backend (see above), and errors.js, so that the bundle
+    // and the backend share one set of error classes (instanceof StatusError must hold for a refusal
+    // the backend throws, or the server would answer it as a 500).
+    name: 'ftx-shared-modules-external',
+    setup(b) {
+      b.onResolve({ filter: /(\/storage\/s3\/s3-storage|^\.\.?(\/\.\.)*\/errors)\.js$/ }, (args) => {
+        const target = relative(dirname(resolve(BUNDLE)), resolve(args.resolveDir, args.path));
+        return { path: target.startsWith('.') ? target : `./${target}`, external: true };
+      });
+    },
+  }],
   sourcemap: true,
   sourcesContent: true,
   metafile: true,

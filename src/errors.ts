@@ -110,6 +110,13 @@ export class DirectoryInUseError extends FtxError {
   }
 }
 
+/** `serve s3://…`: the object store cannot be used (unreachable, credentials refused, no such bucket). */
+export class StoreUnavailableError extends FtxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store_unavailable', message, options);
+  }
+}
+
 /**
  * A refusal with a wire status (docs/PROTOCOL.md, "Status codes"): raised by server handlers and sent
  * to the peer as an error reply; raised on the client when the server answers with such a reply.

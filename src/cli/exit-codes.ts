@@ -18,6 +18,8 @@ export const EXIT = {
   PRODUCER: 11,
   /** `serve`: another ftx server already serves that directory. */
   DIR_IN_USE: 12,
+  /** `serve s3://…`: the object store cannot be used. */
+  STORE: 13,
   /** 128 + the signal's number, as a shell reports a process killed by it. */
   SIGINT: 130,
   SIGTERM: 143,
@@ -38,6 +40,7 @@ export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
   PARTIAL: 'partial: some files failed, the others were sent or skipped',
   PRODUCER: 'the command of "put -- COMMAND" failed: nothing landed',
   DIR_IN_USE: 'serve: another ftx serve already serves that directory',
+  STORE: 'serve: the object store cannot be used (unreachable, credentials, bucket)',
   SIGINT: 'interrupted by SIGINT (Ctrl-C)',
   SIGTERM: 'interrupted by SIGTERM',
 };
@@ -62,6 +65,7 @@ export function exitCodeFor(error: unknown): number {
     case 'local_io': return EXIT.LOCAL_FILE;
     case 'producer_failed': return EXIT.PRODUCER;
     case 'dir_in_use': return EXIT.DIR_IN_USE;
+    case 'store_unavailable': return EXIT.STORE;
     default: return EXIT.INTERNAL;
   }
 }

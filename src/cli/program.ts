@@ -79,8 +79,8 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
 function addServeCommand(program: Command, io: CliIo): void {
   const serve = program
     .command('serve')
-    .description('receive files into a directory')
-    .argument('[dir]', 'directory to store files in', '.')
+    .description('receive files into a directory, or into an S3 bucket (s3://bucket[/prefix])')
+    .argument('[dir]', 'directory to store files in, or s3://bucket[/prefix] (AWS_* variables and ~/.aws say where and as whom)', '.')
     .option('-H, --host <address>', 'address to listen on (default: 127.0.0.1 without a token, all interfaces with one)')
     .addOption(checked('-p, --port <port>', `port to listen on, 0 for any free port (default: ${DEFAULT_PORT})`, parseListenPort));
   tokenOptions(serve, 'require clients to prove this token (visible in ps: prefer --token-file)')
@@ -94,6 +94,12 @@ function addServeCommand(program: Command, io: CliIo): void {
     .addOption(checked('--max-buffer <size>', `upload data held in memory by all connections together; beyond it clients wait (default: ${DEFAULT_MAX_BUFFER_BYTES / 2 ** 20}M)`, parseBufferSize))
     .addOption(checked('--verify-rate <MiB/s>', 'most MiB per second all scrubs (ftx verify) together read, so that uploads are not starved (default: 200)', parsePositiveCount))
     .option('-q, --quiet', 'no log lines, errors only')
+    .option('--s3-endpoint <url>', 's3://: the store\'s URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile\'s endpoint_url, else AWS)')
+    .option('--s3-region <region>', 's3://: region (default: AWS_REGION, the profile\'s region, else us-east-1)')
+    .option('--s3-profile <name>', 's3://: profile in ~/.aws/config and credentials (default: AWS_PROFILE)')
+    .addOption(new Option('--s3-addressing <style>', 's3://: bucket in the path or in the host name (default: auto = path with a custom endpoint, else virtual)')
+      .choices(['auto', 'path', 'virtual']).env('FTX_S3_ADDRESSING'))
+    .addOption(checked('--s3-timeout <seconds>', 's3://: deadline of one small store request; parts get 30 s + 1 s per MiB (default: 10)', parseSeconds))
     .addHelpText('after', `${SERVE_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()
     .action(async (dir: string, options: ServeCliOptions, command: Command) => {

@@ -9,6 +9,8 @@ import { startServer, type RunningServer } from '../server/server.js';
 import { lineWriter, type CliIo, type LineWriter } from './io.js';
 import { resolveToken } from './option-parsers.js';
 import { loadTokensFile, type TokenSet } from '../server/auth/token-set.js';
+import { isS3Target, parseS3Target, type S3Addressing, type S3ClientSettings, type S3Location } from '../server/storage/s3/s3-location.js';
+import type { Storage } from '../server/storage/storage.js';
 
 /** Commander's options of `serve`, values already checked and converted (program.ts). */
 export interface ServeCliOptions {
@@ -27,6 +29,11 @@ export interface ServeCliOptions {
   /** --verify-rate, MiB/s. */
   verifyRate?: number;
   quiet?: boolean;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Profile?: string;
+  s3Addressing?: S3Addressing;
+  s3Timeout?: number;
 }
 
 /** Everything `serve` will do. */
@@ -49,6 +56,8 @@ export interface ServePlan {
   /** Bytes per second all scrubs may read. */
   verifyRateBytes?: number;
   quiet: boolean;
+  /** An object store instead of a directory (`s3://bucket[/prefix]`). */
+  s3?: { location: S3Location; settings: S3ClientSettings };
 }
 
 /** True for addresses only this machine can reach. */
@@ -64,13 +73,16 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function planServe(dir: string | undefined, options: ServeCliOptions): ServePlan {
   const root = dir ?? '.';
-  let isDirectory = false;
-  try {
-    isDirectory = statSync(root).isDirectory();
-  } catch {
-    isDirectory = false;
+  const s3 = planS3(root, options);
+  if (s3 === undefined) {
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(root).isDirectory();
+    } catch {
+      isDirectory = false;
+    }
+    if (!isDirectory) throw new UsageError(`${root} is not a directory`);
   }
-  if (!isDirectory) throw new UsageError(`${root} is not a directory`);
   let token = resolveToken(options);
   const tokens = options.tokens !== undefined ? loadTokensFile(options.tokens) : undefined;
   if (tokens && token !== undefined) throw new UsageError('--tokens cannot be combined with --token or --token-file (FTX_TOKEN, FTX_TOKEN_FILE)');
@@ -96,12 +108,47 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     ...(options.maxBuffer !== undefined ? { maxBufferBytes: options.maxBuffer } : {}),
     ...(options.verifyRate !== undefined ? { verifyRateBytes: options.verifyRate * 1024 * 1024 } : {}),
     quiet: options.quiet ?? false,
+    ...(s3 !== undefined ? { s3 } : {}),
   };
+}
+
+/** The store of an `s3://` target; the --s3-* options make sense only with one. */
+function planS3(target: string, options: ServeCliOptions): ServePlan['s3'] {
+  const given = (['s3Endpoint', 's3Region', 's3Profile', 's3Addressing', 's3Timeout'] as const).filter((k) => options[k] !== undefined);
+  if (!isS3Target(target)) {
+    if (given.length > 0) throw new UsageError(`--${given[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs an s3://bucket[/prefix] target`);
+    return undefined;
+  }
+  return {
+    location: parseS3Target(target),
+    settings: {
+      ...(options.s3Endpoint !== undefined ? { endpoint: options.s3Endpoint } : {}),
+      ...(options.s3Region !== undefined ? { region: options.s3Region } : {}),
+      ...(options.s3Profile !== undefined ? { profile: options.s3Profile } : {}),
+      ...(options.s3Addressing !== undefined ? { addressing: options.s3Addressing } : {}),
+      ...(options.s3Timeout !== undefined ? { requestTimeoutMs: options.s3Timeout } : {}),
+    },
+  };
+}
+
+/**
+ * Opens the object store. The S3 backend (and the AWS SDK, an optional dependency) is loaded only
+ * here, by a dynamic import the CLI bundle leaves external: `ftx put` and disk serving never load it.
+ */
+async function openS3Storage(s3: NonNullable<ServePlan['s3']>, maxSize: number | undefined): Promise<Storage> {
+  let backend: typeof import('../server/storage/s3/s3-storage.js');
+  try {
+    backend = await import('../server/storage/s3/s3-storage.js');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new UsageError('serving s3:// needs the optional dependencies @aws-sdk/client-s3 and hash-wasm (installed unless --omit=optional)');
+  }
+  return backend.S3Storage.open(s3.location, s3.settings, maxSize !== undefined ? { maxSize } : {});
 }
 
 async function listen(plan: ServePlan, lines: LineWriter | undefined, host: string): Promise<RunningServer> {
   return startServer({
-    root: plan.root,
+    ...(plan.s3 !== undefined ? { storage: await openS3Storage(plan.s3, plan.maxSize) } : { root: plan.root }),
     host,
     port: plan.port,
     idleTimeoutMs: plan.idleTimeoutMs,

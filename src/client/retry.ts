@@ -43,7 +43,9 @@ export function markFirstConnectFailure(error: ConnectError): void {
 
 /** Failures worth another attempt: the network (once the server was reached), or a server that asks to come back later. */
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof StatusError) return error.code === ERROR_CODE.BUSY || error.code === ERROR_CODE.SERVER_BUSY;
+  if (error instanceof StatusError) {
+    return error.code === ERROR_CODE.BUSY || error.code === ERROR_CODE.SERVER_BUSY || error.code === ERROR_CODE.STORE_UNAVAILABLE;
+  }
   if (error instanceof ConnectError && firstConnectFailures.has(error)) return false;
   const code = (error as { code?: string }).code;
   return code === 'connection_lost' || code === 'connect_failed';

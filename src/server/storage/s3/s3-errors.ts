@@ -65,5 +65,6 @@ export function toStatusError(error: unknown, kind: S3CallKind, what: string, ti
   if (code === 'SlowDown' || code === 'ServiceUnavailable' || status === 503) {
     return new StatusError(503, ERROR_CODE.STORE_UNAVAILABLE, `the object store is overloaded (${code}) at ${what}`);
   }
-  return new StatusError(500, ERROR_CODE.INTERNAL, `the object store failed ${what}: ${code}${status !== undefined ? ` (HTTP ${status})` : ''}`);
+  const detail = status !== undefined ? ` (HTTP ${status})` : (error as SdkError | null)?.message ? ` (${(error as SdkError).message})` : '';
+  return new StatusError(500, ERROR_CODE.INTERNAL, `the object store failed ${what}: ${code}${detail}`);
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { StatusError } from '../../../errors.js';
+import { StatusError, StoreUnavailableError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import { splitSafeFilename } from '../../uploads/names.js';
 import { numberedName } from '../disk/file-ops.js';
@@ -59,7 +59,7 @@ export class S3Storage implements Storage {
     } catch (error) {
       bucket.client.destroy();
       const why = error instanceof Error ? error.message : String(error);
-      throw new StatusError(STATUS.SERVICE_UNAVAILABLE, ERROR_CODE.STORE_UNAVAILABLE, `cannot use s3://${location.bucket}/${location.prefix}: ${why}`);
+      throw new StoreUnavailableError(`cannot use s3://${location.bucket}/${location.prefix}: ${why}`, { cause: error });
     }
     return new S3Storage(bucket, options);
   }
