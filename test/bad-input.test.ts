@@ -167,6 +167,22 @@ describe('bad input over a raw socket', () => {
       await expectServerUp(fixture);
     });
   });
+  it('a malformed uploadId (PROTOCOL.md §6.1: 1-64 characters 0x21-0x7E): 400 bad_request, the connection stays usable', async () => {
+    await withServer({}, async (fixture) => {
+      const peer = await RawPeer.connect(fixture.server.port);
+      await peer.handshake();
+      for (const uploadId of ['', 'a b', 'x'.repeat(65), 'caf\u00e9', 'tab\there', 7, null, ['u']]) {
+        expect(await putHeader(peer, { filename: 'u.txt', size: 2, uploadId }), JSON.stringify(uploadId)).toMatchObject({ status: 400, code: 'bad_request', id: 1 });
+      }
+      expect(await putHeader(peer, { filename: 'u.txt', size: 2, uploadId: `${'!~'.repeat(32)}` })).toMatchObject({ status: 200, offset: 0 });
+      peer.sendRaw('hi');
+      peer.send({ action: 'end', id: 1, md5: md5(Buffer.from('hi')) });
+      expect(await peer.frame()).toMatchObject({ status: 200, receipt: { filename: 'u.txt' } });
+      peer.destroy();
+      expect(await listTree(fixture.root)).toEqual(['u.txt']);
+    });
+  });
+
   it('a request with a missing or malformed id: 400 without id, the connection stays usable (PROTOCOL.md §1, §5.1)', async () => {
     await withServer({}, async (fixture) => {
       const peer = await RawPeer.connect(fixture.server.port);

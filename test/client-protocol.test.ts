@@ -4,7 +4,7 @@
  * a refusal that explains a failure better than the failure itself, and a putmany reply whose
  * verdicts do not match the batch (a hand-driven peer over a real socket).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -77,6 +77,30 @@ describe('a server that offers less than v1', () => {
 });
 
 describe('a refusal that came before the failure (throwEarlyRefusal)', () => {
+  it('a file put whose file shrinks after the server refused reports the refusal (507), not the local failure', async () => {
+    const scratch = await makeTempDir();
+    try {
+      const path = join(scratch.dir, 'shrinking.bin');
+      await writeFile(path, Buffer.alloc(1024 * 1024, 1));
+      // The peer empties the file once the client has sized it (the put names its size), then
+      // acknowledges and at once refuses: the client's first read finds the file shorter.
+      await withPeer(async (conn, request) => {
+        await truncate(path, 0);
+        conn.send({ type: 'reply', id: request.id, status: 200, code: 'ok', message: 'send the body', offset: 0 });
+        conn.send({ type: 'reply', id: request.id, status: 507, code: 'insufficient_storage', message: 'the disk is full' });
+      }, async (port) => {
+        const client = new FtxClient({ host: '127.0.0.1', port });
+        try {
+          await expect(client.put(path, { remoteName: 'x.bin', resume: false })).rejects.toMatchObject({ code: 'insufficient_storage', status: 507 });
+        } finally {
+          client.destroy();
+        }
+      });
+    } finally {
+      await scratch.cleanup();
+    }
+  });
+
   it('a stream over the server\'s limit whose input then fails reports the server\'s 413, not the input', async () => {
     await withServer({ maxSize: 1024 * 1024 }, async (fixture) => {
       const client = new FtxClient({ host: '127.0.0.1', port: fixture.server.port });
@@ -95,6 +119,29 @@ describe('a refusal that came before the failure (throwEarlyRefusal)', () => {
     });
   });
 });
+
+/** A hand-driven "server": speaks the handshake, then hands each connection's first request to `onRequest`. */
+async function withPeer(onRequest: (conn: FramedConnection, request: Record<string, unknown>) => Promise<void>, fn: (port: number) => Promise<void>): Promise<void> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    void (async () => {
+      const conn = new FramedConnection(socket);
+      conn.send({ type: 'hello', protocol: 1, server: 'peer/0', auth: 'none', nonce: '00'.repeat(32), actions: ['put', 'check', 'mkdir', 'putmany'], features: [], maxFrame: 65536 });
+      await conn.receive();
+      conn.send({ type: 'reply', status: 200, code: 'ok', message: 'welcome' });
+      await onRequest(conn, (await conn.receive())!);
+    })().catch(() => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await fn((server.address() as { port: number }).port);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
 
 /** A hand-driven "server": speaks the handshake, reads one request (a putmany with its bodies), sends `answer(request)`. */
 async function withBatchPeer(answer: (request: PutManyRequest) => object, fn: (port: number) => Promise<void>): Promise<void> {
