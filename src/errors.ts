@@ -35,6 +35,35 @@ export class ConnectionLostError extends FtxError {
   }
 }
 
+/**
+ * Thrown when the TLS layer refuses the peer (docs/PROTOCOL.md §14): `auth_failed` when the server
+ * does not accept the client's token or does not prove it knows it; `certificate_mismatch` when the
+ * server's certificate is not the pinned one or not signed by the given CA.
+ */
+export class TlsAuthError extends FtxError {
+  constructor(code: 'auth_failed' | 'certificate_mismatch', message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * Server side: an accepted connection that did not become a TLS connection (logged, never sent):
+ * `plain` for a plain-text client (it got a plain refusal), `handshake` for a failed TLS handshake.
+ */
+export class TlsAcceptError extends FtxError {
+  readonly kind: 'plain' | 'handshake';
+  /** OpenSSL's or Node's code of the failure ("timeout" for a handshake that took too long). */
+  readonly reason: string;
+  /** The PSK identity the client offered, if any (at most 64 characters). */
+  readonly offered: string | undefined;
+  constructor(kind: 'plain' | 'handshake', reason: string, message: string, offered?: string) {
+    super('tls_accept', message);
+    this.kind = kind;
+    this.reason = reason;
+    this.offered = offered;
+  }
+}
+
 /** Thrown when the peer violates the wire format (bad length, bad JSON, wrong message shape or order). */
 export class ProtocolError extends FtxError {
   constructor(message: string) {

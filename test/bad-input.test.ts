@@ -7,9 +7,9 @@ import { listPartialStates, listTree, md5, type ServerFixture, withServer, write
 import { RawPeer } from './helpers/raw-peer.js';
 
 /** Proves the server still serves: a normal client lands a file. */
-async function expectServerUp(fixture: ServerFixture, token?: string): Promise<void> {
+async function expectServerUp(fixture: ServerFixture, /** Of a server run with insecurePlaintext. */ token?: string): Promise<void> {
   const { path } = await writeRandomFile(fixture.scratch, 'probe', 1234);
-  const client = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port, ...(token ? { token } : {}) });
+  const client = await FtxClient.connect({ host: '127.0.0.1', port: fixture.server.port, ...(token ? { token, insecurePlaintext: true } : {}) });
   const name = `probe-${randomBytes(4).toString('hex')}`;
   await client.put(path, { remoteName: name });
   await client.close();
@@ -85,8 +85,8 @@ describe('bad input over a raw socket', () => {
     });
   });
 
-  it('wrong or missing token: 401 and the connection closes; nothing can be written', async () => {
-    await withServer({ token: 'right' }, async (fixture) => {
+  it('wrong or missing token: 401 and the connection closes; nothing can be written (in-band HMAC, --insecure-plaintext)', async () => {
+    await withServer({ token: 'right', insecurePlaintext: true }, async (fixture) => {
       for (const token of ['wrong', undefined]) {
         const peer = await RawPeer.connect(fixture.server.port);
         expect(await peer.handshake(token)).toMatchObject({ status: 401, code: 'auth_failed' });

@@ -109,7 +109,7 @@ async function parseCli(argv: string[], env: Record<string, string> = {}): Promi
 
 describe('environment variables (commander Option.env)', () => {
   it('FTX_HOST, FTX_DIR and FTX_IF_EXISTS fill --to, --dir and --if-exists; options win', async () => {
-    const fromEnv = await parseCli(['put', 'a'], { FTX_HOST: 'backup-host:7000', FTX_DIR: 'nightly', FTX_IF_EXISTS: 'rename' });
+    const fromEnv = await parseCli(['put', 'a'], { FTX_HOST: 'backup-host:7000', FTX_DIR: 'nightly', FTX_IF_EXISTS: 'rename', FTX_TOKEN: 'ftx1_' + 'e'.repeat(43) });
     expect(fromEnv).toMatchObject({ to: { host: 'backup-host', port: 7000 }, dir: 'nightly', ifExists: 'rename', args: ['a'] });
     const plan = planPut(fromEnv.args as string[], fromEnv, false);
     expect(plan.sources).toEqual(['a']);
@@ -150,10 +150,29 @@ describe('serve plan: no unauthenticated writes from the network', () => {
   });
 
   it('listens on all interfaces when a token is configured', () => {
-    const plan = planServe('.', { token: 'abc' });
+    const token = 'ftx1_WxHuD0eeAEvYp3u6Xh1UjD9LQ9oRWUhsl7ALmoYmmq8';
+    const plan = planServe('.', { token });
     expect(plan.host).toBe('::');
-    expect(plan.token).toBe('abc');
+    expect(plan.token).toBe(token);
     expect(plan.tokenGenerated).toBe(false);
+    expect(plan.insecurePlaintext).toBe(false);
+  });
+
+  it('refuses a token too weak for a network address, and takes any token on loopback', () => {
+    expect(codeOf(() => planServe('.', { token: 'abc' }))).toBe('usage');
+    expect(codeOf(() => planServe('.', { token: 'x'.repeat(64), host: '0.0.0.0' }))).toBe('usage');
+    expect(planServe('.', { token: 'abc', host: '127.0.0.1' }).token).toBe('abc');
+    const generated = planServe('.', { host: '0.0.0.0' }).token!;
+    expect(generated).toMatch(/^ftx1_[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('takes a certificate pair or --tls-self-signed, never with --insecure-plaintext', () => {
+    expect(planServe('.', {}).tls).toEqual({ kind: 'none' });
+    expect(planServe('.', { tlsSelfSigned: true }).tls).toEqual({ kind: 'self-signed' });
+    expect(codeOf(() => planServe('.', { tlsSelfSigned: true, insecurePlaintext: true }))).toBe('usage');
+    expect(codeOf(() => planServe('.', { tlsCert: 'package.json' }))).toBe('usage'); // without --tls-key
+    expect(codeOf(() => planServe('.', { tlsCert: 'package.json', tlsKey: 'package.json' }))).toBe('usage'); // not PEM
+    expect(codeOf(() => planServe('.', { tlsSelfSigned: true, tlsCert: 'a', tlsKey: 'b' }))).toBe('usage');
   });
 
   it('knows loopback addresses', () => {
@@ -169,22 +188,39 @@ describe('put plan', () => {
     expect(plan.sources).toEqual(['package.json', 'tsconfig.json']);
     expect(plan.remoteDir).toBe('backups/daily');
     expect(plan.progress).toBe(false);
-    expect(planPut(['a', 'b'], { to: { host: 'h', port: 1 } }, false).sources).toEqual(['a', 'b']);
+    expect(planPut(['a', 'b'], { to: { host: 'localhost', port: 1 } }, false).sources).toEqual(['a', 'b']);
   });
 
   it('shows progress only on a TTY and not when quiet or --no-progress', () => {
-    expect(planPut(['package.json', 'h'], {}, true).progress).toBe(true);
-    expect(planPut(['package.json', 'h'], { progress: false }, true).progress).toBe(false);
-    expect(planPut(['package.json', 'h'], { quiet: true }, true).progress).toBe(false);
+    expect(planPut(['package.json', 'localhost'], {}, true).progress).toBe(true);
+    expect(planPut(['package.json', 'localhost'], { progress: false }, true).progress).toBe(false);
+    expect(planPut(['package.json', 'localhost'], { quiet: true }, true).progress).toBe(false);
   });
 
   it('checks the stdin and policy options', () => {
-    expect(planPut(['-', 'h'], { name: 'db.sql.gz' }, false).streamName).toBe('db.sql.gz');
-    expect(codeOf(() => planPut(['-', 'h'], {}, false))).toBe('usage');
-    expect(codeOf(() => planPut(['-', 'x', 'h'], { name: 'n' }, false))).toBe('usage');
-    expect(planPut(['x', 'h'], { force: true }, false).ifExists).toBe('overwrite');
-    expect(planPut(['x', 'h'], {}, false).ifExists).toBe('fail');
+    expect(planPut(['-', 'localhost'], { name: 'db.sql.gz' }, false).streamName).toBe('db.sql.gz');
+    expect(codeOf(() => planPut(['-', 'localhost'], {}, false))).toBe('usage');
+    expect(codeOf(() => planPut(['-', 'x', 'localhost'], { name: 'n' }, false))).toBe('usage');
+    expect(planPut(['x', 'localhost'], { force: true }, false).ifExists).toBe('overwrite');
+    expect(planPut(['x', 'localhost'], {}, false).ifExists).toBe('fail');
     expect(codeOf(() => planPut(['only-one'], {}, false))).toBe('usage');
+  });
+
+  it('speaks TLS with a token, checks certificates when asked, and sends plain text only to loopback or with --insecure-plaintext', () => {
+    const token = 'ftx1_' + 'q'.repeat(43);
+    expect(planPut(['x', 'backup-host'], { token }, false).security).toEqual({ tls: { kind: 'psk', token } });
+    expect(planPut(['x', 'localhost'], {}, false).security).toEqual({});
+    expect(planPut(['x', '127.0.0.9'], {}, false).security).toEqual({});
+    expect(codeOf(() => planPut(['x', 'backup-host'], {}, false))).toBe('usage');
+    expect(codeOf(() => planPut(['x', '10.0.0.1'], {}, false))).toBe('usage');
+    expect(planPut(['x', 'backup-host'], { insecurePlaintext: true }, false).security).toEqual({ insecurePlaintext: true });
+    expect(planPut(['x', 'backup-host'], { token, insecurePlaintext: true }, false).security).toEqual({ insecurePlaintext: true });
+    const fingerprint = `sha256:${'ab'.repeat(32)}`;
+    expect(planPut(['x', 'backup-host'], { token, tlsFingerprint: fingerprint }, false).security).toEqual({ tls: { kind: 'certificate', fingerprint } });
+    expect(codeOf(() => planPut(['x', 'h'], { tlsFingerprint: fingerprint, tlsCa: 'package.json' }, false))).toBe('usage');
+    expect(codeOf(() => planPut(['x', 'h'], { tlsFingerprint: fingerprint, insecurePlaintext: true }, false))).toBe('usage');
+    expect(codeOf(() => planPut(['x', 'h'], { tlsCa: 'package.json' }, false))).toBe('usage'); // not a certificate
+    expect(codeOf(() => planPut(['x', 'h'], { tlsCa: '/nonexistent/ca.pem' }, false))).toBe('usage');
   });
 
   it('gives the partial exit code only when some files failed and others made it', () => {

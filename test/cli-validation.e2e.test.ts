@@ -104,7 +104,7 @@ describe('serve honours FTX_TOKEN_FILE like put', () => {
     const root = join(tmp.dir, 'root');
     await mkdir(root);
     const tokenFile = join(tmp.dir, 'token');
-    await writeFile(tokenFile, 'from-the-file\n');
+    await writeFile(tokenFile, 'from-the-file-and-strong-enough-for-a-network\n');
     const serve = await spawnServe([root, '--port', '0'], { FTX_TOKEN_FILE: tokenFile });
     try {
       expect(serve.log()).toContain('token required');

@@ -178,7 +178,7 @@ describe('memory per connection and in total', () => {
   });
 
   it('before it has authenticated, a client gets no read-ahead: 256 wrong hellos each followed by 1 MiB hold little', async () => {
-    await withServe(['--token', 'the-right-token'], async (serve) => {
+    await withServe(['--token', 'the-right-token', '--insecure-plaintext', '--host', '127.0.0.1'], async (serve) => {
       const before = await rssMiB(serve.child.pid!);
       const junk = randomBytes(1024 * 1024);
       // 16 per address: past each address's burst of AUTH_BURST, the hellos wait for the throttle.
@@ -259,7 +259,7 @@ describe('token guessing', () => {
     const guesses = AUTH_BURST + 6;
     let elapsedMs = 0;
     let right: Record<string, unknown> | null = null;
-    await withServer({ token: 'the-right-token', log: (line) => lines.push(line) }, async ({ server }) => {
+    await withServer({ token: 'the-right-token', insecurePlaintext: true, log: (line) => lines.push(line) }, async ({ server }) => {
       const started = performance.now();
       await Promise.all(Array.from({ length: guesses }, async () => {
         const peer = await RawPeer.connect(server.port);

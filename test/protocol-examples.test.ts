@@ -51,7 +51,8 @@ describe('docs/PROTOCOL.md §13 byte examples', () => {
   for (const section of sections) {
     it(`§${section.number} ${section.title}: replayed against a real server, replies as documented`, async () => {
       const fixture = FIXTURES[section.number] ?? {};
-      await withServer(fixture.token ? { token: fixture.token } : {}, async ({ server, root }) => {
+      // The examples show the in-band protocol as it travels in plain text (--insecure-plaintext); over TLS it is the same inside.
+      await withServer(fixture.token ? { token: fixture.token, insecurePlaintext: true } : {}, async ({ server, root }) => {
         await fixture.prepare?.(root);
         for (const wires of section.connections) await replayConnection(server.port, wires, fixture);
       });

@@ -83,7 +83,8 @@ describe('put, client and server in one process over loopback', () => {
     await withServer({ token: 's3cret' }, async ({ server, root, scratch }) => {
       const { path } = await writeRandomFile(scratch, 'x', 10);
       expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port, token: 'wrong' }))).toBe('auth_failed');
-      expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port }))).toBe('auth_failed');
+      // With a token the server speaks TLS: a client without one is told so in plain text (PROTOCOL.md §14.5).
+      expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port }))).toBe('tls_required');
       const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, token: 's3cret' });
       await client.put(path, { remoteName: 'x' });
       await client.close();

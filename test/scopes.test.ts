@@ -1,6 +1,7 @@
 /**
  * Tokens with scopes (docs/PROTOCOL.md §4.5): each refusal over a real socket, and that a write-only
- * client can add files but not replace, read, list or scrub them.
+ * client can add files but not replace, read, list or scrub them. In-band HMAC (insecurePlaintext);
+ * over TLS the PSK identity finds the token: test/tls.test.ts.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,7 +38,7 @@ async function put(peer: RawPeer, id: number, filename: string, data: Buffer, ov
 
 describe('token scopes', () => {
   it('the welcome names the scopes; a token is found by its id or, without one, by its proof', async () => {
-    await withServer({ tokens: tokens() }, async ({ server }) => {
+    await withServer({ tokens: tokens(), insecurePlaintext: true }, async ({ server }) => {
       const { peer, welcome } = await join_(server.port, WRITER);
       expect(welcome).toMatchObject({ status: 200, scopes: ['write'] });
       peer.destroy();
@@ -56,7 +57,7 @@ describe('token scopes', () => {
   });
 
   it('a write-only client adds files but cannot replace, read, list or verify them', async () => {
-    await withServer({ tokens: tokens() }, async ({ server, root }) => {
+    await withServer({ tokens: tokens(), insecurePlaintext: true }, async ({ server, root }) => {
       const { peer } = await join_(server.port, WRITER);
       const original = Buffer.from('backup of monday');
       expect(await put(peer, 1, 'db.sql', original)).toMatchObject({ id: 1, status: 200 });
@@ -88,7 +89,7 @@ describe('token scopes', () => {
   });
 
   it('overwrite needs its scope; read and verify tokens cannot write', async () => {
-    await withServer({ tokens: tokens() }, async ({ server, root }) => {
+    await withServer({ tokens: tokens(), insecurePlaintext: true }, async ({ server, root }) => {
       await writeFile(join(root, 'a.txt'), 'old');
       const over = await join_(server.port, OVER);
       expect(await put(over.peer, 1, 'a.txt', Buffer.from('new'), true)).toMatchObject({ status: 200 });
@@ -109,7 +110,7 @@ describe('token scopes', () => {
   });
 
   it('a single --token and no token both grant everything (no scopes in the welcome)', async () => {
-    await withServer({ token: WRITER }, async ({ server }) => {
+    await withServer({ token: WRITER, insecurePlaintext: true }, async ({ server }) => {
       const { peer, welcome } = await join_(server.port, WRITER);
       expect(welcome).toMatchObject({ status: 200 });
       expect(welcome!.scopes).toBeUndefined();

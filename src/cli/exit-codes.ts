@@ -31,11 +31,11 @@ export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
   INTERNAL: 'internal error (a bug: please report it)',
   USAGE: 'usage: bad arguments or options',
   CONNECT: 'cannot connect: refused, unknown host, timeout',
-  AUTH: 'authentication refused (401)',
+  AUTH: 'authentication failed: wrong or missing token, impostor server, certificate mismatch',
   REJECTED: 'rejected by the server (403, 409, 413, 423, 507, ...)',
   VERIFICATION: 'verification failed (md5 mismatch)',
   CONNECTION_LOST: 'connection lost (after the retries)',
-  PROTOCOL: 'protocol error: the peer is not an ftx server, or another version',
+  PROTOCOL: 'protocol error: the peer is not an ftx server, another version, or plain text where this client speaks TLS',
   LOCAL_FILE: 'local file error: missing, unreadable, changed while sent',
   PARTIAL: 'partial: some files failed, the others were sent or skipped',
   PRODUCER: 'the command of "put -- COMMAND" failed: nothing landed',
@@ -48,7 +48,8 @@ export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
 /** Maps any thrown value to the exit code the CLI ends with. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof StatusError) {
-    if (error.status === 401) return EXIT.AUTH;
+    // A plain-text client at a TLS server (docs/PROTOCOL.md §14.5) has not shown the token (or certificate check) it needs.
+    if (error.status === 401 || error.code === 'tls_required') return EXIT.AUTH;
     if (error.status === 422) return EXIT.VERIFICATION;
     return EXIT.REJECTED;
   }
@@ -57,6 +58,8 @@ export function exitCodeFor(error: unknown): number {
   switch (error.code) {
     case 'usage': return EXIT.USAGE;
     case 'connect_failed': return EXIT.CONNECT;
+    case 'auth_failed': return EXIT.AUTH;
+    case 'certificate_mismatch': return EXIT.AUTH;
     case 'verification_failed': return EXIT.VERIFICATION;
     case 'connection_lost': return EXIT.CONNECTION_LOST;
     case 'protocol_error': return EXIT.PROTOCOL;

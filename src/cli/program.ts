@@ -18,6 +18,8 @@ import type { ServeCliOptions } from './serve-command.js';
 import type { GetCliOptions } from './get-command.js';
 import type { LsCliOptions } from './ls-command.js';
 import type { VerifyCliOptions } from './verify-command.js';
+import { addClientTlsOptions, addServeTlsOptions } from './tls-options.js';
+import { addTokenCommand } from './token-command.js';
 
 let exitCode: number = EXIT.OK;
 
@@ -72,6 +74,7 @@ export function buildProgram(io: CliIo, producer?: string[]): Command {
   addGetCommand(program, io);
   addLsCommand(program, io);
   addVerifyCommand(program, io);
+  addTokenCommand(program, io);
   return program;
 }
 
@@ -99,7 +102,8 @@ function addServeCommand(program: Command, io: CliIo): void {
     .option('--s3-profile <name>', 's3://: profile in ~/.aws/config and credentials (default: AWS_PROFILE)')
     .addOption(new Option('--s3-addressing <style>', 's3://: bucket in the path or in the host name (default: auto = path with a custom endpoint, else virtual)')
       .choices(['auto', 'path', 'virtual']).env('FTX_S3_ADDRESSING'))
-    .addOption(checked('--s3-timeout <seconds>', 's3://: deadline of one small store request; parts get 30 s + 1 s per MiB (default: 10)', parseSeconds))
+    .addOption(checked('--s3-timeout <seconds>', 's3://: deadline of one small store request; parts get 30 s + 1 s per MiB (default: 10)', parseSeconds));
+  addServeTlsOptions(serve)
     .addHelpText('after', `${SERVE_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()
     .action(async (dir: string, options: ServeCliOptions, command: Command) => {
@@ -134,7 +138,8 @@ function addPutCommand(program: Command, io: CliIo, producer: string[] | undefin
     .addOption(checked('--retry-wait <seconds>', `first wait before a retry; doubles each time, with jitter (default: ${DEFAULT_RETRY_POLICY.baseDelayMs / 1000})`, parseSeconds))
     .option('--no-resume', 'always send whole files (ignore partials the server kept)')
     .addOption(new Option('--no-progress', 'no progress bar'))
-    .option('-q, --quiet', 'print nothing but errors')
+    .option('-q, --quiet', 'print nothing but errors');
+  addClientTlsOptions(put)
     .addHelpText('after', `${PUT_EXAMPLES}${exitCodesHelp()}`)
     .exitOverride()
     .action(async (args: string[], options: PutCliOptions, command: Command) => {

@@ -16,10 +16,11 @@ import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { resolveToken } from './option-parsers.js';
 import { startProducer, type Producer } from './producer.js';
+import { planClientTls, type ClientTlsCliOptions, type ClientTlsPlan } from './tls-options.js';
 import { afterPendingSignals, exitBySignal, trapInterrupts } from './signals.js';
 
 /** Commander's options of `put`, values already checked and converted (program.ts). */
-export interface PutCliOptions {
+export interface PutCliOptions extends ClientTlsCliOptions {
   /** --to or FTX_HOST. */
   to?: Destination;
   /** --dir or FTX_DIR. */
@@ -54,6 +55,8 @@ export interface PutPlan {
   producer?: string[];
   destination: Destination;
   token?: string;
+  /** TLS or plain text (docs/PROTOCOL.md §14). */
+  security: ClientTlsPlan;
   remoteDir: string;
   ifExists: IfExists;
   checksum: boolean;
@@ -120,6 +123,7 @@ export function planPut(args: string[], options: PutCliOptions, stderrIsTty: boo
     ...(producer !== undefined ? { producer } : {}),
     destination,
     ...(token !== undefined ? { token } : {}),
+    security: planClientTls(options, destination.host, token),
     remoteDir: (options.dir ?? '').replace(/^\/+|\/+$/g, ''),
     ifExists: options.force ? 'overwrite' : options.ifExists ?? 'fail',
     checksum: options.checksum ?? false,
@@ -200,6 +204,7 @@ function clientFor(plan: PutPlan, reporter: Reporter): FtxClient {
       const wait = notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : '';
       reporter.retry(`${notice.reason}${wait}`);
     },
+    ...plan.security,
   });
 }
 

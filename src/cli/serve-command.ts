@@ -1,19 +1,24 @@
 /** `ftx serve [dir]`: plan from argv (pure), then listen until SIGINT/SIGTERM. */
-import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { FtxError, UsageError } from '../errors.js';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_PORT } from '../protocol/constants.js';
+import { generateToken, tokenWeakness } from '../protocol/tokens.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_PARTIAL_TTL_MS } from '../server/defaults.js';
 import { startServer, type RunningServer } from '../server/server.js';
+import type { CertificatePair } from '../transport/tls-config.js';
 import { lineWriter, type CliIo, type LineWriter } from './io.js';
 import { resolveToken } from './option-parsers.js';
 import { loadTokensFile, type TokenSet } from '../server/auth/token-set.js';
 import { isS3Target, parseS3Target, type S3Addressing, type S3ClientSettings, type S3Location } from '../server/storage/s3/s3-location.js';
 import type { Storage } from '../server/storage/storage.js';
+import { loadSelfSigned } from './self-signed.js';
+import { isLoopbackHost, planServeTls, type ServeTlsCliOptions, type ServeTlsPlan } from './tls-options.js';
+
+export { isLoopbackHost } from './tls-options.js';
 
 /** Commander's options of `serve`, values already checked and converted (program.ts). */
-export interface ServeCliOptions {
+export interface ServeCliOptions extends ServeTlsCliOptions {
   host?: string;
   port?: number;
   token?: string;
@@ -58,12 +63,10 @@ export interface ServePlan {
   quiet: boolean;
   /** An object store instead of a directory (`s3://bucket[/prefix]`). */
   s3?: { location: S3Location; settings: S3ClientSettings };
-}
-
-/** True for addresses only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
+  /** Certificate to speak TLS with (a token alone gives TLS with its PSK). */
+  tls: ServeTlsPlan;
+  /** --insecure-plaintext: no TLS even with a token. */
+  insecurePlaintext: boolean;
 }
 
 /**
@@ -89,9 +92,20 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
   const host = options.host ?? (token || tokens ? '::' : '127.0.0.1');
   let tokenGenerated = false;
   if (!token && !tokens && !isLoopbackHost(host)) {
-    token = randomBytes(18).toString('base64url');
+    token = generateToken();
     tokenGenerated = true;
   }
+  // A token that can be guessed offline from one recorded handshake protects nothing on a network.
+  if (!isLoopbackHost(host)) {
+    const weakness = token !== undefined && !tokenGenerated ? tokenWeakness(token) : undefined;
+    if (weakness) throw new UsageError(`refusing to serve ${host} with this token: ${weakness}`);
+    for (const entry of tokens?.entries() ?? []) {
+      const why = tokenWeakness(entry.token);
+      if (why) throw new UsageError(`refusing to serve ${host} with the token of ${entry.label} in ${options.tokens}: ${why}`);
+    }
+  }
+  const tls = planServeTls(options);
+  if (tls.kind === 'files') checkCertificate(tls.certificate);
   return {
     root,
     host,
@@ -109,8 +123,11 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     ...(options.verifyRate !== undefined ? { verifyRateBytes: options.verifyRate * 1024 * 1024 } : {}),
     quiet: options.quiet ?? false,
     ...(s3 !== undefined ? { s3 } : {}),
+    tls,
+    insecurePlaintext: options.insecurePlaintext ?? false,
   };
 }
+
 
 /** The store of an `s3://` target; the --s3-* options make sense only with one. */
 function planS3(target: string, options: ServeCliOptions): ServePlan['s3'] {
@@ -146,8 +163,27 @@ async function openS3Storage(s3: NonNullable<ServePlan['s3']>, maxSize: number |
   return backend.S3Storage.open(s3.location, s3.settings, maxSize !== undefined ? { maxSize } : {});
 }
 
-async function listen(plan: ServePlan, lines: LineWriter | undefined, host: string): Promise<RunningServer> {
+/** A certificate and key that do not go together (or are not PEM) are a usage error, said at once. */
+function checkCertificate(certificate: CertificatePair): void {
+  try {
+    createSecureContext({ cert: certificate.cert, key: certificate.key });
+  } catch (error) {
+    throw new UsageError(`--tls-cert/--tls-key: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** How the server's connections are protected, for its start-up line. */
+function describeSecurity(plan: ServePlan, certificate: CertificatePair | undefined): string {
+  const auth = plan.tokens ? `tokens file: ${plan.tokens.size} token(s) with scopes` : plan.token ? 'token required' : undefined;
+  if (!auth) return certificate ? 'no token: loopback only; TLS 1.3 with a certificate' : 'no token: loopback only';
+  if (plan.insecurePlaintext) return `${auth}; INSECURE plain text: --insecure-plaintext`;
+  return `${auth}; TLS 1.3 with the token's PSK${certificate ? ' or the certificate' : ''}`;
+}
+
+async function listen(plan: ServePlan, lines: LineWriter | undefined, host: string, certificate: CertificatePair | undefined): Promise<RunningServer> {
   return startServer({
+    ...(certificate ? { certificate } : {}),
+    insecurePlaintext: plan.insecurePlaintext,
     ...(plan.s3 !== undefined ? { storage: await openS3Storage(plan.s3, plan.maxSize) } : { root: plan.root }),
     host,
     port: plan.port,
@@ -169,20 +205,24 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
 export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
   let server: RunningServer;
   const lines = plan.quiet ? undefined : lineWriter(io.stderr);
+  const selfSigned = plan.tls.kind === 'self-signed' ? await loadSelfSigned(process.env) : undefined;
+  const certificate = plan.tls.kind === 'files' ? plan.tls.certificate : selfSigned;
   try {
-    server = await listen(plan, lines, plan.host);
+    server = await listen(plan, lines, plan.host, certificate);
   } catch (error) {
     if (error instanceof FtxError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (plan.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-      server = await listen(plan, lines, '0.0.0.0');
+      server = await listen(plan, lines, '0.0.0.0', certificate);
     } else {
       throw new UsageError(`cannot listen on ${plan.host}:${plan.port}: ${code ?? String(error)}`);
     }
   }
   const shown = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
-  const auth = plan.tokens ? `tokens file: ${plan.tokens.size} token(s) with scopes` : plan.token ? 'token required' : 'no token: loopback only';
-  io.stderr.write(`ftx: serving ${server.root} on ${shown} (${auth})\n`);
+  if (selfSigned) {
+    io.stderr.write(`ftx: TLS certificate ${selfSigned.fingerprint} (${selfSigned.created ? 'made' : 'kept'} in ${selfSigned.dir}): clients pin it with --tls-fingerprint ${selfSigned.fingerprint}\n`);
+  }
+  io.stderr.write(`ftx: serving ${server.root} on ${shown} (${describeSecurity(plan, certificate)})\n`);
   if (!server.exclusive) {
     io.stderr.write('ftx: warning: flock(1) (util-linux) not found: a second ftx serve on this directory would not be refused\n');
   }

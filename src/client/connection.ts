@@ -6,7 +6,7 @@
 import { ConnectionLostError, ProtocolError, StatusError } from '../errors.js';
 import { computeAuthProof } from '../protocol/auth.js';
 import { deriveTokenId } from '../protocol/token-keys.js';
-import { AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, HEARTBEAT_DATA_FRAME, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
+import { AUTH_HMAC_SHA256, AUTH_NONE, AUTH_TLS_PSK, ERROR_CODE, HEARTBEAT_DATA_FRAME, PROTOCOL_VERSION, STATUS } from '../protocol/constants.js';
 import { describeForeignGreeting } from '../protocol/foreign-peer.js';
 import {
   parseReply, parseServerHello, replyError, type ClientHello, type ClientPing, type EndRequest, type MkdirRequest,
@@ -18,13 +18,22 @@ import { ReplyDispatcher } from './reply-dispatcher.js';
 import { formatHostPort, openConnection } from '../transport/connect.js';
 import type { BodyHandler, FramedConnection } from '../transport/framed-connection.js';
 import type { GetRequest, ListRequest, VerifyRequest } from '../protocol/read-requests.js';
+import type { ClientTls } from '../transport/tls-config.js';
 import { FTX_VERSION } from '../version.js';
 
 /** How to reach and authenticate to a server. */
 export interface ClientOptions {
   host: string;
   port: number;
+  /** The server's token. By default the connection then speaks TLS 1.3 with a PSK derived from it (docs/PROTOCOL.md §14). */
   token?: string;
+  /**
+   * How to speak TLS: `{ kind: 'certificate', ca | fingerprint }` checks the server's certificate
+   * (the token, if any, is then proved in-band). Default: PSK from `token`, plain TCP without one.
+   */
+  tls?: ClientTls;
+  /** With a token: plain TCP and the in-band HMAC only, as to a server run with --insecure-plaintext. */
+  insecurePlaintext?: boolean;
   /** Give up connecting after this long (default DEFAULT_CONNECT_TIMEOUT_MS, 10 s). */
   connectTimeoutMs?: number;
   /** Fail when the connection is silent this long (default DEFAULT_CLIENT_IDLE_TIMEOUT_MS, 60 s). */
@@ -100,6 +109,12 @@ async function receiveServerHello(conn: FramedConnection, options: ClientOptions
   }
 }
 
+/** The TLS a client speaks: `options.tls`, else PSK from the token, else none (plain TCP). */
+export function tlsFor(options: Pick<ClientOptions, 'token' | 'tls' | 'insecurePlaintext'>): ClientTls | undefined {
+  if (options.tls) return options.tls;
+  return options.token !== undefined && !options.insecurePlaintext ? { kind: 'psk', token: options.token } : undefined;
+}
+
 /** A heartbeat data frame inside a stream body: the length 0xFFFFFFFF and no payload. */
 const HEARTBEAT_FRAME_BYTES = Buffer.alloc(4);
 HEARTBEAT_FRAME_BYTES.writeUInt32BE(HEARTBEAT_DATA_FRAME, 0);
@@ -115,11 +130,13 @@ export class ClientConnection {
 
   /** Connects, reads the server hello and authenticates. */
   static async open(options: ClientOptions): Promise<ClientConnection> {
+    const tls = tlsFor(options);
     const conn = await openConnection({
       host: options.host,
       port: options.port,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
+      ...(tls ? { tls } : {}),
     });
     try {
       const hello = await receiveServerHello(conn, options);
@@ -134,6 +151,9 @@ export class ClientConnection {
         // The id names the token, so a server with several checks this one only (docs/PROTOCOL.md §4.5).
         answer.tokenId = deriveTokenId(options.token);
         answer.hmac = computeAuthProof(options.token, hello.nonce);
+      } else if (hello.auth === AUTH_TLS_PSK) {
+        // Only the TLS layer can have authenticated this client; over plain TCP the claim is false.
+        if (tls?.kind !== 'psk') throw new ProtocolError('the server claims the token was proved in TLS, but this connection is not TLS with a token');
       } else if (hello.auth !== AUTH_NONE) {
         throw new ProtocolError(`the server asks for unknown authentication "${hello.auth}"`);
       }

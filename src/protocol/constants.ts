@@ -31,6 +31,8 @@ export const RESERVED_PREFIX = '.ftx-';
 export const AUTH_HMAC_SHA256 = 'hmac-sha256';
 /** Authentication scheme announced when no token is configured. */
 export const AUTH_NONE = 'none';
+/** Authentication scheme announced inside TLS when the client proved its token in the handshake (PSK, §14). */
+export const AUTH_TLS_PSK = 'tls-psk';
 /** Actions a v1 server implements, announced in its hello. */
 export const V1_ACTIONS = ['put', 'check', 'mkdir', 'putmany'] as const;
 
@@ -93,4 +95,6 @@ export const ERROR_CODE = {
   SERVER_BUSY: 'server_busy',
   INSUFFICIENT_STORAGE: 'insufficient_storage',
   STORE_UNAVAILABLE: 'store_unavailable',
+  /** A plain-text client at a TLS server: sent in plain text instead of the hello (§14.5). */
+  TLS_REQUIRED: 'tls_required',
 } as const;

@@ -18,6 +18,8 @@ import { formatTransferRecord, type TransferRecord } from './log/transfer-log.js
 import { runSession } from './session.js';
 import { TokenSet } from './auth/token-set.js';
 import { DEFAULT_VERIFY_RATE, ReadRate } from './limits/read-rate.js';
+import { secureAccepted, tlsSetupFor } from './tls-listener.js';
+import type { CertificatePair } from '../transport/tls-config.js';
 
 /** Options of startServer. */
 export interface ServerOptions {
@@ -32,10 +34,17 @@ export interface ServerOptions {
   host?: string;
   /** Port to listen on (default 7420; 0 picks a free one). */
   port?: number;
-  /** Shared secret clients must prove; without one, anyone who can connect may upload. */
+  /**
+   * Shared secret clients must prove; without one, anyone who can connect may upload. With one the
+   * server speaks TLS 1.3 with a PSK derived from it (docs/PROTOCOL.md §14), unless `insecurePlaintext`.
+   */
   token?: string;
   /** Several tokens with scopes (a tokens file); instead of `token`. */
   tokens?: TokenSet;
+  /** A certificate to speak TLS with (also without a token); clients check it by CA or fingerprint. */
+  certificate?: CertificatePair;
+  /** With a token and no certificate: plain TCP and the in-band HMAC only (readable and alterable on the path). */
+  insecurePlaintext?: boolean;
   /** Largest file accepted, in bytes. */
   maxSize?: number;
   /** Remove kept partial uploads not touched for this long (default 24 h). */
@@ -110,19 +119,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `${new Date().toISOString()} ${peer} hello FAILED ${error.code}: ${error.message}`);
   };
   const admission = new Admission(options.maxConnections, options.maxConnectionsPerAddress);
-  // Paused on connect: nothing is read before the connection installs its reusable read buffer.
-  const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    const admitted = admission.admit(socket.remoteAddress);
-    if ('status' in admitted) {
-      bursts.note(addressKey(socket.remoteAddress), 'connections refused (server_busy)',
-        `${new Date().toISOString()} ${socket.remoteAddress ?? 'unknown'} connection refused: ${admitted.message}`);
-      refuseConnection(socket, admitted);
-      return;
-    }
-    socket.once('close', admitted.release);
-    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, reuseReadBuffer: true });
+  const tls = tlsSetupFor({ ...options, ...(context.tokens ? { tokens: context.tokens } : {}) });
+  const startSession = (socket: Socket, tokenId?: string): void => {
+    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, reuseReadBuffer: !tls });
+    conn.tlsTokenId = tokenId;
     const peer = conn.peer;
     const session = runSession(conn, context, onHandshakeFailure(socket, peer)).catch((error: unknown) => {
       // The session already replied 500 and is closing the connection after its linger.
@@ -130,6 +130,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     sessions.add(session);
     void session.finally(() => sessions.delete(session));
+  };
+  // Paused on connect: nothing is read before the connection installs its reusable read buffer.
+  const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const admitted = admission.admit(socket.remoteAddress);
+    const refused = 'status' in admitted ? admitted : undefined;
+    if (refused) {
+      bursts.note(addressKey(socket.remoteAddress), 'connections refused (server_busy)',
+        `${new Date().toISOString()} ${socket.remoteAddress ?? 'unknown'} connection refused: ${refused.message}`);
+    } else if (!('status' in admitted)) {
+      socket.once('close', admitted.release);
+    }
+    if (!tls) {
+      if (refused) refuseConnection(socket, refused);
+      else startSession(socket);
+      return;
+    }
+    // Over TLS even a refusal is sent inside TLS: a TLS client could not read it otherwise.
+    void secureAccepted(socket, tls, context.authThrottle, (key, label, line) => bursts.note(key, label, line)).then((accepted) => {
+      if (!accepted) return;
+      sockets.add(accepted.socket);
+      accepted.socket.once('close', () => sockets.delete(accepted.socket));
+      // The TLS socket owns the handle now: its close is the connection's close.
+      if (!('status' in admitted)) accepted.socket.once('close', admitted.release);
+      if (refused) refuseConnection(accepted.socket, refused);
+      else startSession(accepted.socket, accepted.tokenId);
+    });
   });
   try {
     await new Promise<void>((resolve, reject) => {

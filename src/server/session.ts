@@ -1,7 +1,7 @@
 /** One client connection: hello, authentication, then requests dispatched by action name. */
 import { ConnectionLostError, FtxError, ProtocolError, StatusError } from '../errors.js';
 import {
-  AUTH_HMAC_SHA256, AUTH_NONE, ERROR_CODE, MAX_FRAME_BYTES, PROTOCOL_VERSION, STATUS, V1_ACTIONS, V1_FEATURES,
+  AUTH_HMAC_SHA256, AUTH_NONE, AUTH_TLS_PSK, ERROR_CODE, MAX_FRAME_BYTES, PROTOCOL_VERSION, STATUS, V1_ACTIONS, V1_FEATURES,
 } from '../protocol/constants.js';
 import { createNonce, verifyAuthProof } from '../protocol/auth.js';
 import { asRequest, errorReply, parseClientHello, type Reply, type ServerHello, type ServerPing } from '../protocol/messages.js';
@@ -73,7 +73,8 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
     type: 'hello',
     protocol: PROTOCOL_VERSION,
     server: `ftx/${FTX_VERSION}`,
-    auth: context.tokens ? AUTH_HMAC_SHA256 : AUTH_NONE,
+    // A client that proved its token in the TLS handshake (§14) sends no hmac.
+    auth: conn.tlsTokenId !== undefined ? AUTH_TLS_PSK : context.tokens ? AUTH_HMAC_SHA256 : AUTH_NONE,
     nonce,
     actions: [...V1_ACTIONS, ...Object.keys(ACTIONS).filter((a) => !(V1_ACTIONS as readonly string[]).includes(a))],
     features: [...V1_FEATURES],
@@ -86,6 +87,13 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
   let frame;
   try {
     frame = await conn.receive();
+  } catch (error) {
+    // A TLS ClientHello (a record of type 22, version 3.x) where the client hello frame should be.
+    const head = conn.peekReceived(2);
+    if (error instanceof ProtocolError && head[0] === 0x16 && head[1] === 0x03) {
+      throw new ProtocolError('the client speaks TLS and this server plain text (no token, or --insecure-plaintext)');
+    }
+    throw error;
   } finally {
     clearTimeout(timer);
   }
@@ -96,7 +104,12 @@ async function handshake(conn: FramedConnection, context: ServerContext): Promis
       `protocol ${clientHello.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
   }
   let scopes = ALL_SCOPES;
-  if (context.tokens) {
+  const tlsEntry = conn.tlsTokenId !== undefined ? context.tokens?.lookup(conn.tlsTokenId) ?? null : null;
+  if (conn.tlsTokenId !== undefined) {
+    // The TLS layer looked this token up in the same set (tls-listener.ts); it cannot be missing.
+    if (!tlsEntry) throw refuse(STATUS.UNAUTHORIZED, ERROR_CODE.AUTH_FAILED, 'unknown token');
+    scopes = tlsEntry.scopes;
+  } else if (context.tokens) {
     // Throttled per address before the check, so that a right guess is not answered faster.
     const attempt = await context.authThrottle.take(addressKey(conn.socket.remoteAddress));
     const entry = provenToken(context, nonce, clientHello.tokenId, clientHello.hmac);

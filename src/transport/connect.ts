@@ -1,14 +1,18 @@
-/** Opening a TCP connection with a connect timeout, as a FramedConnection. */
+/** Opening a TCP or TLS connection with a connect timeout, as a FramedConnection. */
 import { connect as netConnect } from 'node:net';
 import { ConnectError } from '../errors.js';
 import { FramedConnection, type FramedConnectionOptions } from './framed-connection.js';
+import type { ClientTls } from './tls-config.js';
+import { dialTls } from './tls-dial.js';
 
 /** Where and how to connect. */
 export interface ConnectTarget extends FramedConnectionOptions {
   host: string;
   port: number;
-  /** Give up when the TCP handshake has not completed after this long. */
+  /** Give up when the TCP (and TLS) handshake has not completed after this long. */
   connectTimeoutMs: number;
+  /** Speak TLS 1.3 (docs/PROTOCOL.md §14); absent: plain TCP. */
+  tls?: ClientTls;
 }
 
 /** "host:port", or "[v6]:port" for an IPv6 literal. */
@@ -16,9 +20,16 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Connects, resolving once the TCP connection is established; rejects with ConnectError. */
-export function openConnection(target: ConnectTarget): Promise<FramedConnection> {
+/**
+ * Connects, resolving once the TCP connection (and the TLS handshake, with `tls`) is established;
+ * rejects with ConnectError, or for TLS also TlsAuthError, ProtocolError, ConnectionLostError.
+ */
+export async function openConnection(target: ConnectTarget): Promise<FramedConnection> {
   const where = formatHostPort(target.host, target.port);
+  if (target.tls) {
+    const socket = await dialTls({ host: target.host, port: target.port, where, tls: target.tls, connectTimeoutMs: target.connectTimeoutMs });
+    return new FramedConnection(socket, target);
+  }
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: target.host, port: target.port });
     const timer = setTimeout(() => {

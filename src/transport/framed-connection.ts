@@ -1,5 +1,5 @@
 /**
- * A framed ftx connection over a stream socket (TCP now, TLS later): send frames and raw body bytes
+ * A framed ftx connection over a stream socket (TCP or TLS): send frames and raw body bytes
  * with backpressure, receive frames and body bytes in arrival order, idle timeout, clean close.
  */
 import type { Socket } from 'node:net';
@@ -101,6 +101,12 @@ export class FramedConnection {
    * frame may go out then, so a heartbeat is the data frame FF FF FF FF instead of a ping.
    */
   sendingDataFrames = false;
+
+  /**
+   * Set by a TLS server: the token id the client proved in the TLS handshake (its PSK identity,
+   * docs/PROTOCOL.md §14). The session then needs no in-band proof.
+   */
+  tlsTokenId: string | undefined;
 
   /** Reads go into one reusable buffer (asked for with `reuseReadBuffer`, and this Node allows it). */
   readonly reusesReadBuffer: boolean;

@@ -1,6 +1,8 @@
 /** A hand-driven protocol peer over a raw socket, for feeding a server bad input. */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { computeAuthProof } from '../../src/protocol/auth.js';
+import { deriveTokenKeys } from '../../src/protocol/token-keys.js';
 import { encodeFrame, FrameReader, type FrameObject } from '../../src/protocol/frame.js';
 
 /** A raw TCP connection that decodes the server's frames and sends anything. */
@@ -19,6 +21,16 @@ export class RawPeer {
       this.waiting?.();
     });
     socket.on('error', () => undefined);
+  }
+
+  /** Connects to 127.0.0.1:port over TLS 1.3 with the PSK of `token` (docs/PROTOCOL.md §14.3). */
+  static connectTls(port: number, token: string): Promise<RawPeer> {
+    const { tokenId, psk } = deriveTokenKeys(token);
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, minVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256', pskCallback: () => ({ psk, identity: tokenId }) },
+        () => resolve(new RawPeer(socket)));
+      socket.once('error', reject);
+    });
   }
 
   /** Connects to 127.0.0.1:port. */
