@@ -21,9 +21,10 @@ import { createGetHumanReporter, createGetJsonReporter, type GetReporter } from 
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { resolveToken } from './option-parsers.js';
+import { planClientTls, type ClientTlsCliOptions, type ClientTlsPlan } from './tls-options.js';
 
 /** Commander's options of `get`. */
-export interface GetCliOptions {
+export interface GetCliOptions extends ClientTlsCliOptions {
   token?: string;
   tokenFile?: string;
   force?: boolean;
@@ -44,6 +45,8 @@ export interface GetCliOptions {
 export interface GetPlan {
   source: Destination;
   token?: string;
+  /** TLS or plain text (docs/PROTOCOL.md §14). */
+  security: ClientTlsPlan;
   /** Remote names as given, normalized ("" = the root); `contents` for "dir/". */
   remotes: { path: string; contents: boolean }[];
   /** The local target as given; "-" = stdout. */
@@ -78,6 +81,7 @@ export function planGet(args: string[], options: GetCliOptions, stderrIsTty: boo
   return {
     source, remotes, local,
     ...(token !== undefined ? { token } : {}),
+    security: planClientTls(options, source.host, token),
     ifExists: options.force ? 'overwrite' : options.ifExists ?? 'fail',
     checksum: options.checksum ?? false,
     exclude: options.exclude ?? [],
@@ -128,6 +132,7 @@ export async function runGetCommand(plan: GetPlan, io: CliIo): Promise<number> {
     const link = await ClientConnection.open({
       host: plan.source.host, port: plan.source.port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs, knownServer,
       ...(plan.token !== undefined ? { token: plan.token } : {}),
+      ...plan.security,
     });
     knownServer = true;
     if (!link.supports('get') || !link.supports('list')) {

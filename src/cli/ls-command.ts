@@ -11,9 +11,10 @@ import { formatHostPort } from '../transport/connect.js';
 import { EXIT } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { resolveToken, type TokenOptions } from './option-parsers.js';
+import { planClientTls, type ClientTlsCliOptions } from './tls-options.js';
 
 /** Commander's options of `ls`. */
-export interface LsCliOptions extends TokenOptions {
+export interface LsCliOptions extends TokenOptions, ClientTlsCliOptions {
   recursive?: boolean;
   json?: boolean;
   connectTimeout?: number;
@@ -44,7 +45,8 @@ export async function runLs(args: string[], options: LsCliOptions, io: CliIo): P
   const { host, port } = parseDestination(args[0]!);
   const path = (args[1] ?? '').replace(/^\.\/+/, '').replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
   const token = resolveToken(options);
-  const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}) });
+  const security = planClientTls(options, host, token);
+  const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
   try {
     if (!link.supports('list')) throw new UsageError(`${formatHostPort(host, port)} does not offer listings (an older ftx server)`);
     await listRemote(link, path, options.recursive === true, (entries) => {

@@ -168,7 +168,8 @@ function addGetCommand(program: Command, io: CliIo): void {
     .addOption(checked('--retries <count>', `reconnect and resume this many times after a lost connection (default: ${DEFAULT_RETRY_POLICY.retries})`, parseCount))
     .addOption(checked('--retry-wait <seconds>', `first wait before a retry; doubles each time (default: ${DEFAULT_RETRY_POLICY.baseDelayMs / 1000})`, parseSeconds))
     .addOption(new Option('--no-progress', 'no progress bar'))
-    .option('-q, --quiet', 'print nothing but errors')
+    .option('-q, --quiet', 'print nothing but errors');
+  addClientTlsOptions(get)
     .addHelpText('after', exitCodesHelp())
     .exitOverride()
     .action(async (args: string[], options: GetCliOptions, command: Command) => {
@@ -187,7 +188,8 @@ function addLsCommand(program: Command, io: CliIo): void {
     .option('-r, --recursive', 'also everything below subdirectories')
     .option('--json', 'one JSON object per entry and line');
   tokenOptions(ls, 'token the server requires (visible in ps: prefer --token-file)')
-    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds))
+    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds));
+  addClientTlsOptions(ls)
     .exitOverride()
     .action(async (args: string[], options: LsCliOptions, command: Command) => {
       const { runLs } = await import('./ls-command.js');
@@ -205,7 +207,8 @@ function addVerifyCommand(program: Command, io: CliIo): void {
     .option('--json', 'one JSON object per file and a summary')
     .option('-q, --quiet', 'print only problems (corrupt, missing) and their summary');
   tokenOptions(verify, 'token the server requires (visible in ps: prefer --token-file)')
-    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds))
+    .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds));
+  addClientTlsOptions(verify)
     .exitOverride()
     .action(async (args: string[], options: VerifyCliOptions, command: Command) => {
       const { runVerify } = await import('./verify-command.js');

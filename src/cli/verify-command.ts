@@ -14,9 +14,10 @@ import { formatBytes } from '../ui/format.js';
 import { EXIT } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { resolveToken, type TokenOptions } from './option-parsers.js';
+import { planClientTls, type ClientTlsCliOptions } from './tls-options.js';
 
 /** Commander's options of `verify`. */
-export interface VerifyCliOptions extends TokenOptions {
+export interface VerifyCliOptions extends TokenOptions, ClientTlsCliOptions {
   json?: boolean;
   quiet?: boolean;
   connectTimeout?: number;
@@ -64,7 +65,8 @@ export async function runVerify(args: string[], options: VerifyCliOptions, io: C
     const { host, port } = parseDestination(args[0]!);
     where = formatHostPort(host, port);
     const token = resolveToken(options);
-    const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}) });
+    const security = planClientTls(options, host, token);
+    const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
     try {
       if (!link.supports('verify')) throw new UsageError(`${where} does not offer verify (an older ftx server)`);
       summary = await verifyRemote(link, path, onResult, onProgress);
