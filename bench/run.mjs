@@ -15,6 +15,8 @@ import { parseArgs } from 'node:util';
 import { FTX_BIN, median, startFtxServer, useFtxBin, writeRandomFile } from './lib/harness.mjs';
 import { freePort, killAllSync, killTree, pipeline, readVmHwmKiB, runTimed, spawnTracked, stopAll, stopChild, waitExit, waitListening } from './lib/procs.mjs';
 import { caseTable, fmtRss, goal, kibToMB, speedRatio } from './lib/report.mjs';
+import { cpuByKind, readThreads, sampleThreads } from './lib/threads.mjs';
+import { cpuGoals, cpuTable } from './lib/cpu-report.mjs';
 import { detectTools, installHint, rawTcp, startRsyncDaemon, startSshd, versionLine } from './lib/tools.mjs';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
@@ -28,7 +30,7 @@ const CONCURRENT = 8;
 const CONCURRENT_MIB = 128;
 const VERSION_RUNS = 10;
 /** Reference tools that --without can turn off (to test the skip paths, or to save time). */
-const WITHOUT = ['md5sum', 'socat', 'nc', 'rsync', 'scp', 'tar', 'time'];
+const WITHOUT = ['md5sum', 'socat', 'nc', 'rsync', 'scp', 'tar', 'time', 'taskset'];
 
 const USAGE = `usage: node bench/run.mjs [options]   (npm run bench builds first)
   --runs N          runs of each tool per case (default 3)
@@ -202,6 +204,21 @@ async function clientRun(dest, expect, argv, options) {
   return { seconds: r.seconds, rssKiB: r.rssKiB };
 }
 
+/**
+ * clientRun plus CPU seconds by thread kind of the client (sampled every 10 ms until it exits) and
+ * of the server `serverPid` (its threads read just before and after the run; null: no server).
+ */
+async function cpuRun(dest, expect, argv, serverPid, options = {}) {
+  await prepareDest(dest);
+  const before = serverPid ? readThreads(serverPid) : null;
+  const onSpawn = (child, how) => { const sampler = sampleThreads(child, how); return () => sampler.stop(); };
+  const r = await timed(argv, { ...options, onSpawn });
+  const server = serverPid ? cpuByKind(serverPid, before, readThreads(serverPid)) : null;
+  if (expect) await verifyLanded(dest, expect);
+  const client = r.sampled?.pid ? cpuByKind(r.sampled.pid, new Map(), r.sampled.threads) : null;
+  return { seconds: r.seconds, rssKiB: r.rssKiB, cpu: { client, server } };
+}
+
 /** Several client commands at once; the time is until the last one is done. */
 async function parallelRun(dest, expect, argvs) {
   await prepareDest(dest);
@@ -249,13 +266,14 @@ async function rawRun(dest, expect, receiverSpec, senderSpec) {
  * Contender: {label, ftx?, bytes?, skipped?, once: async () => ({seconds, rssKiB?})}.
  */
 async function measure(caseName, contenders, runs = opts.runs) {
-  const rows = contenders.map((c) => ({ ...c, seconds: [], error: null, rssKiB: null }));
+  const rows = contenders.map((c) => ({ ...c, seconds: [], error: null, rssKiB: null, cpu: [] }));
   for (let i = 1; i <= runs; i++) {
     for (const row of rows) {
       if (row.skipped || row.error) continue;
       try {
-        const { seconds, rssKiB } = await row.once();
+        const { seconds, rssKiB, cpu } = await row.once();
         row.seconds.push(seconds);
+        if (cpu) row.cpu.push(cpu);
         if (rssKiB) row.rssKiB = Math.max(row.rssKiB ?? 0, rssKiB);
         const rate = row.bytes ? `  ${(row.bytes / 1e6 / seconds).toFixed(1)} MB/s` : '';
         log(`[${caseName} ${i}/${runs}] ${row.label}: ${seconds.toFixed(3)} s${rate}`);
@@ -270,9 +288,9 @@ async function measure(caseName, contenders, runs = opts.runs) {
 
 const ftxPut = (paths, port, extra = []) => [process.execPath, FTX_BIN, 'put', ...paths, `127.0.0.1:${port}`, '--force', '--retries', '0', '--no-progress', ...extra];
 
-/** Starts an ftx server (tracked, so it is killed on failure) serving `dest`. */
-function startFtx(dest) {
-  return startFtxServer(dest, ['--quiet'], { spawnChild: spawnTracked, timeoutMs: 15_000 });
+/** Starts an ftx server (tracked, so it is killed on failure) serving `dest`; `wrap` e.g. taskset. */
+function startFtx(dest, wrap = []) {
+  return startFtxServer(dest, ['--quiet'], { spawnChild: spawnTracked, timeoutMs: 15_000, wrap });
 }
 
 /** An rsync daemon for `dest`, or {skipped: reason}. */
@@ -302,17 +320,29 @@ async function singleFileCase(name, src, bytes, sshd) {
   const dest = join(opts.shm, name);
   await mkdir(dest, { recursive: true });
   const ftx = await startFtx(dest);
+  const oneGiB = name === '1g';
+  // 1g only: a second server pinned to core 1, its client to core 0 (what two machines would do, minus the wire).
+  const pinnedDest = join(opts.shm, `${name}-pinned`); // one server per directory
+  if (oneGiB) await mkdir(pinnedDest, { recursive: true });
+  const pinned = oneGiB && tools.taskset && cpus().length >= 2 ? await startFtx(pinnedDest, [tools.taskset, '-c', '1']) : null;
   const rsyncd = await startRsync(dest, name);
   const expect = { files: 1, bytes };
-  const measureRss = name === '1g';
   const rssMode = tools.time ? 'time' : 'poll';
   const rsyncClient = (extra) => [tools.rsync, '--whole-file', ...extra, src, rsyncd.url];
+  const ftxRun = oneGiB
+    ? () => cpuRun(dest, expect, ftxPut([src], ftx.port), ftx.child.pid, { rss: rssMode })
+    : () => clientRun(dest, expect, ftxPut([src], ftx.port));
   const rows = await measure(name, [
-    { label: 'ftx put', ftx: true, bytes, once: () => clientRun(dest, expect, ftxPut([src], ftx.port), measureRss ? { rss: rssMode } : {}) },
+    { label: 'ftx put', ftx: true, bytes, once: ftxRun },
     {
-      label: 'md5sum of the file (no transfer)', bytes,
+      label: 'ftx put, client on core 0, server on core 1 (taskset)', bytes, pinned: true,
+      skipped: !oneGiB ? 'only in the 1g case' : pinned ? null : tools.taskset ? 'needs 2 cores' : absent('taskset'),
+      once: () => cpuRun(pinnedDest, expect, [tools.taskset, '-c', '0', ...ftxPut([src], pinned.port)], pinned.child.pid),
+    },
+    {
+      label: 'md5sum of the file (no transfer)', bytes, md5sum: true,
       skipped: tools.md5sum ? null : absent('md5sum'),
-      once: async () => ({ seconds: (await timed([tools.md5sum, src])).seconds }),
+      once: oneGiB ? () => cpuRun(dest, null, [tools.md5sum, src], null) : async () => ({ seconds: (await timed([tools.md5sum, src])).seconds }),
     },
     {
       label: `raw TCP, ${raw?.name ?? 'socat'} (unverified)`, bytes,
@@ -322,23 +352,27 @@ async function singleFileCase(name, src, bytes, sshd) {
     { label: 'rsync daemon, --checksum-choice=md5', bytes, skipped: rsyncd.skipped, once: () => clientRun(dest, expect, rsyncClient(['--checksum-choice=md5'])) },
     { label: 'rsync daemon, default checksum', bytes, skipped: rsyncd.skipped, once: () => clientRun(dest, expect, rsyncClient([])) },
     { label: 'scp to sshd, aes128-gcm', bytes, skipped: sshd.skipped, once: () => clientRun(dest, expect, [tools.scp, ...(sshd.scpArgs?.(src, `${dest}/`) ?? [])]) },
-  ]);
+  ].filter((row) => oneGiB || !row.pinned));
   const serverKiB = readVmHwmKiB(ftx.child.pid); // the server's peak so far, read before it exits
   await stopChild(ftx.child);
+  if (pinned) await stopChild(pinned.child);
   if (rsyncd.stop) await rsyncd.stop();
 
   const extra = [];
   const goals = [];
-  if (measureRss) {
+  if (oneGiB) {
     const clientKiB = rows[0].rssKiB;
     const how = tools.time ? 'GNU time %M' : `VmHWM sampled every 20 ms, as ${absent('time')}`;
     extra.push(`Peak RSS, ${GIB / MIB} MiB upload: ftx client ${clientKiB ? fmtRss(clientKiB) : '—'} (max over its runs, ${how}); ftx server ${serverKiB ? fmtRss(serverKiB) : '—'} (VmHWM after all runs).`);
+    const md5Row = rows.find((r) => r.md5sum);
+    extra.push(cpuTable(rows, md5Row, bytes));
     const ratio = (label) => speedRatio(rows[0], rows.find((r) => r.label.startsWith(label)));
     const why = (label) => rows.find((r) => r.label.startsWith(label))?.skipped ?? rows.find((r) => r.label.startsWith(label))?.error ?? 'no result';
     goals.push(
       goal('1 GiB: ftx ≥ 0.7 × md5sum rate', ratio('md5sum'), { atLeast: 0.7, unit: '×', why: why('md5sum') }),
       goal('1 GiB: ftx ≥ 1.4 × rsync daemon (md5)', ratio('rsync daemon, --checksum'), { atLeast: 1.4, unit: '×', why: why('rsync daemon, --checksum') }),
       goal('1 GiB: ftx ≥ 1.4 × scp', ratio('scp'), { atLeast: 1.4, unit: '×', why: why('scp') }),
+      ...cpuGoals(rows, md5Row, bytes),
       goal('1 GiB: ftx client peak RSS ≤ 80 MB', clientKiB && kibToMB(clientKiB), { atMost: 80, unit: 'MB' }),
       goal('1 GiB: ftx server peak RSS ≤ 80 MB', serverKiB && kibToMB(serverKiB), { atMost: 80, unit: 'MB' }),
     );
@@ -363,6 +397,12 @@ async function smallCase(variant, parent, srcDir, features) {
       once: () => clientRun(dest, expect, [tools.rsync, '-a', '--whole-file', `${srcDir}/`, `${rsyncd.url}small/`]),
     },
     {
+      // Same durability as ftx, which fsyncs each file before it becomes visible.
+      label: 'rsync daemon -a --whole-file --fsync', bytes: expect.bytes, fsync: true,
+      skipped: rsyncd.skipped ?? (tools.rsyncFsync ? null : 'this rsync has no --fsync (3.2.4 or later has)'),
+      once: () => clientRun(dest, expect, [tools.rsync, '-a', '--whole-file', '--fsync', `${srcDir}/`, `${rsyncd.url}small/`]),
+    },
+    {
       label: `tar | ${raw?.name ?? 'socat'} → ${raw?.name ?? 'socat'} | tar -x (unverified)`, bytes: expect.bytes, skipped: tarSkip,
       once: () => rawRun(dest, expect,
         (port) => ({ argv: [tools.sh, '-c', pipeline(raw.receiveToStdout(port).argv, [tools.tar, '-C', dest, '-xf', '-'])] }),
@@ -372,16 +412,20 @@ async function smallCase(variant, parent, srcDir, features) {
   await stopChild(ftx.child);
   if (rsyncd.stop) await rsyncd.stop();
   const ratio = speedRatio(rows[0], rows[1]);
+  const fsyncRow = rows.find((r) => r.fsync);
   const extra = features.dir ? [] : [`ftx has no directory upload yet (${features.dirWhy}): all ${SMALL_FILES} paths in one \`ftx put\`.`];
   return {
     title: `small (${variant}): ${SMALL_FILES} files of ${SMALL_SIZE / 1024} KiB → ${dest} (${fsLabel(dest)})`,
     rows,
     extra,
-    goals: [goal(`small files (${variant}): ftx at least as fast as rsync daemon`, ratio, { atLeast: 1, unit: '×', why: rows[1].skipped ?? rows[1].error ?? 'no result' })],
+    goals: [
+      goal(`small files (${variant}): ftx at least as fast as rsync daemon`, ratio, { atLeast: 1, unit: '×', why: rows[1].skipped ?? rows[1].error ?? 'no result' }),
+      goal(`small files (${variant}): ftx at least as fast as rsync daemon --fsync`, speedRatio(rows[0], fsyncRow), { atLeast: 1, unit: '×', why: fsyncRow.skipped ?? fsyncRow.error ?? 'no result' }),
+    ],
   };
 }
 
-/** `stdin`: a 1 GiB stream through `ftx put -` vs through socat/nc. */
+/** `stdin`: a 1 GiB stream through `ftx put -` vs the same bytes from the file, and through socat/nc. */
 async function stdinCase(src, bytes) {
   const dest = join(opts.shm, 'stdin');
   await mkdir(dest, { recursive: true });
@@ -397,9 +441,18 @@ async function stdinCase(src, bytes) {
       once: () => rawRun(dest, expect, (port) => raw.receiveToFile(port, join(dest, 'stdin.bin')),
         (port) => ({ argv: [tools.sh, '-c', pipeline([tools.cat, src], raw.sendStdin(port).argv)] })),
     },
+    {
+      label: 'ftx put FILE (the same bytes from the file)', bytes, file: true,
+      once: () => clientRun(dest, { files: 1, bytes }, ftxPut([src], ftx.port)),
+    },
   ]);
   await stopChild(ftx.child);
-  return { title: `stdin: a ${bytes / GIB} GiB stream → ${dest} (${fsLabel(dest)})`, rows, extra: [], goals: [] };
+  const fileRow = rows.find((r) => r.file);
+  const slower = speedRatio(fileRow, rows[0]); // stdin median / file median
+  return {
+    title: `stdin: a ${bytes / GIB} GiB stream → ${dest} (${fsLabel(dest)})`, rows, extra: [],
+    goals: [goal('1 GiB stdin stream within 10% of the same bytes from a file (stdin time / file time)', slower, { atMost: 1.1, unit: '×', why: fileRow.error ?? 'no result' })],
+  };
 }
 
 /** `concurrent`: 8 uploads of 128 MiB at once to one ftx server vs 8 rsync clients at once. */
@@ -424,7 +477,10 @@ async function concurrentCase(srcs) {
     title: `concurrent: ${CONCURRENT} uploads of ${CONCURRENT_MIB} MiB at once to one server → ${dest} (${fsLabel(dest)}); MB/s is the total`,
     rows,
     extra: [`Peak RSS of the ftx server with ${CONCURRENT} concurrent uploads: ${serverKiB ? fmtRss(serverKiB) : '—'} (VmHWM after all runs).`],
-    goals: [goal(`${CONCURRENT} concurrent: ftx server peak RSS ≤ 150 MB`, serverKiB && kibToMB(serverKiB), { atMost: 150, unit: 'MB' })],
+    goals: [
+      goal(`${CONCURRENT} concurrent: ftx at least as fast as ${CONCURRENT} rsync daemons (md5)`, speedRatio(rows[0], rows[1]), { atLeast: 1, unit: '×', why: rows[1].skipped ?? rows[1].error ?? 'no result' }),
+      goal(`${CONCURRENT} concurrent: ftx server peak RSS ≤ 150 MB`, serverKiB && kibToMB(serverKiB), { atMost: 150, unit: 'MB' }),
+    ],
   };
 }
 

@@ -41,12 +41,13 @@ export function run(file, args, options = {}) {
 /**
  * Starts `ftx serve root --port 0 ...`; resolves with {child, port, stop()} once it printed its
  * "serving ... on host:port" line (printed even with --quiet).
- * Options: `spawnChild` replaces child_process.spawn (bench/run.mjs passes one that tracks the child
+ * Options: `wrap` is an argv prefix that execs the server (e.g. `taskset -c 1`); `spawnChild` replaces child_process.spawn (bench/run.mjs passes one that tracks the child
  * so it is killed on failure); `timeoutMs` > 0 rejects (and kills it) when the line does not come.
  */
-export function startFtxServer(root, extra = [], { spawnChild = spawn, timeoutMs = 0 } = {}) {
+export function startFtxServer(root, extra = [], { spawnChild = spawn, timeoutMs = 0, wrap = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawnChild(process.execPath, [FTX_BIN, 'serve', root, '--port', '0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [...wrap, process.execPath, FTX_BIN, 'serve', root, '--port', '0', ...extra];
+    const child = spawnChild(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const timer = timeoutMs > 0 ? setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ftx serve did not start within ${timeoutMs} ms: ${log}`)); }, timeoutMs) : null;
     child.stderr.on('data', (d) => {

@@ -81,11 +81,14 @@ export function readVmHwmKiB(pid) {
  * `rss`: 'time' wraps the command in GNU time (`/usr/bin/time -f %M -o file`, exact peak RSS);
  * 'poll' samples /proc/PID/status VmHWM every 20 ms (the last sample before exit; used when GNU
  * time is missing). The wrapper costs about a millisecond.
+ * `onSpawn(child, {viaWrapper})` may return a function called right after the exit, whose result
+ * comes back as `sampled` (bench/lib/threads.mjs samples per-thread CPU this way).
  */
-export async function runTimed(file, args, { timeoutMs = 300_000, rss, timeBin, rssFile, ...options } = {}) {
+export async function runTimed(file, args, { timeoutMs = 300_000, rss, timeBin, rssFile, onSpawn, ...options } = {}) {
   if (rss === 'time') [file, args] = [timeBin, ['-f', '%M', '-o', rssFile, file, ...args]];
   const started = performance.now();
   const child = spawnTracked(file, args, options);
+  const onExit = onSpawn?.(child, { viaWrapper: rss === 'time' });
   const stdout = collect(child.stdout);
   const stderr = collect(child.stderr);
   let timedOut = false;
@@ -97,6 +100,7 @@ export async function runTimed(file, args, { timeoutMs = 300_000, rss, timeBin, 
     child.once('close', (code, signal) => resolve({ code, signal }));
   }).finally(() => { clearTimeout(timer); if (poller) clearInterval(poller); });
   const seconds = (performance.now() - started) / 1000;
+  const sampled = onExit?.();
   let rssKiB = polledKiB;
   if (rss === 'time') {
     // GNU time writes "Command exited with non-zero status N" first when the command fails.
@@ -104,7 +108,7 @@ export async function runTimed(file, args, { timeoutMs = 300_000, rss, timeBin, 
     rssKiB = Number(lines.at(-1)) || null;
     await rm(rssFile, { force: true });
   }
-  return { code, signal, seconds, stdout: stdout(), stderr: stderr(), timedOut, rssKiB };
+  return { code, signal, seconds, stdout: stdout(), stderr: stderr(), timedOut, rssKiB, sampled };
 }
 
 /** Waits for a child's exit, at most `timeoutMs` (then kills it). Resolves with its exit code. */

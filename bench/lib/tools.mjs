@@ -19,6 +19,7 @@ const PACKAGES = {
   scp: 'openssh-client',
   'ssh-keygen': 'openssh-client',
   time: 'time',
+  taskset: 'util-linux',
 };
 
 /** `apt-get install ...` for the given commands. */
@@ -37,7 +38,8 @@ function isOpenBsdNc(path) {
 /** Paths of the reference tools (null when missing). GNU time is looked up at /usr/bin/time. */
 export function detectTools() {
   const tools = {};
-  for (const name of ['md5sum', 'tar', 'socat', 'rsync', 'sshd', 'ssh', 'scp', 'ssh-keygen', 'sh', 'cat', 'sync']) tools[name] = which(name);
+  for (const name of ['md5sum', 'tar', 'socat', 'rsync', 'sshd', 'ssh', 'scp', 'ssh-keygen', 'sh', 'cat', 'sync', 'taskset']) tools[name] = which(name);
+  tools.rsyncFsync = tools.rsync ? /--fsync/.test(spawnSync(tools.rsync, ['--help'], { encoding: 'utf8', timeout: 5000 }).stdout ?? '') : false;
   const nc = which('nc');
   tools.nc = nc && isOpenBsdNc(nc) ? nc : null;
   tools.otherNc = nc && !tools.nc ? nc : null; // traditional/GNU netcat: other flags, not used
