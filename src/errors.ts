@@ -102,6 +102,16 @@ export class VerificationError extends FtxError {
   }
 }
 
+/**
+ * Thrown when a hash thread (src/hashing/md5-pool.ts) dies or fails: the md5 it held is lost, so
+ * the upload it belonged to fails and never lands (a retry starts a fresh hash on a new thread).
+ */
+export class HashThreadError extends FtxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('hash_failed', message, options);
+  }
+}
+
 /** Thrown when the run is stopped by SIGINT or SIGTERM (the CLI exits 128 + the signal's number). */
 export class InterruptedError extends FtxError {
   readonly signal: 'SIGINT' | 'SIGTERM';

@@ -6,8 +6,9 @@
 import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { createMd5, hashFileRange } from '../../checksum.js';
-import { LocalFileError, ProtocolError, UsageError, VerificationError } from '../../errors.js';
+import { HashThreadError, LocalFileError, ProtocolError, UsageError, VerificationError } from '../../errors.js';
+import { hashFileRangeOffThread } from '../../hashing/hash-file.js';
+import { sharedHashPool, type PooledMd5 } from '../../hashing/md5-pool.js';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../protocol/constants.js';
 import {
   parsePutAck, parsePutVerdict, type PutAck, type PutRequest, type Receipt, type WaitNotice,
@@ -127,12 +128,24 @@ async function requestPut(a: Attempt): Promise<PutReceipt> {
  * ack), topped up from disk; a snapshot beyond the offset saves hashing what it covers.
  */
 async function sendFrom(a: Attempt, id: number, offset: number): Promise<PutReceipt> {
+  const snapshot = a.memory.bestAtOrBefore(a.size);
+  const hash = snapshot?.hash ?? sharedHashPool().open();
+  try {
+    return await sendWith(a, id, offset, hash, snapshot?.offset ?? 0);
+  } catch (error) {
+    // Mid-body, the connection cannot carry another request: drop it, the server suspends the upload.
+    if (error instanceof HashThreadError) a.link.destroy();
+    throw error;
+  } finally {
+    hash.dispose(); // a no-op once digested
+  }
+}
+
+/** sendFrom with the md5 to continue: `hash` covers the first `snapshotAt` bytes. */
+async function sendWith(a: Attempt, id: number, offset: number, hash: PooledMd5, snapshotAt: number): Promise<PutReceipt> {
   const { link, size, memory, options } = a;
-  const snapshot = memory.bestAtOrBefore(size);
-  const hash = snapshot?.hash ?? createMd5();
-  const snapshotAt = snapshot?.offset ?? 0;
   // Hashing a large prefix sends nothing for a while: that is not the server going quiet.
-  if (snapshotAt < offset) await link.withoutIdleTimeout(() => hashFileRange(a.handle, hash, snapshotAt, offset));
+  if (snapshotAt < offset) await link.withoutIdleTimeout(() => hashFileRangeOffThread(a.handle, hash, snapshotAt, offset));
 
   // The next reply is the verdict; a server may send it early (e.g. disk full) and stop reading.
   let answered = false;
@@ -153,7 +166,7 @@ async function sendFrom(a: Attempt, id: number, offset: number): Promise<PutRece
     if (error instanceof LocalFileError) link.destroy();
     throw error;
   }
-  const md5 = hash.digest('hex');
+  const md5 = await hash.digest();
   if (!answered) {
     await checkUnchanged(a);
     memory.fullMd5 = md5;
@@ -181,9 +194,13 @@ async function checkUnchanged(a: Attempt): Promise<void> {
 async function confirmLanded(a: Attempt, ack: PutAck): Promise<PutReceipt> {
   let md5 = a.memory.fullMd5;
   if (md5 === undefined) {
-    const hash = createMd5();
-    await hashFileRange(a.handle, hash, 0, a.size);
-    md5 = hash.digest('hex');
+    const hash = sharedHashPool().open();
+    try {
+      await hashFileRangeOffThread(a.handle, hash, 0, a.size);
+      md5 = await hash.digest();
+    } finally {
+      hash.dispose();
+    }
   }
   return checkReceipt(a, ack.receipt, md5, a.size);
 }
@@ -201,13 +218,18 @@ function checkReceipt(a: Attempt, receipt: Receipt | undefined, md5: string, off
 function startPrehash(a: Attempt): { stop: () => void; done: Promise<void> } {
   let stopped = false;
   const done = (async () => {
-    const hash = createMd5();
+    const hash = sharedHashPool().open();
     const block = ioBlockSize(a.chunkSize);
-    for (let at = 0; at < a.size && !stopped;) {
-      const length = Math.min(block, a.size - at);
-      await hashFileRange(a.handle, hash, at, at + length);
-      at += length;
-      a.memory.record(at, hash);
+    try {
+      for (let at = 0; at < a.size && !stopped;) {
+        const length = Math.min(block * 8, a.size - at);
+        // Snapshots at the same points as sendBody's: every block boundary, and the end.
+        const onBlock = (offset: number): void => { if (offset % block === 0 || offset === a.size) a.memory.record(offset, hash); };
+        await hashFileRangeOffThread(a.handle, hash, at, at + length, onBlock, block);
+        at += length;
+      }
+    } finally {
+      hash.dispose();
     }
   })().catch(() => undefined);
   return { stop: () => { stopped = true; }, done };

@@ -1,9 +1,11 @@
 /**
  * What a client remembers across attempts of one upload: its source's identity, md5 states at
  * recent block boundaries (so a resume at offset X re-reads at most a little of the file), and how
- * the last attempt went. Lives in memory only: a new process re-hashes the prefix once.
+ * the last attempt went. Lives in memory only: a new process re-hashes the prefix once. The states
+ * themselves live on a hash thread (copies made there); this keeps their handles.
  */
-import { randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import type { PooledMd5 } from '../../hashing/md5-pool.js';
 import type { SourceIdentityFields } from '../../protocol/messages.js';
 
 /** Keep md5 states at the last this-many block boundaries... */
@@ -16,7 +18,7 @@ export class ResumeState {
   /** Id of this logical upload, sent with every attempt. */
   readonly uploadId = randomBytes(12).toString('hex');
   private identity: SourceIdentityFields | undefined;
-  private readonly snapshots = new Map<number, Hash>();
+  private readonly snapshots = new Map<number, PooledMd5>();
   private recent: number[] = [];
   /** md5 of the whole source once an attempt has read it all. */
   fullMd5: string | undefined;
@@ -32,27 +34,31 @@ export class ResumeState {
 
   /** Forgets everything (the source changed, or the server discarded its partial). */
   reset(): void {
+    for (const snapshot of this.snapshots.values()) snapshot.dispose();
     this.snapshots.clear();
     this.recent = [];
     this.fullMd5 = undefined;
     this.identity = undefined;
   }
 
-  /** Records the md5 state after `offset` bytes. */
-  record(offset: number, hash: Hash): void {
+  /** Records the md5 state after `offset` bytes (`hash` must have been given exactly those bytes). */
+  record(offset: number, hash: PooledMd5): void {
     if (this.snapshots.has(offset)) return;
     this.snapshots.set(offset, hash.copy());
     this.recent.push(offset);
     if (this.recent.length > RECENT_SNAPSHOTS) {
       const old = this.recent.shift()!;
-      if (old % SPARSE_SNAPSHOT_BYTES !== 0) this.snapshots.delete(old);
+      if (old % SPARSE_SNAPSHOT_BYTES !== 0) {
+        this.snapshots.get(old)?.dispose();
+        this.snapshots.delete(old);
+      }
     }
   }
 
   /** A copy of the latest md5 state at or before `offset`, with its offset; undefined if none. */
-  bestAtOrBefore(offset: number): { offset: number; hash: Hash } | undefined {
+  bestAtOrBefore(offset: number): { offset: number; hash: PooledMd5 } | undefined {
     let best = -1;
-    for (const at of this.snapshots.keys()) if (at <= offset && at > best) best = at;
+    for (const [at, snapshot] of this.snapshots) if (at <= offset && at > best && !snapshot.lost) best = at;
     return best < 0 ? undefined : { offset: best, hash: this.snapshots.get(best)!.copy() };
   }
 }
