@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
 import { HashPool, sharedHashPool } from '../src/hashing/md5-pool.js';
@@ -112,6 +113,36 @@ describe('the client hashes on the hash pool', () => {
       } finally {
         await client.close().catch(() => undefined);
         await proxy.close();
+      }
+    });
+  });
+});
+
+describe('a stream on the hash pool', () => {
+  /** The put request a client sent first through `proxy`, parsed (after the hello frame). */
+  const putRequestOf = (stream: Buffer): { chunkSize: number } => {
+    const hello = 4 + stream.readUInt32BE(0);
+    return JSON.parse(stream.subarray(hello + 4, hello + 4 + stream.readUInt32BE(hello)).toString('utf8')) as { chunkSize: number };
+  };
+
+  it('is hashed by the pool\'s threads, in 256 KiB data frames unless a chunk size is asked for', async () => {
+    await withServer({}, async (fixture) => {
+      const data = randomBytes(5 * 1024 * 1024 + 3);
+      const pieces = Array.from({ length: Math.ceil(data.length / 65536) }, (_, i) => data.subarray(i * 65536, (i + 1) * 65536));
+      for (const [asked, expected] of [[undefined, 256 * 1024], [4096, 4096]] as const) {
+        const proxy = await startCutProxy(fixture.server.port, Infinity);
+        const client = new FtxClient({ host: '127.0.0.1', port: proxy.port });
+        try {
+          const before = sharedHashPool().hashedBytes;
+          const receipt = await client.putStream(Readable.from(pieces), { remoteName: `s-${expected}.bin`, ...(asked ? { chunkSize: asked } : {}) });
+          expect(receipt.md5).toBe(md5(data));
+          expect(sharedHashPool().hashedBytes - before).toBeGreaterThanOrEqual(data.length);
+          expect(putRequestOf(proxy.firstStream()).chunkSize).toBe(expected);
+          expect(md5(await readFile(join(fixture.root, `s-${expected}.bin`)))).toBe(md5(data));
+        } finally {
+          await client.close().catch(() => undefined);
+          await proxy.close();
+        }
       }
     });
   });

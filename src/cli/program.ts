@@ -131,7 +131,7 @@ function addPutCommand(program: Command, io: CliIo, producer: string[] | undefin
     .option('--follow-symlinks', 'upload what symlinks point to (default: skip them with a warning)')
     .option('--dry-run', 'list what would be sent, skipped or refused; send nothing')
     .option('--json', 'NDJSON events on stdout (human output goes to stderr)')
-    .addOption(checked('--chunk-size <bytes>', 'protocol chunk size, 512 to 16M (default: 4096)', parseChunkSize))
+    .addOption(checked('--chunk-size <bytes>', 'protocol chunk size, 512 to 16M (default: 4096; a stream: 256K)', parseChunkSize))
     .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds))
     .addOption(checked('--idle-timeout <seconds>', `fail when the server is silent this long (default: ${DEFAULT_CLIENT_IDLE_TIMEOUT_MS / 1000}; a server with heartbeats: 3 of its heartbeats)`, parseSeconds))
     .addOption(checked('--retries <count>', `reconnect and resume this many times after a lost connection (default: ${DEFAULT_RETRY_POLICY.retries})`, parseCount))

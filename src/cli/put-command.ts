@@ -9,7 +9,6 @@ import { runUpload, type IfExists, type UploadJob, type UploadSummary } from '..
 import { DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from '../client/defaults.js';
 import { UsageError } from '../errors.js';
 import { formatHostPort } from '../transport/connect.js';
-import { DEFAULT_CHUNK_SIZE } from '../protocol/constants.js';
 import { canDrawBars } from '../ui/progress.js';
 import { combineReporters, createHumanReporter, createJsonReporter, type Reporter } from '../ui/reporters.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
@@ -64,7 +63,8 @@ export interface PutPlan {
   followSymlinks: boolean;
   dryRun: boolean;
   json: boolean;
-  chunkSize: number;
+  /** --chunk-size; unset: each kind's default (files 4096, streams STREAM_CHUNK_SIZE). */
+  chunkSize: number | undefined;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
   quiet: boolean;
@@ -131,7 +131,7 @@ export function planPut(args: string[], options: PutCliOptions, stderrIsTty: boo
     followSymlinks: options.followSymlinks ?? false,
     dryRun: options.dryRun ?? false,
     json: options.json ?? false,
-    chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    chunkSize: options.chunkSize,
     connectTimeoutMs: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: options.idleTimeout ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
     quiet,

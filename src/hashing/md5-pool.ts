@@ -14,6 +14,8 @@ const WORKER_URL = new URL('../hashing/md5-worker.js', import.meta.url);
 
 interface Reply {
   seq: number;
+  /** Bytes hashed (update, frames). */
+  bytes?: number;
   digest?: string;
   error?: string;
 }
@@ -59,9 +61,9 @@ class HashThread {
     });
   }
 
-  /** Counts `bytes` in the pool's hashedBytes once the thread confirms it hashed them. */
-  async countHashed(reply: Promise<Reply>, bytes: number): Promise<void> {
-    await reply;
+  /** Adds the bytes the thread says it hashed to the pool's hashedBytes. */
+  async countHashed(reply: Promise<Reply>): Promise<void> {
+    const { bytes = 0 } = await reply; // awaited first: `x += await y` would read x before the wait
     this.pool.hashedBytes += bytes;
   }
 
@@ -96,11 +98,23 @@ export class PooledMd5 {
    * copied: do not change those bytes before the promise resolves. Any other view is copied.
    */
   update(data: Uint8Array): Promise<void> {
+    return this.post('update', data);
+  }
+
+  /**
+   * Like update, for bytes that are whole data frames (docs/PROTOCOL.md §6.6: uint32 big-endian
+   * length, payload): hashes the payloads only, as a stream's md5 covers them.
+   */
+  updateFrames(frames: Uint8Array): Promise<void> {
+    return this.post('frames', frames);
+  }
+
+  private post(op: 'update' | 'frames', data: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(new HashThreadError('md5 state already finished'));
     const shared = data.buffer instanceof SharedArrayBuffer;
     const buffer = shared ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
-    const message = { op: 'update', id: this.id, buffer, offset: shared ? data.byteOffset : 0, length: data.byteLength };
-    return this.thread.countHashed(this.thread.request(message, shared ? undefined : [buffer as ArrayBuffer]), data.byteLength);
+    const message = { op, id: this.id, buffer, offset: shared ? data.byteOffset : 0, length: data.byteLength };
+    return this.thread.countHashed(this.thread.request(message, shared ? undefined : [buffer as ArrayBuffer]));
   }
 
   /** Whether its thread died (the state is lost). */

@@ -5,9 +5,10 @@
  */
 import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { createMd5 } from '../../checksum.js';
-import { LocalFileError, VerificationError } from '../../errors.js';
-import { DATA_FRAME_HEADER_BYTES, DEFAULT_CHUNK_SIZE } from '../../protocol/constants.js';
+import { HashThreadError, LocalFileError, VerificationError } from '../../errors.js';
+import { sharedBlock } from '../../hashing/hash-file.js';
+import { sharedHashPool, type PooledMd5 } from '../../hashing/md5-pool.js';
+import { DATA_FRAME_HEADER_BYTES } from '../../protocol/constants.js';
 import { parsePutAck, parsePutVerdict, type PutRequest } from '../../protocol/messages.js';
 import { throwEarlyRefusal, type ClientConnection } from '../connection.js';
 import type { PutReceipt } from './file.js';
@@ -31,11 +32,20 @@ export interface StreamPutOptions {
 const BLOCK_BYTES = 1024 * 1024;
 /** Longest a partly filled block waits for more input. */
 const PARTIAL_BLOCK_DELAY_MS = 10;
+/** Bytes posted to the hash thread but not yet hashed before the input waits. */
+const MAX_UNHASHED_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest data frame of a stream unless the caller chose one: a stream is never resumed, so its
+ * chunk size only sets the frame size, and a frame costs both sides a header and a call each
+ * (4 KiB frames: 262,144 per GiB). 256 KiB, like a get's default (docs/PROTOCOL.md §6.11).
+ */
+export const STREAM_CHUNK_SIZE = 256 * 1024;
 
 /**
  * Gathers input as data frames of at most `chunkSize` payload bytes into large blocks (one copy),
- * so the socket gets one write per block instead of one per 64 KiB piece of a pipe. Blocks are
- * reused once the kernel has taken them.
+ * so the socket gets one write per block instead of one per 64 KiB piece of a pipe. A block is in
+ * shared memory: the hash thread hashes its payloads where they are (PooledMd5.updateFrames). It
+ * is reused once the kernel has taken it and the thread has hashed it.
  */
 class FrameBlocks {
   private readonly free: Buffer[] = [];
@@ -43,14 +53,17 @@ class FrameBlocks {
   private fill = 0;
   private payload = 0;
   private readonly size: number;
+  private unhashed: Array<{ bytes: number; done: Promise<void> }> = [];
+  private unhashedBytes = 0;
+  private failure: Error | undefined;
 
-  constructor(private readonly chunkSize: number, private readonly send: (data: Buffer, payload: number, done: () => void) => boolean) {
+  constructor(
+    private readonly chunkSize: number,
+    private readonly hash: PooledMd5,
+    private readonly send: (data: Buffer, payload: number, done: () => void) => boolean,
+  ) {
     this.size = Math.max(BLOCK_BYTES, chunkSize + DATA_FRAME_HEADER_BYTES);
-    this.block = Buffer.allocUnsafeSlow(this.size);
-  }
-
-  get pending(): number {
-    return this.fill;
+    this.block = sharedBlock(this.size);
   }
 
   /** Adds `data` as frames; returns false if the socket asked to wait (a full block was sent). */
@@ -68,15 +81,31 @@ class FrameBlocks {
     return ok;
   }
 
-  /** Sends what is gathered; returns false if the socket asked to wait. */
+  /** Sends what is gathered and hands it to the hash thread; returns false if the socket asked to wait. */
   flush(): boolean {
     if (this.fill === 0) return true;
     const block = this.block;
-    const ok = this.send(block.subarray(0, this.fill), this.payload, () => this.free.push(block));
-    this.block = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    const frames = block.subarray(0, this.fill);
+    let users = 2;
+    const release = (): void => { if (--users === 0) this.free.push(block); };
+    const done = this.hash.updateFrames(frames).then(release, (error: Error) => { this.failure ??= error; });
+    this.unhashed.push({ bytes: frames.length, done });
+    this.unhashedBytes += frames.length;
+    const ok = this.send(frames, this.payload, release);
+    this.block = this.free.pop() ?? sharedBlock(this.size);
     this.fill = 0;
     this.payload = 0;
     return ok;
+  }
+
+  /** Waits while too much is unhashed (`all`: until everything is); throws if the hash thread failed. */
+  async settle(all = false): Promise<void> {
+    while (this.unhashed.length > 0 && (all || this.unhashedBytes > MAX_UNHASHED_BYTES) && !this.failure) {
+      const oldest = this.unhashed.shift()!;
+      await oldest.done;
+      this.unhashedBytes -= oldest.bytes;
+    }
+    if (this.failure) throw this.failure;
   }
 }
 
@@ -85,7 +114,7 @@ class FrameBlocks {
  * is called for the input once the server has accepted the upload (a producer starts only then).
  */
 export async function putStream(link: ClientConnection, input: Readable | (() => Readable), options: StreamPutOptions): Promise<PutReceipt> {
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunkSize = options.chunkSize ?? STREAM_CHUNK_SIZE;
   const started = performance.now();
   const id = link.nextId();
   const request: PutRequest = {
@@ -142,11 +171,22 @@ async function sendStream(link: ClientConnection, source: Readable, options: Str
 async function sendFrames(
   link: ClientConnection, source: Readable, options: StreamPutOptions, chunkSize: number, verdict: Promise<unknown>, answered: () => boolean,
 ): Promise<Sent> {
-  const hash = createMd5();
+  const hash = sharedHashPool().open();
+  try {
+    return await sendFramesHashed(link, source, options, chunkSize, verdict, answered, hash);
+  } finally {
+    hash.dispose(); // a no-op once digested
+  }
+}
+
+async function sendFramesHashed(
+  link: ClientConnection, source: Readable, options: StreamPutOptions, chunkSize: number, verdict: Promise<unknown>, answered: () => boolean,
+  hash: PooledMd5,
+): Promise<Sent> {
   let size = 0;
   let accepted = 0;
   try {
-    const blocks = new FrameBlocks(chunkSize, (data, payload, done) => link.sendRaw(data, (error) => {
+    const blocks = new FrameBlocks(chunkSize, hash, (data, payload, done) => link.sendRaw(data, (error) => {
       if (error) return;
       done();
       accepted += payload;
@@ -158,7 +198,6 @@ async function sendFrames(
       for await (const piece of source) {
         const data = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
         if (data.length === 0) continue;
-        hash.update(data);
         size += data.length;
         const ok = blocks.add(data);
         flushTimer ??= setTimeout(() => {
@@ -167,16 +206,19 @@ async function sendFrames(
         }, PARTIAL_BLOCK_DELAY_MS);
         if (answered()) break;
         if (!ok) await link.drain();
+        await blocks.settle();
       }
     } finally {
       clearTimeout(flushTimer);
     }
     blocks.flush();
+    await blocks.settle(true);
   } catch (error) {
     await throwEarlyRefusal(verdict);
     if ((error as { code?: string }).code === 'connection_lost') throw error;
     link.destroy();
+    if (error instanceof HashThreadError) throw error;
     throw new LocalFileError(`cannot read the input stream: ${(error as Error).message}`, { cause: error });
   }
-  return { md5: hash.digest('hex'), size };
+  return { md5: await hash.digest(), size };
 }

@@ -16,7 +16,8 @@ export interface UploadJob {
   ifExists: IfExists;
   /** Compare by md5 (the server answers from digests recorded at landing) instead of size + mtime. */
   checksum: boolean;
-  chunkSize: number;
+  /** Protocol chunk size; undefined: each kind's default (files 4096, streams 256 KiB). */
+  chunkSize: number | undefined;
   resume: boolean;
   dryRun: boolean;
   /** Upload this stream (stdin, a command's output) under `name` instead of files; as in putStream. `from` says where it comes from (default stdin). */
