@@ -23,7 +23,7 @@ const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 const MIB = 1 << 20;
 const GIB = 1 << 30;
 const TMPFS_MAGIC = 0x01021994;
-const CASES = ['1g', '256m', 'small', 'stdin', 'concurrent', 'version'];
+const CASES = ['1g', '256m', 'small', 'stdin', 'concurrent', 'version', 's3'];
 const SMALL_FILES = 2000;
 const SMALL_SIZE = 4096;
 const CONCURRENT = 8;
@@ -660,6 +660,22 @@ async function maybeStartSshd() {
   }
 }
 
+/**
+ * ftx serving an S3 bucket vs rclone and the SDK, by bench/s3.mjs, on the local Ceph RGW. It is
+ * never installed or started from here (the bench installs nothing): without a running store the
+ * case says how to start one.
+ */
+async function s3Case() {
+  const script = join(PROJECT, 'scripts', 's3-local.sh');
+  const up = await runTimed('bash', [script, 'status'], { timeoutMs: 30_000 });
+  if (up.code !== 0) {
+    return { title: 's3: skipped', text: 'Skipped: no local S3 store runs. Start one with `scripts/s3-local.sh start` (installs Ceph from Debian, as root), then `npm run bench -- --case s3` or `npm run bench:s3`.', goals: [] };
+  }
+  const run = await runTimed(process.execPath, [join(PROJECT, 'bench', 's3.mjs'), '--runs', String(opts.runs)], { timeoutMs: 3600_000 });
+  if (run.code !== 0) throw new Error(`bench/s3.mjs exited ${run.code ?? run.signal}: ${run.stderr.slice(-2000)}`);
+  return { title: 's3 (see bench/s3.mjs)', text: run.stdout.replace(/^## .*\n/, ''), goals: [] };
+}
+
 function printCase(result) {
   out(`## ${result.title}`);
   out();
@@ -719,6 +735,7 @@ async function main() {
   });
   await runCase('concurrent', () => concurrentCase(data.parts));
   await runCase('version', versionCase);
+  await runCase('s3', s3Case);
   if (sshd.stop) await sshd.stop();
 
   out('## Goals (from the issue)');

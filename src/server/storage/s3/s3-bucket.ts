@@ -10,7 +10,7 @@ import {
   DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
   ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { configuredEndpoint, usesPathStyle, type S3ClientSettings, type S3Location } from './s3-location.js';
 import { httpStatusOf, s3CodeOf, toStatusError, type S3CallKind } from './s3-errors.js';
 
@@ -50,6 +50,8 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** A part gets at least this long, and 1 s per MiB beyond (a store slower than 1 MiB/s is failing). */
 const PART_MIN_TIMEOUT_MS = 30_000;
 
+const SILENT = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
 
 /** Builds the SDK client from the standard AWS variables and files plus ftx's own settings. */
@@ -72,6 +74,9 @@ export function createS3Client(settings: S3ClientSettings, env: NodeJS.ProcessEn
       connectionTimeout: Math.min(timeout, 5_000),
       requestTimeout: Math.max(timeout, PART_MIN_TIMEOUT_MS),
       throwOnRequestTimeout: true,
+      // Its warnings are not for ftx's users: requests queue for a socket on purpose (at most 64
+      // open), and a request timeout is an error here, reported as one (s3-errors.ts).
+      logger: SILENT,
       ...(endpoint?.startsWith('http://') ? { httpAgent: new HttpAgent(agentOptions) } : { httpsAgent: new HttpsAgent(agentOptions) }),
     },
   });
@@ -227,10 +232,22 @@ export class S3Bucket {
 
   /** Uploads one part with Content-MD5; returns its unquoted ETag. A 404 (upload swept: NoSuchUpload) is thrown as the SDK's error. */
   async uploadPart(key: string, uploadId: string, n: number, body: Buffer, md5: Buffer): Promise<string> {
-    const r = await this.call('write', `part ${n} of ${key}`, body.length, (abortSignal) => this.client.send(new UploadPartCommand({
-      Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId, PartNumber: n, Body: body,
+    // As a stream, the SDK sends it UNSIGNED-PAYLOAD instead of hashing it with SHA-256 for the
+    // signature (measured: 0.08 instead of 0.17-0.21 CPU-s per 128 MiB, and 15 % faster); the store
+    // still checks Content-MD5 (BadDigest). The SDK cannot retry a stream: ftx retries once itself.
+    const send = (abortSignal: AbortSignal) => this.client.send(new UploadPartCommand({
+      Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId, PartNumber: n, Body: Readable.from([body]),
       ContentLength: body.length, ContentMD5: md5.toString('base64'),
-    }), { abortSignal }), is404);
+    }), { abortSignal });
+    const r = await this.call('write', `part ${n} of ${key}`, body.length, async (abortSignal) => {
+      try {
+        return await send(abortSignal);
+      } catch (error) {
+        const status = httpStatusOf(error);
+        if (abortSignal.aborted || (status !== undefined && status < 500)) throw error;
+        return send(abortSignal);
+      }
+    }, is404);
     return unquote(r.ETag);
   }
 

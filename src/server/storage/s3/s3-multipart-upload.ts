@@ -52,6 +52,8 @@ export class MultipartUpload {
   received: number;
   private readonly s: MultipartSetup;
   private fill: Buffer | null = null;
+  /** Part buffers whose upload finished, reused (fewer 16 MiB allocations, a flatter RSS). */
+  private readonly spare: Buffer[] = [];
   private filled = 0;
   private nextPart: number;
   private sentEnd: number;
@@ -88,7 +90,7 @@ export class MultipartUpload {
     const partSize = this.s.state.partSize;
     let at = 0;
     while (at < chunk.length) {
-      this.fill ??= Buffer.allocUnsafe(partSize);
+      this.fill ??= this.spare.pop() ?? Buffer.allocUnsafe(partSize);
       const take = Math.min(partSize - this.filled, chunk.length - at);
       chunk.copy(this.fill, this.filled, at, at + take);
       this.filled += take;
@@ -102,7 +104,8 @@ export class MultipartUpload {
 
   /** Sends the filled buffer as the next part. */
   private sendPart(): void {
-    const data = (this.fill as Buffer).subarray(0, this.filled);
+    const buffer = this.fill as Buffer;
+    const data = buffer.subarray(0, this.filled);
     this.fill = null;
     this.filled = 0;
     const n = this.nextPart++;
@@ -116,7 +119,10 @@ export class MultipartUpload {
       const etag = await this.s.bucket.uploadPart(this.key, this.s.state.s3UploadId, n, data, partMd5);
       this.done.set(n, { n, size: data.length, etag, end, md5State });
       this.recordDone();
-    })().catch((error: unknown) => { this.fail(error); }).finally(() => { this.inFlight.delete(n); });
+    })().catch((error: unknown) => { this.fail(error); }).finally(() => {
+      this.inFlight.delete(n);
+      if (!this.finished && buffer.length === this.s.state.partSize) this.spare.push(buffer);
+    });
     this.inFlight.set(n, run);
   }
 
