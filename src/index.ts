@@ -11,9 +11,10 @@ export * from './server/defaults.js';
 export { parseDestination, type Destination } from './client/address.js';
 export { startServer, type RunningServer, type ServerOptions } from './server/server.js';
 export type {
-  BeginResult, ByteRange, CheckResult, ListEntry, ListOptions, ListPage, SourceIdentity, Storage, StoredFile,
-  StoredReceipt, Upload, UploadTarget,
+  ByteRange, CheckResult, ListEntry, ListOptions, ListPage, SourceIdentity, Storage, StoredFile,
+  StoredReceipt, Upload, UploadRequest,
 } from './server/storage/storage.js';
-export { DiskStorage, type DiskStorageOptions } from './server/storage/disk/disk-storage.js';
+export type { BeginResult, UploadTarget } from './server/uploads/uploads.js';
+export { DiskStorage } from './server/storage/disk/disk-storage.js';
 export { md5File } from './checksum.js';
 export { FTX_VERSION } from './version.js';

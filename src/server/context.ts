@@ -8,10 +8,14 @@ import type { TransferRecord } from './log/transfer-log.js';
 import type { Storage } from './storage/storage.js';
 import type { TokenSet } from './auth/token-set.js';
 import type { ReadRate } from './limits/read-rate.js';
+import type { Uploads } from './uploads/uploads.js';
 
 /** Shared, read-only server state handed to each session and action. */
 export interface ServerContext {
+  /** Where files live (the read side goes straight to it). */
   storage: Storage;
+  /** The rules every upload passes, over `storage` (puts, check, mkdir go through it). */
+  uploads: Uploads;
   /** When set, clients must prove knowledge of one of them (HMAC over the hello nonce), by token id. */
   tokens?: TokenSet;
   /** True with a tokens file: tokens may lack scopes, and the welcome names the granted ones. */

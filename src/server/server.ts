@@ -14,6 +14,7 @@ import { ClientRegistry } from './client-registry.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_PARTIAL_TTL_MS, MAX_EXPIRY_INTERVAL_MS } from './defaults.js';
 import { DiskStorage } from './storage/disk/disk-storage.js';
 import type { Storage } from './storage/storage.js';
+import { Uploads } from './uploads/uploads.js';
 import { formatTransferRecord, type TransferRecord } from './log/transfer-log.js';
 import { runSession } from './session.js';
 import { TokenSet } from './auth/token-set.js';
@@ -85,10 +86,11 @@ export interface RunningServer {
 /** Starts listening; resolves once the port is bound. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const storage = await openStorage(options);
+  const uploads = new Uploads(storage, options.maxSize !== undefined ? { maxSize: options.maxSize } : {});
   const log = options.log ?? (() => undefined);
   const ttlMs = options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
   const expire = async (): Promise<void> => {
-    const removed = await storage.expirePartials({ ttlMs }).catch(() => 0);
+    const removed = await uploads.expirePartials(ttlMs).catch(() => 0);
     if (removed > 0) log(`${new Date().toISOString()} removed ${removed} expired partial upload(s)`);
   };
   await expire();
@@ -97,6 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   expiryTimer.unref();
   const context: ServerContext = {
     storage,
+    uploads,
     ...(options.tokens ? { tokens: options.tokens } : options.token ? { tokens: TokenSet.single(options.token) } : {}),
     scoped: options.tokens !== undefined,
     authThrottle: new AuthThrottle(),
@@ -187,6 +190,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
         await Promise.allSettled([...sessions]);
+        await uploads.suspendAll();
         await storage.close();
         await stopped;
         bursts.close();
@@ -200,7 +204,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 async function openStorage(options: ServerOptions): Promise<Storage> {
   if (options.storage) return options.storage;
   if (options.root === undefined) throw new TypeError('startServer needs a root directory or a storage');
-  return DiskStorage.open(options.root, options.maxSize !== undefined ? { maxSize: options.maxSize } : {});
+  return DiskStorage.open(options.root);
 }
 
 /** Answers a connection over a limit with its refusal in place of the hello (docs/PROTOCOL.md §4.1), then closes it. */

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StatusError } from '../../src/errors.js';
 import { DEFAULT_CHUNK_SIZE } from '../../src/protocol/constants.js';
-import type { ListEntry, Storage, StoredReceipt, Upload, UploadTarget } from '../../src/server/storage/storage.js';
+import type { ListEntry, Storage, StoredReceipt, Upload, UploadRequest } from '../../src/server/storage/storage.js';
 
 /** Makes a fresh, empty storage; the contract closes it after each test. */
 export type MakeStorage = () => Promise<Storage>;
@@ -16,14 +16,12 @@ export type MakeStorage = () => Promise<Storage>;
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 const MTIME = Date.UTC(2024, 4, 6, 7, 8, 9, 123);
 
-/** Opens an upload of `data` under `filename` (never an already-landed answer here). */
-export async function beginPut(storage: Storage, filename: string, data: Buffer, extra: Partial<UploadTarget> = {}): Promise<Upload> {
-  const begun = await storage.beginUpload({
-    filename, size: data.length, overwrite: false, chunkSize: DEFAULT_CHUNK_SIZE, resume: false, keepPartial: true,
+/** Opens an upload of `data` under `name`. */
+export function beginPut(storage: Storage, name: string, data: Buffer, extra: Partial<UploadRequest> = {}): Promise<Upload> {
+  return storage.beginUpload({
+    name, size: data.length, overwrite: false, rename: false, chunkSize: DEFAULT_CHUNK_SIZE, resume: false, keepPartial: true,
     source: { size: data.length, mtime: MTIME }, mtime: MTIME, mode: 0o640, ...extra,
   });
-  if (!('upload' in begun)) throw new Error(`${filename}: unexpected already-landed answer`);
-  return begun.upload;
 }
 
 /** Writes `data` in pieces of `piece` bytes, waiting when the upload asks to. */
@@ -32,7 +30,7 @@ export async function writeAll(upload: Upload, data: Buffer, piece = 64 * 1024):
 }
 
 /** Stores `data` under `filename` through the upload interface. */
-export async function put(storage: Storage, filename: string, data: Buffer, extra: Partial<UploadTarget> = {}): Promise<StoredReceipt> {
+export async function put(storage: Storage, filename: string, data: Buffer, extra: Partial<UploadRequest> = {}): Promise<StoredReceipt> {
   const upload = await beginPut(storage, filename, data, extra);
   await writeAll(upload, data);
   return upload.commit(md5(data));

@@ -5,7 +5,7 @@ import type { ActionHandler } from '../context.js';
 
 export const handleCheck: ActionHandler = async (conn, frame, context) => {
   const request = parseCheckRequest(frame);
-  const answers = await context.storage.check(request.files);
+  const answers = await context.uploads.check(request.files);
   const results = request.files.map((file, i) => ({ filename: file.filename, ...answers[i]! }));
   conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: 'checked', results } satisfies CheckReply);
 };

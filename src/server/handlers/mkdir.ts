@@ -5,6 +5,6 @@ import type { ActionHandler } from '../context.js';
 
 export const handleMkdir: ActionHandler = async (conn, frame, context) => {
   const request = parseMkdirRequest(frame);
-  const created = await context.storage.makeDirectory(request.path);
+  const created = await context.uploads.makeDirectory(request.path);
   conn.send({ type: 'reply', id: request.id, status: STATUS.OK, code: 'ok', message: created ? 'created' : 'exists', created } satisfies MkdirReply);
 };

@@ -28,7 +28,7 @@ async function beginAll(conn: FramedConnection, files: BatchFile[], context: Ser
     for (const file of files) {
       // Gone already: hold no more names (the client's retry on a new connection will want them).
       if (conn.socket.destroyed) throw new ConnectionLostError('connection closed while the batch was opened');
-      const begun = await context.storage.beginUpload({
+      const begun = await context.uploads.begin({
         filename: file.filename, size: file.size, overwrite: file.overwrite, rename: file.rename, chunkSize: DEFAULT_CHUNK_SIZE,
         resume: false, keepPartial: false, source: null,
         ...(file.mode !== undefined ? { mode: file.mode } : {}),

@@ -46,7 +46,7 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
 
   let upload: Upload;
   try {
-    const begun = await context.storage.beginUpload({
+    const begun = await context.uploads.begin({
       filename: request.filename, size: request.size, overwrite: request.overwrite, chunkSize: request.chunkSize,
       rename: request.rename, resume: request.resume, source: request.source,
       keepPartial: request.size !== null,

@@ -2,7 +2,9 @@
  * The seam between the server and where files live. Handlers and the uploads layer talk only to
  * this interface; `storage/disk/` implements it on a local directory, `storage/memory/` in memory
  * (tests), `storage/s3/` on an object store. Nothing here is a disk concept: no paths, descriptors,
- * fsync, rename or link. Names are normalized relative names ("a/b.txt", "/"-separated), already
+ * fsync, rename or link. The rules every backend shares (name rules, size limit, one upload per
+ * name, take-over, already landed, space accounting) live above it, in server/uploads/.
+ * Names are normalized relative names ("a/b.txt", "/"-separated), already
  * checked by the uploads layer's name rules (server/uploads/names.ts) before a backend sees them;
  * a backend may still refuse a name it cannot hold (StatusError 403).
  *
@@ -17,34 +19,40 @@ export interface SourceIdentity {
   mtime: number;
 }
 
-/** What a put asks the storage to prepare. */
-export interface UploadTarget {
-  /** The client's filename, not yet checked. */
-  filename: string;
+/**
+ * What the uploads layer asks a backend to open, after its own rules (name, size limit,
+ * reservation, already landed) have passed.
+ */
+export interface UploadRequest {
+  /** Normalized name the file will land under. */
+  name: string;
   /** Exact number of bytes the complete file has; null for a stream of unknown length. */
   size: number | null;
   /** Replace an existing file of that name. */
   overwrite: boolean;
   /** If the name is taken, land under the first free "stem.N.ext" instead. */
-  rename?: boolean;
-  /** Permission bits for the landed file (0o777 at most; default 0o644). */
-  mode?: number;
+  rename: boolean;
+  /** Permission bits for the landed file (0o777 at most). */
+  mode: number;
   /** Modification time to give the landed file, ms since the epoch. */
   mtime?: number;
   /** Protocol chunk size: resume offsets are whole chunks. */
   chunkSize: number;
   /** Continue a kept partial of the same source if there is one. */
   resume: boolean;
-  /** Keep a partial (with its state) if the connection breaks; false for batched files and stream puts. */
+  /** Keep a partial if the connection breaks; false for batched files and stream puts. */
   keepPartial: boolean;
   /** The client's identity of its source (needed to resume). */
   source: SourceIdentity | null;
-  /** The client's id of this logical upload (same in all attempts). */
+  /** The client's id of this logical upload, recorded at landing (StoredFile.uploadId). */
   uploadId?: string;
-  /** Called if a newer attempt of the same upload arrives while this one holds the name. */
-  preempt?: () => void;
   /** Called every few seconds while beginUpload works long (re-reading a kept prefix). */
   onWait?: (done: number, total: number) => void;
+  /**
+   * Asks the holder to let go: for a backend that learns that a newer attempt of this upload took
+   * the name over elsewhere (another server sharing the store).
+   */
+  preempt?: () => void;
 }
 
 /** A finished upload's facts. */
@@ -92,9 +100,6 @@ export interface CheckResult {
   state: CheckState;
   message?: string;
 }
-
-/** The answer to a put: an upload to feed, or the news that this exact upload already landed. */
-export type BeginResult = { upload: Upload } | { landed: StoredReceipt };
 
 /** A stored file's facts. */
 export interface StoredFile {
@@ -161,11 +166,18 @@ export interface Storage {
   readonly exclusive: boolean;
 
   /**
-   * Checks everything that can be checked before the first byte (name, size limit, free space,
-   * existing file, concurrent upload of the same name), finds a kept partial to resume, and opens
-   * the upload. Throws StatusError with the reply's status and code.
+   * Opens an upload: refuses an existing name without overwrite or rename (409, also when it is a
+   * directory), finds a kept partial of the same source to resume (its offset), and is ready for
+   * bytes. Throws StatusError with the reply's status and code. The uploads layer has checked the
+   * name, the size limit and that no other upload of this name is open.
    */
-  beginUpload(target: UploadTarget): Promise<BeginResult>;
+  beginUpload(request: UploadRequest): Promise<Upload>;
+  /**
+   * Bytes that can still be stored where `name` would land (free space, a quota); absent or
+   * Infinity when there is no such limit. A reading up to half a second old may be reused when
+   * `needed` is a small share of it.
+   */
+  freeSpace?(name: string, needed: number): Promise<number>;
   /**
    * Says for each name whether the server has it, identical (size+mtime, and md5 if given) or not;
    * one answer per query, in order (a batch, so that names sharing a directory share its lookup).
@@ -188,8 +200,8 @@ export interface Storage {
   list(dir: string, options: ListOptions): Promise<ListPage | null>;
 
   /**
-   * Shutdown: suspends every upload still open (kept partials survive a restart), waits for
-   * background bookkeeping, lets go of the store (another server may start on it).
+   * Shutdown, once every upload is committed, suspended or discarded (the uploads layer sees to
+   * that): waits for background bookkeeping, lets go of the store (another server may start on it).
    */
   close(): Promise<void>;
 }

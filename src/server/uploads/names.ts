@@ -39,3 +39,8 @@ export function splitSafeFilename(filename: string): string[] {
   }
   return segments;
 }
+
+/** The normalized form of a client filename ("a/b.txt"), or StatusError 403 `forbidden_path`. */
+export function normalizeName(filename: string): string {
+  return splitSafeFilename(filename).join('/');
+}

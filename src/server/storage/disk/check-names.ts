@@ -5,7 +5,6 @@
  * local disk that is a few µs, where a thread-pool round trip per name cost ~50 µs here.
  */
 import { lstatSync } from 'node:fs';
-import { join } from 'node:path';
 import { STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import { toStorageError } from './file-ops.js';
@@ -17,8 +16,6 @@ import type { OpenDir, ServedRoot } from './served-root.js';
 export interface NameCheckContext {
   root: ServedRoot;
   digests: DigestIndex;
-  /** The landing under way at `finalPath`, if a file there has fully arrived and is landing now. */
-  landingAt(finalPath: string): Promise<void> | undefined;
 }
 
 /** Answers a batch of names; the directories opened for it are closed once all are answered. */
@@ -58,8 +55,6 @@ async function checkOne(query: CheckQuery, openParent: (dirs: string[]) => OpenD
     const parent = openParent(segments.slice(0, -1));
     if (parent.incomplete) return { state: 'missing' };
     const name = segments[segments.length - 1]!;
-    // A file that has fully arrived and is landing right now is answered for as landed (or not).
-    await context.landingAt(join(parent.path, name));
     const info = lstatSync(parent.at(name), { throwIfNoEntry: false });
     if (info === undefined) return { state: 'missing' };
     if (!info.isFile() || info.size !== query.size) return { state: 'different' };

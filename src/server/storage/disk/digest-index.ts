@@ -119,12 +119,6 @@ export class DigestIndex {
     return this.path;
   }
 
-  /** The md5 recorded for `filename` if upload `uploadId` of `size` bytes landed it. */
-  landedBy(filename: string, uploadId: string, size: number): string | undefined {
-    const entry = this.entries.get(filename);
-    return entry?.uploadId === uploadId && entry.size === size ? entry.md5 : undefined;
-  }
-
   private async compact(): Promise<void> {
     const text = [...this.entries, ...this.landings].map(([f, entry]) => logLine(f, entry)).join('\n');
     const path = this.path;

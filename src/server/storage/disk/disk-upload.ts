@@ -28,8 +28,6 @@ export interface DiskUploadPlan {
   filename: string;
   /** Declared size; null for a stream of unknown length. */
   size: number | null;
-  /** Largest size accepted (enforced while a stream arrives). */
-  maxSize: number;
   /** Land under "stem.N.ext" when the name is taken. */
   rename: boolean;
   /** Keep the partial for a resume when the connection breaks (checkpoints, state). */
@@ -96,10 +94,6 @@ export class DiskUpload implements Upload {
 
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.error) return Promise.reject(this.error);
-    if (this.received + chunk.length > this.plan.maxSize) {
-      this.error = new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `the stream grew over the server's limit of ${this.plan.maxSize} bytes`);
-      return Promise.reject(this.error);
-    }
     this.received += chunk.length;
     // The chunk may be the connection's reusable read buffer: copy it. It is hashed a block at a time.
     for (let at = 0; at < chunk.length;) {
@@ -166,9 +160,6 @@ export class DiskUpload implements Upload {
       await dir.syncCreated((key, via) => dirSync.sync(key, via));
       const { uploadId } = this.plan;
       this.plan.digests.record(receipt.filename, { size: receipt.size, mtime: landedMtime, md5: receipt.md5, ...(uploadId !== undefined ? { uploadId } : {}) });
-      if (uploadId !== undefined) {
-        this.plan.partials.recordLanded(this.filename, { uploadId, size: receipt.size, source: this.plan.state.source, md5: receipt.md5 });
-      }
       if (this.plan.keepPartial) {
         // The state goes only once the digest line (with the upload id) is written: until the verdict
         // is sent, one of the two always tells a retry after a crash that this upload landed.

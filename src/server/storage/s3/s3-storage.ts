@@ -10,7 +10,7 @@ import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import { splitSafeFilename } from '../../uploads/names.js';
 import { numberedName } from '../disk/file-ops.js';
 import type {
-  BeginResult, ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, Upload, UploadTarget,
+  ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, Upload, UploadRequest,
 } from '../storage.js';
 import { createS3Client, S3Bucket } from './s3-bucket.js';
 import { httpStatusOf } from './s3-errors.js';
@@ -64,37 +64,32 @@ export class S3Storage implements Storage {
     return new S3Storage(bucket, options);
   }
 
-  async beginUpload(target: UploadTarget): Promise<BeginResult> {
-    const name = splitSafeFilename(target.filename).join('/');
+  async beginUpload(request: UploadRequest): Promise<Upload> {
+    const name = splitSafeFilename(request.name).join('/');
     const maxSize = this.options.maxSize ?? Number.MAX_SAFE_INTEGER;
-    if (target.size !== null && target.size > maxSize) {
-      throw new StatusError(STATUS.TOO_LARGE, ERROR_CODE.TOO_LARGE, `${target.size} bytes is over the server's limit of ${maxSize}`);
-    }
-    await this.takeOverHere(name, target.uploadId);
-    const landed = await this.alreadyLanded(name, target);
-    if (landed !== null) return { landed };
+    await this.takeOverHere(name, request.uploadId);
     const facts: ObjectFacts = {
-      mode: (target.mode ?? 0o644) & 0o777, mtime: target.mtime ?? null, uploadId: target.uploadId ?? '', source: target.source,
+      mode: request.mode & 0o777, mtime: request.mtime ?? null, uploadId: request.uploadId ?? '', source: request.source,
     };
-    const small = target.size !== null && target.size <= SMALL_MAX_BYTES;
+    const small = request.size !== null && request.size <= SMALL_MAX_BYTES;
     const upload: Upload = small
       ? new SmallUpload({
-        bucket: this.bucket, filename: name, overwrite: target.overwrite, rename: target.rename === true, facts,
-        maxBytes: target.size ?? SMALL_MAX_BYTES, numbered: numberedName,
+        bucket: this.bucket, filename: name, overwrite: request.overwrite, rename: request.rename, facts,
+        maxBytes: request.size ?? SMALL_MAX_BYTES, numbered: numberedName,
       })
       : await openMultipart(this.bucket, {
-        name, size: target.size ?? 0, chunkSize: target.chunkSize, overwrite: target.overwrite, rename: target.rename === true,
-        resume: target.resume, keepPartial: target.keepPartial && target.size !== null, facts, owner: this.owner,
-        numbered: numberedName, maxBytes: target.size ?? maxSize,
-        ...(target.preempt !== undefined ? { preempt: target.preempt } : {}),
+        name, size: request.size ?? 0, chunkSize: request.chunkSize, overwrite: request.overwrite, rename: request.rename,
+        resume: request.resume, keepPartial: request.keepPartial && request.size !== null, facts, owner: this.owner,
+        numbered: numberedName, maxBytes: request.size ?? maxSize,
+        ...(request.preempt !== undefined ? { preempt: request.preempt } : {}),
         ...(this.options.partSize !== undefined ? { partSize: this.options.partSize } : {}),
         ...(this.options.maxInFlight !== undefined ? { maxInFlight: this.options.maxInFlight } : {}),
       });
-    return { upload: this.track(name, upload, target) };
+    return this.track(name, upload, request);
   }
 
   /** Remembers an open upload until it commits, suspends or is discarded. */
-  private track(name: string, upload: Upload, target: UploadTarget): Upload {
+  private track(name: string, upload: Upload, target: UploadRequest): Upload {
     let settle: () => void = () => undefined;
     const entry = { upload, uploadId: target.uploadId, preempt: target.preempt, settled: new Promise<void>((r) => { settle = r; }) };
     if (!(upload instanceof SmallUpload)) this.open.set(name, entry);
@@ -119,17 +114,6 @@ export class S3Storage implements Storage {
     if (old === undefined || uploadId === undefined || old.uploadId !== uploadId) return;
     old.preempt?.();
     await Promise.race([old.settled, new Promise((r) => setTimeout(r, 5_000).unref())]);
-  }
-
-  /** This logical upload already landed (from any server): the object carries its upload id and source. */
-  private async alreadyLanded(name: string, target: UploadTarget): Promise<{ filename: string; size: number; md5: string } | null> {
-    if (!target.resume || target.uploadId === undefined || target.size === null) return null;
-    const head = await this.bucket.head(name);
-    if (head === null) return null;
-    const facts = factsOf(head);
-    const sameSource = target.source === null || (facts.source?.size === target.source.size && facts.source.mtime === target.source.mtime);
-    if (facts.uploadId !== target.uploadId || facts.size !== target.size || facts.md5 === null || !sameSource) return null;
-    return { filename: name, size: facts.size, md5: facts.md5 };
   }
 
   async check(queries: CheckQuery[]): Promise<CheckResult[]> {

@@ -4,7 +4,7 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createMd5, hashFileRange } from '../../../../checksum.js';
 import type { PartialState, PartialStore } from './partials.js';
-import type { UploadTarget } from '../../storage.js';
+import type { UploadRequest } from '../../storage.js';
 
 /** Interval of keep-alive callbacks while a kept prefix is re-read. */
 const WAIT_INTERVAL_MS = 2000;
@@ -26,7 +26,7 @@ function throttled(onWait: ((done: number, total: number) => void) | undefined):
  * followed (the partial is then given up). The md5 of the prefix comes from the in-memory snapshot when the data file is exactly
  * as the last attempt left it, else it is re-read from disk (after a restart or any change).
  */
-export async function reopenPartial(partials: PartialStore, state: PartialState, target: UploadTarget, dataAt: string): Promise<{ handle: FileHandle; offset: number; hash: Hash } | undefined> {
+export async function reopenPartial(partials: PartialStore, state: PartialState, target: UploadRequest, dataAt: string): Promise<{ handle: FileHandle; offset: number; hash: Hash } | undefined> {
   const handle = await open(dataAt, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
   if (!handle) return undefined;
   try {

@@ -63,18 +63,6 @@ export interface HashSnapshot {
   fileSize: number;
 }
 
-/** An upload that landed recently: lets a retry whose verdict was lost learn that it succeeded. */
-export interface LandedRecord {
-  uploadId: string;
-  size: number;
-  source: SourceIdentity | null;
-  md5: string;
-  at: number;
-}
-
-/** How long a landed record answers retries. */
-const LANDED_MEMORY_MS = 10 * 60 * 1000;
-
 function sameSource(a: SourceIdentity | null, b: SourceIdentity | null): boolean {
   return a !== null && b !== null && a.size === b.size && a.mtime === b.mtime;
 }
@@ -96,7 +84,6 @@ function isPartialState(value: unknown): value is PartialState {
 /** The partial states of one root. */
 export class PartialStore {
   private readonly snapshots = new Map<string, HashSnapshot>();
-  private readonly landed = new Map<string, LandedRecord>();
 
   private constructor(private readonly served: ServedRoot, private readonly stateDir: StateDir) {}
 
@@ -212,18 +199,6 @@ export class PartialStore {
     return snapshot;
   }
 
-  /** Records a landing so that a retry of the same upload is told it already succeeded. */
-  recordLanded(filename: string, record: Omit<LandedRecord, 'at'>): void {
-    this.landed.set(filename, { ...record, at: Date.now() });
-  }
-
-  /** A recent landing of this same logical upload (same client upload id and source), if any. */
-  findLanded(filename: string, uploadId: string, size: number, source: SourceIdentity | null): LandedRecord | undefined {
-    const record = this.landed.get(filename);
-    if (!record || Date.now() - record.at > LANDED_MEMORY_MS) return undefined;
-    return record.uploadId === uploadId && record.size === size && sameSource(record.source, source) ? record : undefined;
-  }
-
   /** True when a kept state may continue an upload of `size` bytes from `source`. */
   matches(state: PartialState, size: number, source: SourceIdentity | null): boolean {
     return state.size === size && sameSource(state.source, source);
@@ -237,12 +212,8 @@ export class PartialStore {
     let removed = 0;
     for (const state of await this.loadAll(now)) {
       if (busy(state.filename) || now - state.updated <= ttlMs) continue;
-      this.landed.delete(state.filename);
       await this.remove(state);
       removed++;
-    }
-    for (const [filename, record] of this.landed) {
-      if (now - record.at > LANDED_MEMORY_MS) this.landed.delete(filename);
     }
     return removed;
   }
