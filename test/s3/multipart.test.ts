@@ -4,7 +4,7 @@
  * a lost lease never completes, and the sweeper.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { numberedName } from '../../src/server/storage/disk/file-ops.js';
+import { numberedName } from '../../src/server/uploads/names.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
 import { partialKey } from '../../src/server/storage/s3/s3-keys.js';

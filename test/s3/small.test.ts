@@ -1,6 +1,6 @@
 /** Small uploads on the real RGW (s3-small-upload.ts): one verified PutObject, no overwrite, rename. */
 import { createHash, randomBytes } from 'node:crypto';
-import { numberedName } from '../../src/server/storage/disk/file-ops.js';
+import { numberedName } from '../../src/server/uploads/names.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
 import { SmallUpload, type SmallSetup } from '../../src/server/storage/s3/s3-small-upload.js';

@@ -167,7 +167,8 @@ export interface Storage {
 
   /**
    * Opens an upload: refuses an existing name without overwrite or rename (409, also when it is a
-   * directory), finds a kept partial of the same source to resume (its offset), and is ready for
+   * directory; at the latest at commit for a backend that cannot tell before, and never replacing
+   * it), finds a kept partial of the same source to resume (its offset), and is ready for
    * bytes. Throws StatusError with the reply's status and code. The uploads layer has checked the
    * name, the size limit and that no other upload of this name is open.
    */
@@ -179,7 +180,8 @@ export interface Storage {
    */
   freeSpace?(name: string, needed: number): Promise<number>;
   /**
-   * Says for each name whether the server has it, identical (size+mtime, and md5 if given) or not;
+   * Says for each name whether the server has it, identical (size and mtime; with an md5, size and
+   * the md5 recorded at landing, whatever the mtime: docs/PROTOCOL.md §6.8) or not;
    * one answer per query, in order (a batch, so that names sharing a directory share its lookup).
    */
   check(queries: CheckQuery[]): Promise<CheckResult[]>;

@@ -44,3 +44,12 @@ export function splitSafeFilename(filename: string): string[] {
 export function normalizeName(filename: string): string {
   return splitSafeFilename(filename).join('/');
 }
+
+/** "a/db.sql.gz", 2 → "a/db.2.sql.gz"; ".bashrc", 1 → ".bashrc.1" (the number goes before the extensions). */
+export function numberedName(path: string, n: number): string {
+  const slash = path.lastIndexOf('/') + 1;
+  const base = path.slice(slash);
+  const dot = base.indexOf('.', 1);
+  const named = dot < 0 ? `${base}.${n}` : `${base.slice(0, dot)}.${n}${base.slice(dot)}`;
+  return path.slice(0, slash) + named;
+}

@@ -10,7 +10,9 @@ import { basename } from 'node:path';
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
-import { landFile, toStorageError, writeAll } from './file-ops.js';
+import { numberedName } from '../../uploads/names.js';
+import { toStorageError, writeAll } from './file-ops.js';
+import { place } from './landing/place.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import type { PartialState, PartialStore } from './resume/partials.js';
 import { assertSameFile, type OpenDir } from './served-root.js';
@@ -147,12 +149,12 @@ export class DiskUpload implements Upload {
         if (dir.verify() !== 'same') throw Object.assign(new Error(`${this.filename}: its directory was removed`), { code: 'ENOENT' });
         assertSameFile(this.handle, dataAt);
         await this.handle.close();
-        const landed = await landFile(dataAt, dir.at(this.plan.name), this.filename, this.plan);
-        receipt = { filename: landed.filename, size: this.received, md5 };
+        const n = await place(dataAt, dir.at(this.plan.name), this.plan);
+        receipt = { filename: n === 0 ? this.filename : numberedName(this.filename, n), size: this.received, md5 };
       } catch (error) {
         await this.removeEverything();
         this.plan.release();
-        throw toStorageError(error);
+        throw toStorageError(error, this.filename);
       }
       // Landed: what follows cannot undo it, so its failures are not the client's.
       const { dir, dirSync } = this.plan;

@@ -1,6 +1,6 @@
-/** File operations of the disk storage: batched writes, numbered names, landing by link or rename. */
+/** File operations of the disk storage: batched writes, exclusive creates, the errno-to-refusal mapping. */
 import type { FileHandle } from 'node:fs/promises';
-import { link, lstat, open, rename, unlink } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 
@@ -38,15 +38,6 @@ export async function createExclusive(path: string, mode: number): Promise<FileH
   return open(path, 'wx', mode);
 }
 
-/** "a/db.sql.gz", 2 → "a/db.2.sql.gz"; ".bashrc", 1 → ".bashrc.1" (the number goes before the extensions). */
-export function numberedName(path: string, n: number): string {
-  const slash = path.lastIndexOf('/') + 1;
-  const base = path.slice(slash);
-  const dot = base.indexOf('.', 1);
-  const named = dot < 0 ? `${base}.${n}` : `${base.slice(0, dot)}.${n}${base.slice(dot)}`;
-  return path.slice(0, slash) + named;
-}
-
 /**
  * The one mapping from a file-system failure to the refusal a client sees: no space → 507, a name
  * the file system cannot hold → 403, a name taken → 409, anything else → 500.
@@ -65,47 +56,4 @@ export function toStorageError(error: unknown, filename?: string): StatusError {
     return new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${name} already exists`);
   }
   return new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL, `cannot store ${name}: ${code ?? String(error)}`);
-}
-
-/** How a file lands: replace, or refuse a taken name, or move on to a numbered name. */
-export interface LandingPolicy {
-  overwrite: boolean;
-  rename: boolean;
-}
-
-/**
- * Moves a verified, fsynced data file to its final name. Without overwrite, link() fails atomically
- * if the name was taken meanwhile; rename() replaces. With `rename`, a taken name moves on to
- * "stem.1.ext", "stem.2.ext", ... (the first free one). Resolves with the filename used.
- */
-export async function landFile(dataPath: string, finalPath: string, filename: string, policy: LandingPolicy): Promise<{ filename: string }> {
-  const exists = (): StatusError => new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, `${filename} already exists`);
-  if (policy.overwrite) {
-    await rename(dataPath, finalPath);
-    return { filename };
-  }
-  for (let n = 0; n <= 1000; n++) {
-    const path = n === 0 ? finalPath : numberedName(finalPath, n);
-    const name = n === 0 ? filename : numberedName(filename, n);
-    try {
-      await link(dataPath, path);
-      await unlink(dataPath).catch(() => undefined);
-      return { filename: name };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') {
-        if (policy.rename) continue;
-        throw exists();
-      }
-      // Filesystems without hard links: check, then rename (a narrower race, same result otherwise).
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error;
-      if (await lstat(path).then(() => true, () => false)) {
-        if (policy.rename) continue;
-        throw exists();
-      }
-      await rename(dataPath, path);
-      return { filename: name };
-    }
-  }
-  throw exists();
 }

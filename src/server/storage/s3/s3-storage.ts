@@ -7,8 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StatusError, StoreUnavailableError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
-import { splitSafeFilename } from '../../uploads/names.js';
-import { numberedName } from '../disk/file-ops.js';
+import { numberedName, splitSafeFilename } from '../../uploads/names.js';
 import type {
   ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, Upload, UploadRequest,
 } from '../storage.js';
@@ -135,7 +134,8 @@ export class S3Storage implements Storage {
     }
     const file = await this.stat(name);
     if (file === null) return { state: 'missing' };
-    const same = file.size === query.size && file.mtime === query.mtime && (query.md5 === undefined || file.md5 === query.md5);
+    // With an md5, by content whatever the client's mtime (docs/PROTOCOL.md §6.8).
+    const same = file.size === query.size && (query.md5 === undefined ? file.mtime === query.mtime : file.md5 === query.md5);
     return { state: same ? 'identical' : 'different' };
   }
 

@@ -5,6 +5,7 @@
  * each way per batch instead of a thread-pool round trip per call: with thousands of small files
  * those round trips were the cost.
  */
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 /** One small file to land. */
@@ -36,98 +37,37 @@ export class LandingError extends Error {
   }
 }
 
-// Plain CommonJS run with `eval`, so it works from the built files and from the test sources alike.
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
-function numbered(path, n) {
-  const slash = path.lastIndexOf('/') + 1;
-  const base = path.slice(slash);
-  const dot = base.indexOf('.', 1);
-  return path.slice(0, slash) + (dot < 0 ? base + '.' + n : base.slice(0, dot) + '.' + n + base.slice(dot));
+/** A job as the worker gets it: its bytes are `size` bytes at `start` of the batch's one buffer. */
+export type WorkerJob = Omit<SmallLandingJob, 'data'> & { id: number; start: number; size: number };
+
+/** One message to a worker: the batch and the memory of its bytes (transferred, not copied). */
+export interface WorkerBatch {
+  batch: WorkerJob[];
+  bytes: ArrayBuffer;
 }
-function exists(path) { try { fs.lstatSync(path); return true; } catch { return false; } }
-// Never opens an existing inode: a name left by a crash between link and unlink is a landed file.
-function createExclusive(path) {
-  try { return fs.openSync(path, 'wx', 0o600); } catch (error) { if (error.code !== 'EEXIST') throw error; }
-  fs.unlinkSync(path);
-  return fs.openSync(path, 'wx', 0o600);
+
+/** One file's outcome, as the worker sends it back. */
+export interface WorkerResult {
+  id: number;
+  n?: number;
+  error?: { code: string; message: string };
 }
-// Write, fchmod, futimes, fsync: the temp file is complete; returns its inode number.
-function prepare(job, data) {
-  const { temp, start, size, mode, mtime } = job;
-  const fd = createExclusive(temp);
-  try {
-    let at = 0;
-    while (at < size) at += fs.writeSync(fd, data, start + at, size - at, at);
-    fs.fchmodSync(fd, mode);
-    if (mtime !== undefined) fs.futimesSync(fd, new Date(), new Date(mtime));
-    fs.fsyncSync(fd);
-    return String(fs.fstatSync(fd, { bigint: true }).ino);
-  } finally {
-    fs.closeSync(fd);
-  }
+
+/**
+ * The worker's module (landing-worker.ts) as built: beside this module in dist/; from the CLI
+ * bundle (dist/cli/program.js) at its place in dist/; from the sources (vitest) in the build, which
+ * `npm test` makes first. A worker runs JavaScript only, so the sources' .ts cannot be used.
+ */
+function workerUrl(): URL {
+  const candidates = [
+    new URL('./landing-worker.js', import.meta.url),
+    new URL('../server/storage/disk/landing/landing-worker.js', import.meta.url),
+    new URL(new URL('./landing-worker.js', import.meta.url).href.replace(/\/src\/server\//, '/dist/server/')),
+  ];
+  const found = candidates.find((url) => existsSync(url));
+  if (!found) throw new Error('the landing worker module is missing: run npm run build');
+  return found;
 }
-// Link (or rename) the temp file to its name or the first free numbered one; returns n.
-function place(job) {
-  const { temp, final, overwrite, rename } = job;
-  if (overwrite) {
-    fs.renameSync(temp, final);
-    return 0;
-  }
-  for (let n = 0; n <= 1000; n++) {
-    const path = n === 0 ? final : numbered(final, n);
-    try {
-      fs.linkSync(temp, path);
-      fs.unlinkSync(temp);
-      return n;
-    } catch (error) {
-      if (error.code === 'EEXIST') { if (rename) continue; throw error; }
-      if (!NO_LINKS.has(error.code)) throw error;
-      if (exists(path)) { if (rename) continue; const e = new Error('exists'); e.code = 'EEXIST'; throw e; }
-      fs.renameSync(temp, path);
-      return n;
-    }
-  }
-  const e = new Error('no free numbered name'); e.code = 'EEXIST'; throw e;
-}
-function failed(job, error) {
-  try { fs.unlinkSync(job.temp); } catch {}
-  return { id: job.id, error: { code: error.code || 'EIO', message: String(error.message) } };
-}
-// Before any link: the md5 of each file with the inode it will land as. After a crash before the
-// verdict, the restarted server knows the file under that name (that inode) is this content.
-function recordLandings(batch, inodes) {
-  const byLog = new Map();
-  batch.forEach((job, i) => {
-    if (!job.digest || inodes[i].ino === undefined) return;
-    const line = JSON.stringify({ f: job.digest.name, size: job.size, mtime: job.mtime, md5: job.digest.md5, ino: inodes[i].ino }) + '\\n';
-    byLog.set(job.digest.log, (byLog.get(job.digest.log) || '') + line);
-  });
-  for (const [log, lines] of byLog) { try { fs.appendFileSync(log, lines, { mode: 0o600 }); } catch {} }
-}
-function syncDirectory(dir) {
-  const fd = fs.openSync(dir, 'r');
-  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-}
-parentPort.on('message', ({ batch, bytes }) => {
-  const data = Buffer.from(bytes);
-  const inodes = batch.map((job) => { try { return { ino: prepare(job, data) }; } catch (error) { return { result: failed(job, error) }; } });
-  recordLandings(batch, inodes);
-  const results = batch.map((job, i) => {
-    if (inodes[i].result) return inodes[i].result;
-    try { return { id: job.id, n: place(job) }; } catch (error) { return failed(job, error); }
-  });
-  // One fsync per directory and batch makes the new names durable before any verdict is sent.
-  const dirs = new Map();
-  results.forEach((result, i) => { if (!result.error) dirs.set(batch[i].dir, batch[i].final.slice(0, batch[i].final.lastIndexOf('/'))); });
-  for (const via of dirs.values()) { try { syncDirectory(via || '/'); } catch {} }
-  // The bytes go back with the verdicts: freed by the main thread's collector, which runs often,
-  // instead of piling up in this thread's, which has almost nothing else to collect.
-  parentPort.postMessage({ results, bytes }, [bytes]);
-});
-`;
 
 interface Pending {
   resolve: (result: SmallLandingResult) => void;
@@ -192,12 +132,12 @@ export class LandingPool {
       // (a socket chunk is a view into a larger buffer, and posting a view would clone all of it).
       const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, job) => sum + job.data.length, 0));
       let at = 0;
-      const batch = jobs.map(({ data, ...job }) => {
+      const batch = jobs.map(({ data, ...job }): WorkerJob => {
         const start = at;
         at += data.copy(bytes, at);
         return { ...job, start, size: data.length };
       });
-      worker.postMessage({ batch, bytes: bytes.buffer }, [bytes.buffer as ArrayBuffer]);
+      worker.postMessage({ batch, bytes: bytes.buffer as ArrayBuffer } satisfies WorkerBatch, [bytes.buffer as ArrayBuffer]);
     }
   }
 
@@ -222,9 +162,9 @@ export class LandingPool {
 
   private start(): void {
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
+      const worker = new Worker(workerUrl());
       worker.unref();
-      worker.on('message', ({ results }: { results: { id: number; n?: number; error?: { code: string; message: string } }[] }) => {
+      worker.on('message', ({ results }: { results: WorkerResult[] }) => {
         this.idle.push(worker);
         this.dispatch();
         for (const message of results) {

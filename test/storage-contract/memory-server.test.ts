@@ -1,0 +1,37 @@
+/**
+ * startServer({ storage }) takes any Storage: a real server over the in-memory backend, driven by
+ * the real client over a loopback socket. Nothing touches a directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FtxClient } from '../../src/client/client.js';
+import { startServer } from '../../src/server/server.js';
+import { MemoryStorage } from '../../src/server/storage/memory/memory-storage.js';
+import { makeTempDir, md5 } from '../helpers/server.js';
+
+describe('a server over the memory storage', () => {
+  it('takes a put, answers check and refuses a taken name as the disk does', async () => {
+    const storage = new MemoryStorage();
+    const server = await startServer({ storage, host: '127.0.0.1', port: 0 });
+    const { dir, cleanup } = await makeTempDir('ftx-memsrv-');
+    const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+    try {
+      expect(server.root).toBe('memory:');
+      const data = randomBytes(3 * 1024 * 1024 + 17);
+      const path = join(dir, 'src.bin');
+      await writeFile(path, data);
+      const receipt = await client.put(path, { remoteName: 'in/memory.bin' });
+      expect(receipt).toMatchObject({ filename: 'in/memory.bin', md5: md5(data) });
+      expect(await storage.stat('in/memory.bin')).toMatchObject({ size: data.length, md5: md5(data) });
+      const [answer] = await client.check([{ filename: 'in/memory.bin', size: data.length, mtime: 0, md5: md5(data) }]);
+      expect(answer?.state).toBe('identical');
+      await expect(client.put(path, { remoteName: 'in/memory.bin' })).rejects.toMatchObject({ code: 'exists' });
+    } finally {
+      await client.close();
+      await server.close();
+      await cleanup();
+    }
+  });
+});
