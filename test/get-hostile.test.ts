@@ -128,7 +128,7 @@ describe('ftx get against a hostile server', () => {
   it('resumes after the connection breaks mid-body: asks for the kept offset, lands the whole verified file', async () => {
     const target = join(tmp.dir, 'target');
     await mkdir(target);
-    const data = randomBytes(300_000);
+    const data = randomBytes(3 * 1024 * 1024);
     let connection = 0;
     const fake = await startFakeServer((request) => {
       const id = request.id as number;
@@ -141,11 +141,9 @@ describe('ftx get against a hostile server', () => {
       const header = { type: 'file', id, index: 0, status: 200, code: 'ok', filename: 'big.bin', size: data.length, mtime: MTIME, mode: 0o600, md5: md5(data), offset };
       if (offset === 0) {
         // First attempt: half the body, then the server "dies" (the fake destroys after this write).
-        const half = data.subarray(0, 150_000);
-        const frame = Buffer.alloc(4);
-        frame.writeUInt32BE(half.length, 0);
+        const half = dataFrames(data.subarray(0, 1_500_000));
         setTimeout(() => fake.close(), 200);
-        return [header, frame, half];
+        return [header, half.subarray(0, half.length - 4)]; // without the empty end frame
       }
       return [header, dataFrames(data.subarray(offset)), { type: 'end', id, index: 0, status: 200, code: 'ok', md5: md5(data) }, { type: 'reply', id, status: 200, code: 'ok', message: 'done' }];
     });
@@ -165,10 +163,10 @@ describe('ftx get against a hostile server', () => {
       const second = await runFtx(['get', `127.0.0.1:${again.port}`, 'big.bin', target, '--json']);
       expect(second.code, second.stderr).toBe(0);
       const asked = again.requests.find((r) => r.action === 'get')!;
-      expect((asked.files as FrameObject[])[0]).toMatchObject({ offset: 150_000, match: { size: data.length, mtime: MTIME, md5: md5(data) } });
+      expect((asked.files as FrameObject[])[0]).toMatchObject({ offset: 1_500_000, match: { size: data.length, mtime: MTIME, md5: md5(data) } });
       expect(await readFile(join(target, 'big.bin'))).toEqual(data);
       expect(await readdir(target)).toEqual(['big.bin']);
-      expect(second.stdout).toContain('"resumedFrom":150000');
+      expect(second.stdout).toContain('"resumedFrom":1500000');
     } finally {
       await again.close();
       await writeFile(join(tmp.dir, 'done'), '');

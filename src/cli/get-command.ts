@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseDestination, type Destination } from '../client/address.js';
-import { ClientConnection } from '../client/connection.js';
+import { FtxClient } from '../client/client.js';
 import type { GetJob, GetSummary } from '../client/get-job.js';
 import type { LocalIfExists } from '../client/local-landing.js';
-import { DEFAULT_RETRY_POLICY } from '../client/retry.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../client/retry.js';
 import { UsageError } from '../errors.js';
 import { formatHostPort } from '../transport/connect.js';
 import { canDrawBars } from '../ui/progress.js';
@@ -58,7 +58,7 @@ export interface GetPlan {
   json: boolean;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
-  retry: GetJob['retry'];
+  retry: RetryPolicy;
   progress: boolean;
   quiet: boolean;
 }
@@ -101,7 +101,7 @@ export function planGet(args: string[], options: GetCliOptions, stderrIsTty: boo
 
 /** The job of a plan: where the local root is and what each remote becomes below it. */
 async function jobOf(plan: GetPlan, spool: string | undefined): Promise<GetJob> {
-  const base = { ifExists: plan.ifExists, checksum: plan.checksum, exclude: plan.exclude, dryRun: plan.dryRun, retry: plan.retry };
+  const base = { ifExists: plan.ifExists, checksum: plan.checksum, exclude: plan.exclude, dryRun: plan.dryRun };
   if (spool !== undefined) return { ...base, ifExists: 'overwrite', rootDir: spool, remotes: [{ path: plan.remotes[0]!.path, landAs: 'file' }] };
   const localInfo = await lstat(plan.local).catch(() => undefined);
   const intoDir = plan.remotes.length > 1 || plan.local.endsWith('/') || localInfo?.isDirectory() === true || plan.remotes.some((r) => r.contents);
@@ -127,24 +127,19 @@ export async function runGetCommand(plan: GetPlan, io: CliIo): Promise<number> {
   const bars = plan.progress && canDrawBars(io.stderr, process.env) && !(plan.json && (io.stdout as NodeJS.WriteStream).isTTY);
   const human = createGetHumanReporter({ lines: plan.json || toStdout ? undefined : io.stdout, stderr: io.stderr, bars, quiet: plan.quiet, source: where });
   const reporter: GetReporter = plan.json && !toStdout ? combine(createGetJsonReporter(io.stdout), human) : human;
-  let knownServer = false;
-  const connect = async (): Promise<ClientConnection> => {
-    const link = await ClientConnection.open({
-      host: plan.source.host, port: plan.source.port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs, knownServer,
-      ...(plan.token !== undefined ? { token: plan.token } : {}),
-      ...plan.security,
-    });
-    knownServer = true;
-    if (!link.supports('get') || !link.supports('list')) {
-      link.destroy();
-      throw new UsageError(`${where} does not offer downloads (an older ftx server: it lists no "get" action)`);
-    }
-    return link;
-  };
+  const client = new FtxClient({
+    host: plan.source.host, port: plan.source.port, connectTimeoutMs: plan.connectTimeoutMs, idleTimeoutMs: plan.idleTimeoutMs, retry: plan.retry,
+    onRetry: (notice) => reporter.retry(`${notice.reason}${notice.delayMs > 0 ? `; retry ${notice.attempt}/${notice.of} in ${(notice.delayMs / 1000).toFixed(1)} s` : ''}`),
+    ...(plan.token !== undefined ? { token: plan.token } : {}),
+    ...plan.security,
+  });
   const spool = toStdout ? await mkdtemp(join(tmpdir(), 'ftx-get-')) : undefined;
   try {
+    if (!(await client.supports('get')) || !(await client.supports('list'))) {
+      throw new UsageError(`${where} does not offer downloads (an older ftx server: it lists no "get" action)`);
+    }
     const { runGetJob } = await import('../client/get-job.js');
-    const summary = await runGetJob(await jobOf(plan, spool), connect, reporter);
+    const summary = await runGetJob(client, await jobOf(plan, spool), reporter);
     const code = exitCodeForGet(summary);
     if (spool !== undefined && code === EXIT.OK && !plan.dryRun) {
       const landed = await lstat(join(spool, 'file')).catch(() => undefined);
@@ -158,6 +153,7 @@ export async function runGetCommand(plan: GetPlan, io: CliIo): Promise<number> {
     reporter.fatal(error, exitCodeFor(error));
     throw error;
   } finally {
+    await client.close().catch(() => client.destroy());
     if (spool !== undefined) await rm(spool, { recursive: true, force: true });
   }
 }

@@ -3,8 +3,7 @@
  * 100,000 files is never held whole): aligned columns like `ls -l`, or one JSON object per line.
  */
 import { parseDestination } from '../client/address.js';
-import { ClientConnection } from '../client/connection.js';
-import { listRemote } from '../client/remote-list.js';
+import { FtxClient } from '../client/client.js';
 import { UsageError } from '../errors.js';
 import type { ListEntry } from '../protocol/read-replies.js';
 import { formatHostPort } from '../transport/connect.js';
@@ -46,14 +45,14 @@ export async function runLs(args: string[], options: LsCliOptions, io: CliIo): P
   const path = (args[1] ?? '').replace(/^\.\/+/, '').replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
   const token = resolveToken(options);
   const security = planClientTls(options, host, token);
-  const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
+  const client = new FtxClient({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
   try {
-    if (!link.supports('list')) throw new UsageError(`${formatHostPort(host, port)} does not offer listings (an older ftx server)`);
-    await listRemote(link, path, options.recursive === true, (entries) => {
+    if (!(await client.supports('list'))) throw new UsageError(`${formatHostPort(host, port)} does not offer listings (an older ftx server)`);
+    await client.listPages(path, options.recursive === true, (entries) => {
       io.stdout.write(entries.map((e) => (options.json ? JSON.stringify(e) : formatEntry(e))).join('\n') + (entries.length > 0 ? '\n' : ''));
     });
   } finally {
-    await link.close().catch(() => link.destroy());
+    await client.close().catch(() => client.destroy());
   }
   return EXIT.OK;
 }

@@ -5,8 +5,7 @@
  * corrupt or missing.
  */
 import { parseDestination } from '../client/address.js';
-import { ClientConnection } from '../client/connection.js';
-import { verifyRemote } from '../client/remote-verify.js';
+import { FtxClient } from '../client/client.js';
 import { UsageError } from '../errors.js';
 import type { VerifyResult, VerifySummary } from '../protocol/read-replies.js';
 import { formatHostPort } from '../transport/connect.js';
@@ -66,12 +65,12 @@ export async function runVerify(args: string[], options: VerifyCliOptions, io: C
     where = formatHostPort(host, port);
     const token = resolveToken(options);
     const security = planClientTls(options, host, token);
-    const link = await ClientConnection.open({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
+    const client = new FtxClient({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
     try {
-      if (!link.supports('verify')) throw new UsageError(`${where} does not offer verify (an older ftx server)`);
-      summary = await verifyRemote(link, path, onResult, onProgress);
+      if (!(await client.supports('verify'))) throw new UsageError(`${where} does not offer verify (an older ftx server)`);
+      summary = await client.verify(path, onResult, onProgress);
     } finally {
-      await link.close().catch(() => link.destroy());
+      await client.close().catch(() => client.destroy());
     }
   }
   if (progressShown > 0) io.stderr.write('\n');

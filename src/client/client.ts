@@ -15,6 +15,10 @@ import { putStream, type StreamPutOptions } from './put/stream.js';
 import { resendCutOff } from './put/cut-off.js';
 import { ResumeState } from './put/resume-state.js';
 import { checkFiles, makeDirectory, type CheckAnswer } from './requests.js';
+import { download, type DownloadPlan } from './download.js';
+import { listRemote } from './remote-list.js';
+import { verifyRemote } from './remote-verify.js';
+import type { ListEntry, VerifyResult, VerifySummary } from '../protocol/read-replies.js';
 import { markFirstConnectFailure, NO_RETRIES, withRetries, type RetryHooks, type RetryNotice, type RetryPolicy } from './retry.js';
 
 export type { ClientOptions } from './connection.js';
@@ -22,6 +26,7 @@ export type { PutOptions, PutReceipt } from './put/file.js';
 export type { StreamPutOptions } from './put/stream.js';
 export type { SmallFile, SmallFileHandlers, SmallFileResult } from './put/batches.js';
 export type { CheckAnswer } from './requests.js';
+export type { DownloadHandlers, DownloadPlan, DownloadSink } from './download.js';
 export type { RetryNotice, RetryPolicy } from './retry.js';
 
 /** How to reach the server, and how hard to try. */
@@ -132,7 +137,51 @@ export class FtxClient {
     return this.run((link) => makeDirectory(link, path));
   }
 
-  // get, list and verify (issue 13) go here, each as `this.run((link) => ...)` over a function of put/ or requests.ts.
+  /**
+   * Downloads files (docs/PROTOCOL.md §6.11). Each attempt asks `plan` anew what to ask for, so
+   * that a retry continues every file from its kept partial and leaves out those already done.
+   */
+  async get(plan: () => Promise<DownloadPlan>): Promise<void> {
+    await this.run(async (link) => {
+      const attempt = await plan();
+      try {
+        if (attempt.files.length > 0) await download(link, attempt.files, attempt.handlers, attempt.chunkSize);
+      } finally {
+        await attempt.settle?.();
+      }
+    });
+  }
+
+  /** Every entry under `path` (a file: itself), all pages (docs/PROTOCOL.md §6.12); a retry lists again from the start. */
+  async list(path: string, options: { recursive?: boolean } = {}): Promise<ListEntry[]> {
+    return this.run(async (link) => {
+      const entries: ListEntry[] = [];
+      await listRemote(link, path, options.recursive === true, (page) => { entries.push(...page); });
+      return entries;
+    });
+  }
+
+  /** Like list, page by page as they arrive (one attempt: pages already handed out cannot be taken back). */
+  async listPages(path: string, recursive: boolean, onPage: (entries: ListEntry[]) => void | Promise<void>): Promise<void> {
+    const link = await this.run(async (connected) => connected);
+    await this.dropOnBreak(listRemote(link, path, recursive, onPage));
+  }
+
+  /** Asks the server to scrub `path` (docs/PROTOCOL.md §6.13); results and progress as they come. */
+  async verify(path: string, onResult: (result: VerifyResult) => void, onProgress: (bytes: number) => void = () => undefined): Promise<VerifySummary> {
+    const link = await this.run(async (connected) => connected);
+    return this.dropOnBreak(verifyRemote(link, path, onResult, onProgress));
+  }
+
+  /** A refusal leaves the connection usable; any other failure drops it. */
+  private async dropOnBreak<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (!(error instanceof StatusError)) this.drop();
+      throw error;
+    }
+  }
 
   /** Says goodbye (FIN) and waits for the server to close. */
   async close(): Promise<void> {

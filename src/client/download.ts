@@ -65,6 +65,15 @@ async function readBody(link: ClientConnection, chunkSize: number, sink: Downloa
   });
 }
 
+/** One attempt of a download: what to ask for (offsets from the kept partials), how to take it, what to do after. */
+export interface DownloadPlan {
+  files: GetFile[];
+  handlers: DownloadHandlers;
+  chunkSize?: number;
+  /** Runs after the attempt, also when it failed (e.g. keeps the partial being written). */
+  settle?: () => Promise<void>;
+}
+
 /**
  * Runs one get of `files` on `link` (nothing else may be outstanding on it). Rejects on a
  * connection or protocol failure; per-file outcomes go to `handlers`.

@@ -3,9 +3,9 @@
  * fetch what is needed (get-run.ts), and say how it went. The connection is made by the caller's
  * `connect` (the same options as put: host, token, timeouts).
  */
-import type { ClientConnection } from './connection.js';
+import type { FtxClient } from './client.js';
 import { decide, listTargets, type GetItem, type GetTargets } from './get-plan.js';
-import { runGet, type GetEvents, type GetRetry } from './get-run.js';
+import { runGet, type GetEvents } from './get-run.js';
 import { LocalRoot } from './local-landing.js';
 
 /** A whole get. */
@@ -13,7 +13,6 @@ export interface GetJob extends GetTargets {
   /** The local directory everything lands below. */
   rootDir: string;
   dryRun: boolean;
-  retry: GetRetry;
 }
 
 /** What the reporter hears beyond the per-file events. */
@@ -35,7 +34,7 @@ export interface GetSummary {
 }
 
 /** Runs `job`; per-file failures are counted, a fatal one (connect, auth, protocol, retries spent) is thrown. */
-export async function runGetJob(job: GetJob, connect: () => Promise<ClientConnection>, events: GetJobEvents): Promise<GetSummary> {
+export async function runGetJob(client: FtxClient, job: GetJob, events: GetJobEvents): Promise<GetSummary> {
   const started = Date.now();
   const summary: GetSummary = { fetched: 0, skipped: 0, failed: 0, bytes: 0, seconds: 0 };
   const counted: GetJobEvents = {
@@ -44,9 +43,8 @@ export async function runGetJob(job: GetJob, connect: () => Promise<ClientConnec
     skipped: (item, reason) => { summary.skipped++; events.skipped(item, reason); },
     failed: (item, error) => { summary.failed++; summary.firstError ??= error; events.failed(item, error); },
   };
-  let link: ClientConnection | undefined = await connect();
-  try {
-    const listing = await listTargets(link, job);
+  {
+    const listing = await listTargets(client, job);
     const root = new LocalRoot(job.rootDir);
     for (const { name, error } of listing.refused) counted.failed({ remote: name, segments: [name], size: 0, mtime: 0, md5: null }, error);
     const wanted: GetItem[] = [];
@@ -65,9 +63,7 @@ export async function runGetJob(job: GetJob, connect: () => Promise<ClientConnec
     for (const dir of listing.dirs) {
       await root.ensureDir(dir).catch((error: unknown) => counted.failed({ remote: dir.join('/'), segments: dir, size: 0, mtime: 0, md5: null }, error));
     }
-    link = await runGet(wanted, { root, ifExists: job.ifExists, connect, retry: job.retry, events: counted }, link);
-  } finally {
-    if (link) await link.close().catch(() => link?.destroy());
+    await runGet(client, wanted, { root, ifExists: job.ifExists, events: counted });
   }
   return { ...summary, seconds: (Date.now() - started) / 1000 };
 }

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import type { minimatch as Minimatch } from 'minimatch';
 import { LocalExistsError, LocalFileError, StatusError } from '../errors.js';
 import type { ListEntry } from '../protocol/read-replies.js';
-import type { ClientConnection } from './connection.js';
+import type { FtxClient } from './client.js';
 import type { LocalIfExists } from './local-landing.js';
 import { nameBelow, NameGuard } from './local-names.js';
-import { listRemote } from './remote-list.js';
 
 /** One remote file to fetch. */
 export interface GetItem {
@@ -47,21 +46,22 @@ export interface Listing {
 }
 
 /** Lists every remote target and maps its entries to safe local names. */
-export async function listTargets(link: ClientConnection, targets: GetTargets): Promise<Listing> {
+export async function listTargets(client: FtxClient, targets: GetTargets): Promise<Listing> {
   const guard = new NameGuard();
   const minimatch = targets.exclude.length > 0
     ? (createRequire(import.meta.url)('minimatch') as { minimatch: typeof Minimatch }).minimatch : undefined;
   const excluded = (rel: string): boolean => minimatch !== undefined && targets.exclude.some((p) => minimatch(rel, p, { dot: true, matchBase: true }));
   const listing: Listing = { files: [], dirs: [], refused: [] };
   for (const { path, landAs } of targets.remotes) {
-    await listOne(link, path, landAs, guard, excluded, listing);
+    await listOne(client, path, landAs, guard, excluded, listing);
   }
   return listing;
 }
 
-async function listOne(link: ClientConnection, path: string, landAs: string, guard: NameGuard, excluded: (rel: string) => boolean, listing: Listing): Promise<void> {
+async function listOne(client: FtxClient, path: string, landAs: string, guard: NameGuard, excluded: (rel: string) => boolean, listing: Listing): Promise<void> {
   try {
-    await listRemote(link, path, true, (entries: ListEntry[]) => {
+    const entries: ListEntry[] = await client.list(path, { recursive: true });
+    {
       for (const entry of entries) {
         if (entry.type === 'other') continue;
         try {
@@ -75,7 +75,7 @@ async function listOne(link: ClientConnection, path: string, landAs: string, gua
           listing.refused.push({ name: entry.name, error });
         }
       }
-    });
+    }
   } catch (error) {
     // A name the server does not have (404) or refuses (403) fails alone; the others go on.
     if (!(error instanceof StatusError) || error.status === 401) throw error;

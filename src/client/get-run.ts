@@ -1,16 +1,16 @@
 /**
  * Runs a planned `ftx get`: files in batches (many small ones per request, like putmany), each
- * verified end to end and landed atomically (local-landing.ts); a broken connection is retried with
- * backoff and every file continues from its local partial; a resumed file whose whole md5 does not
- * match starts once more from 0 (its kept prefix may be what was damaged).
+ * verified end to end and landed atomically (local-landing.ts); after a broken connection the
+ * client's retry loop reconnects and every file continues from its local partial; a resumed file
+ * whose whole md5 does not match starts once more from 0 (its kept prefix may be what was damaged).
  */
-import { ConnectionLostError, FtxError, LocalExistsError, StatusError, VerificationError } from '../errors.js';
+import { LocalExistsError, StatusError, VerificationError } from '../errors.js';
 import type { FileEnd, FileHeader } from '../protocol/read-replies.js';
 import type { GetFile } from '../protocol/read-requests.js';
-import type { ClientConnection } from './connection.js';
-import { download, type DownloadSink } from './download.js';
+import type { FtxClient } from './client.js';
+import type { DownloadHandlers, DownloadPlan, DownloadSink } from './download.js';
 import type { GetItem } from './get-plan.js';
-import { keptPartial, LocalPartial, placePartial, type LocalIfExists, type LocalRoot } from './local-landing.js';
+import { keptPartial, LocalPartial, placePartial, SMALL_PARTIAL_BYTES, syncDirectories, type LocalIfExists, type LocalRoot } from './local-landing.js';
 import { join } from 'node:path';
 
 /** Files per get request, and body bytes per request, before a batch is closed. */
@@ -35,22 +35,12 @@ export interface GetEvents {
   fetched(item: GetItem, result: GetResult): void;
   skipped(item: GetItem, reason: string): void;
   failed(item: GetItem, error: unknown): void;
-  retry(message: string): void;
-}
-
-/** Backoff of the retries after a lost connection. */
-export interface GetRetry {
-  retries: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
 }
 
 /** What one run needs. */
 export interface GetRunOptions {
   root: LocalRoot;
   ifExists: LocalIfExists;
-  connect: () => Promise<ClientConnection>;
-  retry: GetRetry;
   events: GetEvents;
 }
 
@@ -92,7 +82,7 @@ interface Open {
 }
 
 /** Verifies and lands a received file; throws what it failed with (the partial is then gone). */
-async function finish(open: Open, trailer: FileEnd, received: number, ifExists: LocalIfExists): Promise<GetResult | 'exists'> {
+async function finish(root: LocalRoot, open: Open, trailer: FileEnd, received: number, ifExists: LocalIfExists): Promise<GetResult | 'exists'> {
   const { partial, header } = open;
   const name = header.filename;
   try {
@@ -104,7 +94,8 @@ async function finish(open: Open, trailer: FileEnd, received: number, ifExists: 
       throw new VerificationError(`${name}: md5 mismatch: received ${md5}, the server ${header.md5 !== null ? `recorded ${header.md5}` : `read ${trailer.md5!}`}; nothing written`);
     }
     await partial.seal(header.mode, header.mtime);
-    const landed = await placePartial(open.dir, open.base, ifExists, partial.paths);
+    const landed = await placePartial(open.dir, open.base, ifExists, partial.paths, header.size > SMALL_PARTIAL_BYTES);
+    if (landed !== null) root.unsynced.add(open.dir);
     if (landed === null) {
       await partial.discard();
       return 'exists';
@@ -116,86 +107,85 @@ async function finish(open: Open, trailer: FileEnd, received: number, ifExists: 
   }
 }
 
-/** Fetches one batch on `link`; files that end (landed, skipped, failed) leave `pending`. */
-async function fetchBatch(link: ClientConnection, batch: GetItem[], pending: Set<GetItem>, retriedFromZero: Set<GetItem>, options: GetRunOptions): Promise<void> {
+/** One attempt at a batch: the files of it still pending, from their partials, and how to take them. */
+async function planBatch(batch: GetItem[], pending: Set<GetItem>, retriedFromZero: Set<GetItem>, options: GetRunOptions): Promise<DownloadPlan> {
   const { root, events } = options;
-  const requests = await Promise.all(batch.map((item) => requestOf(root, item)));
+  const todo = batch.filter((item) => pending.has(item));
+  const files = await Promise.all(todo.map((item) => requestOf(root, item)));
   let current: Open | undefined;
+  const landings: Promise<void>[] = [];
   const settle = (item: GetItem): void => { pending.delete(item); };
-  try {
-    await download(link, requests, {
-      begin: async (index, header): Promise<DownloadSink> => {
-        const item = batch[index]!;
-        const dir = await root.ensureDir(item.segments.slice(0, -1));
-        const base = item.segments[item.segments.length - 1]!;
-        const partial = await LocalPartial.open(dir, base, header.offset, { name: item.remote, size: header.size, mtime: header.mtime, md5: header.md5 });
-        current = { partial, header, dir, base, started: Date.now() };
-        events.started(item, header.offset);
-        let done = header.offset;
-        return { write: async (chunk) => { await partial.write(chunk); done += chunk.length; events.progressed(item, done); } };
-      },
-      end: async (index, trailer, received) => {
-        const item = batch[index]!;
-        const open = current!;
-        current = undefined;
-        try {
-          const result = await finish(open, trailer, received, options.ifExists);
-          if (result === 'exists') {
-            if (options.ifExists === 'skip') events.skipped(item, 'exists locally');
-            else events.failed(item, new LocalExistsError(`${join(open.dir, open.base)} appeared meanwhile; not replaced`));
-          } else {
-            events.fetched(item, result);
-          }
-          settle(item);
-        } catch (error) {
-          // A resumed file whose whole md5 differs starts once more from 0: its kept prefix may be what was bad.
-          if (error instanceof VerificationError && open.header.offset > 0 && !retriedFromZero.has(item)) {
-            retriedFromZero.add(item);
-            return;
-          }
-          events.failed(item, error);
-          settle(item);
-        }
-      },
-      refused: (index, error) => { events.failed(batch[index]!, error); settle(batch[index]!); },
-      failed: (index, error) => {
-        const open = current;
-        current = undefined;
-        void open?.partial.discard();
-        events.failed(batch[index]!, error);
-        settle(batch[index]!);
-      },
-    });
-  } finally {
-    // The connection broke mid-body: keep what arrived for the retry.
-    await (current as Open | undefined)?.partial.keep();
-  }
+  const land = async (item: GetItem, open: Open, trailer: FileEnd, received: number): Promise<void> => {
+    try {
+      const result = await finish(root, open, trailer, received, options.ifExists);
+      if (result === 'exists') {
+        if (options.ifExists === 'skip') events.skipped(item, 'exists locally');
+        else events.failed(item, new LocalExistsError(`${join(open.dir, open.base)} appeared meanwhile; not replaced`));
+      } else {
+        events.fetched(item, result);
+      }
+      settle(item);
+    } catch (error) {
+      // A resumed file whose whole md5 differs starts once more from 0: its kept prefix may be what was bad.
+      if (error instanceof VerificationError && open.header.offset > 0 && !retriedFromZero.has(item)) {
+        retriedFromZero.add(item);
+        return;
+      }
+      events.failed(item, error);
+      settle(item);
+    }
+  };
+  const handlers: DownloadHandlers = {
+    begin: async (index, header): Promise<DownloadSink> => {
+      const item = todo[index]!;
+      const dir = await root.ensureDir(item.segments.slice(0, -1));
+      const base = item.segments[item.segments.length - 1]!;
+      const partial = await LocalPartial.open(dir, base, header.offset, { name: item.remote, size: header.size, mtime: header.mtime, md5: header.md5 });
+      current = { partial, header, dir, base, started: Date.now() };
+      events.started(item, header.offset);
+      let done = header.offset;
+      return { write: async (chunk) => { await partial.write(chunk); done += chunk.length; events.progressed(item, done); } };
+    },
+    end: async (index, trailer, received) => {
+      const open = current!;
+      current = undefined;
+      // It lands while the next file arrives: the fsyncs of a batch's files overlap.
+      landings.push(land(todo[index]!, open, trailer, received));
+    },
+    refused: (index, error) => { events.failed(todo[index]!, error); settle(todo[index]!); },
+    failed: (index, error) => {
+      const open = current;
+      current = undefined;
+      void open?.partial.discard();
+      events.failed(todo[index]!, error);
+      settle(todo[index]!);
+    },
+  };
+  return {
+    files, handlers,
+    settle: async () => {
+      // The connection broke mid-body: keep what arrived, the retry continues from it.
+      await current?.partial.keep();
+      current = undefined;
+      await Promise.all(landings);
+      // Once per batch: the directories the files landed in, and those holding created directories.
+      await syncDirectories(root.unsynced);
+      root.unsynced.clear();
+    },
+  };
 }
 
-function isRetryable(error: unknown): boolean {
-  return error instanceof ConnectionLostError || (error instanceof StatusError && (error.status === 503 || error.status === 423));
-}
-
-/** Fetches `items` (already decided "get"); returns when each has been reported. Throws a fatal failure. */
-export async function runGet(items: GetItem[], options: GetRunOptions, first?: ClientConnection): Promise<ClientConnection | undefined> {
+/**
+ * Fetches `items` (already decided "get") through `client`, whose one retry loop reconnects after a
+ * lost connection; returns when each has been reported. Throws a fatal failure.
+ */
+export async function runGet(client: FtxClient, items: GetItem[], options: GetRunOptions): Promise<void> {
   const pending = new Set(items);
   const retriedFromZero = new Set<GetItem>();
-  let link = first;
-  let failures = 0;
   while (pending.size > 0) {
-    try {
-      link ??= await options.connect();
-      for (const batch of batchesOf([...pending])) await fetchBatch(link, batch, pending, retriedFromZero, options);
-      failures = 0;
-    } catch (error) {
-      link?.destroy();
-      link = undefined;
-      if (!isRetryable(error) || failures >= options.retry.retries) throw error;
-      failures += 1;
-      const delay = Math.min(options.retry.maxDelayMs, options.retry.baseDelayMs * 2 ** (failures - 1));
-      options.events.retry(`${error instanceof FtxError ? error.message : String(error)}; retry ${failures}/${options.retry.retries} in ${(delay / 1000).toFixed(1)} s`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+    const before = pending.size;
+    for (const batch of batchesOf([...pending])) await client.get(() => planBatch(batch, pending, retriedFromZero, options));
+    // Only files to start again from 0 stay pending, once each: this ends.
+    if (pending.size >= before && [...pending].every((item) => !retriedFromZero.has(item))) break;
   }
-  return link;
 }

@@ -2,14 +2,18 @@
  * Where downloads land on the client (docs/PROTOCOL.md §6.11, README "ftx get"): below one local
  * directory, never through a symlink in the local tree, atomically. The bytes go to a partial beside
  * the target (`.ftx-get-<key>.part`, mode 0600, with its `.json` saying which remote file it holds,
- * so that a later run resumes it); once verified it gets its mode and mtime, is fsynced and takes
- * the target's name by link (no replace) or rename (overwrite); then the directory is fsynced.
+ * so that a later run resumes it, for files over SMALL_PARTIAL_BYTES); once verified it gets its
+ * mode and mtime, is fsynced and takes the target's name by link (no replace) or rename
+ * (overwrite); the directories are fsynced once per batch (grouped, as the server does).
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, lstat, mkdir, open, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LocalFileError } from '../errors.js';
+
+/** Files up to this size keep no `.json` beside their partial: one is never resumed, it is fetched again. */
+export const SMALL_PARTIAL_BYTES = 1024 * 1024;
 
 /** What the partial holds: which remote file (by its header), so that a resume asks for the same one. */
 export interface PartialMeta {
@@ -29,10 +33,18 @@ function localError(path: string, error: unknown, what: string): LocalFileError 
 
 /** The local directory downloads land in; every path below it is walked without following a symlink. */
 export class LocalRoot {
+  /** Directories whose entries this run changed and that still need an fsync. */
+  readonly unsynced = new Set<string>();
+
   constructor(readonly dir: string) {}
+
+  /** Directories this run walked or created (checked once per run, not once per file). */
+  private readonly known = new Set<string>();
 
   /** The directory for `segments` (a file's parent), created as needed; a symlink or a file on the way is refused. */
   async ensureDir(segments: readonly string[]): Promise<string> {
+    const whole = join(this.dir, ...segments);
+    if (this.known.has(whole)) return whole;
     let path = this.dir;
     for (const segment of segments) {
       path = join(path, segment);
@@ -46,11 +58,13 @@ export class LocalRoot {
         await mkdir(path).catch((error: NodeJS.ErrnoException) => {
           if (error.code !== 'EEXIST') throw localError(path, error, 'create the directory');
         });
+        this.unsynced.add(dirname(path));
         // Created meanwhile by someone else as something else: look again.
         const made = await lstat(path);
         if (!made.isDirectory() || made.isSymbolicLink()) throw new LocalFileError(`${path} is not a directory`);
       }
     }
+    this.known.add(whole);
     return path;
   }
 }
@@ -86,16 +100,17 @@ export class LocalPartial {
   /** Opens (or continues) the partial of `base` in `dir`: its first `offset` bytes are kept and hashed. */
   static async open(dir: string, base: string, offset: number, meta: PartialMeta): Promise<LocalPartial> {
     const paths = partialPaths(dir, base);
-    if (offset === 0) await writeFile(paths.meta, JSON.stringify(meta), { mode: 0o600 }).catch((e) => { throw localError(paths.meta, e, 'write'); });
+    if (offset === 0 && meta.size > SMALL_PARTIAL_BYTES) await writeFile(paths.meta, JSON.stringify(meta), { mode: 0o600 }).catch((e) => { throw localError(paths.meta, e, 'write'); });
     let handle: FileHandle;
     try {
-      handle = await open(paths.data, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      // From 0: O_TRUNC drops what an older partial held; else its first `offset` bytes are kept.
+      handle = await open(paths.data, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | (offset === 0 ? constants.O_TRUNC : 0), 0o600);
     } catch (error) {
       throw localError(paths.data, error, 'open');
     }
     const partial = new LocalPartial(paths, handle, offset);
     try {
-      await handle.truncate(offset);
+      if (offset > 0) await handle.truncate(offset);
       for (let at = 0; at < offset;) {
         const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(Math.min(1 << 20, offset - at)), 0, Math.min(1 << 20, offset - at), at);
         if (bytesRead === 0) throw new LocalFileError(`${paths.data}: shorter than its ${offset} kept bytes`);
@@ -157,7 +172,7 @@ export function numberedName(base: string, n: number): string {
  * link (which fails if the name is taken) and unlink; `rename` tries stem.N.ext. Returns the path it
  * landed under, or null when the name was taken (fail/skip).
  */
-export async function placePartial(dir: string, base: string, policy: LocalIfExists, paths: { data: string; meta: string }): Promise<string | null> {
+export async function placePartial(dir: string, base: string, policy: LocalIfExists, paths: { data: string; meta: string }, withMeta = true): Promise<string | null> {
   let landed: string | null = null;
   if (policy === 'overwrite') {
     const target = join(dir, base);
@@ -178,9 +193,15 @@ export async function placePartial(dir: string, base: string, policy: LocalIfExi
     if (landed !== null) await unlink(paths.data).catch(() => undefined);
   }
   if (landed === null) return null;
-  await rm(paths.meta, { force: true });
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY).catch(() => undefined);
-  await handle?.sync().catch(() => undefined);
-  await handle?.close();
+  if (withMeta) await rm(paths.meta, { force: true });
   return landed;
+}
+
+/** fsyncs directories whose entries changed (the files landed in them, the directories created in them); failures ignored. */
+export async function syncDirectories(dirs: Iterable<string>): Promise<void> {
+  await Promise.all([...new Set(dirs)].map(async (dir) => {
+    const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY).catch(() => undefined);
+    await handle?.sync().catch(() => undefined);
+    await handle?.close();
+  }));
 }

@@ -12,6 +12,7 @@ import { describeFailure } from './reporters.js';
 
 /** A get reporter also hears about the end of the run. */
 export interface GetReporter extends GetJobEvents {
+  retry(message: string): void;
   finish(summary: GetSummary, exitCode: number): void;
   fatal(error: unknown, exitCode: number): void;
 }

@@ -8,11 +8,16 @@ import { encodeFrame, FrameReader, type FrameObject } from '../../src/protocol/f
 /** What the fake answers to one request: frames (objects) and raw bytes, in order. */
 export type Script = (request: FrameObject) => (object | Buffer)[];
 
-/** A data-frame body of `data`, ended by the empty frame. */
+/** A data-frame body of `data` in frames of at most 64 KiB, ended by the empty frame. */
 export function dataFrames(data: Buffer): Buffer {
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(data.length, 0);
-  return Buffer.concat(data.length > 0 ? [header, data, Buffer.alloc(4)] : [Buffer.alloc(4)]);
+  const parts: Buffer[] = [];
+  for (let at = 0; at < data.length; at += 65536) {
+    const piece = data.subarray(at, at + 65536);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(piece.length, 0);
+    parts.push(header, piece);
+  }
+  return Buffer.concat([...parts, Buffer.alloc(4)]);
 }
 
 /** A listening fake; `requests` collects what clients asked. */
