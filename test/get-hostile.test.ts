@@ -172,4 +172,24 @@ describe('ftx get against a hostile server', () => {
       await writeFile(join(tmp.dir, 'done'), '');
     }
   });
+
+  it('skips heartbeat data frames (FF FF FF FF) inside a body once heartbeats are agreed, and lands the file', async () => {
+    const target = join(tmp.dir, 'target');
+    await mkdir(target);
+    const data = randomBytes(100_000);
+    const heartbeat = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+    const body = dataFrames(data);
+    const fake = await startFakeServer(liar(['hb.bin'], data, (file, index, id) => [
+      { type: 'file', id, index, status: 200, code: 'ok', filename: file.filename, size: data.length, mtime: MTIME, mode: 0o644, md5: md5(data), offset: 0 },
+      heartbeat, body.subarray(0, 65540), heartbeat, body.subarray(65540),
+      { type: 'end', id, index, status: 200, code: 'ok', md5: md5(data) },
+    ]), { heartbeat: 5000 });
+    try {
+      const result = await runFtx(['get', `127.0.0.1:${fake.port}`, 'hb.bin', target]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(await readFile(join(target, 'hb.bin'))).toEqual(data);
+    } finally {
+      await fake.close();
+    }
+  });
 });

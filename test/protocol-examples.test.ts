@@ -25,6 +25,7 @@ const FIXTURES: Record<string, ReplayFixture & { prepare?: (root: string) => Pro
     },
   },
   '13.4': {},
+  '13.6': {},
 };
 
 const sections = readExampleSections();

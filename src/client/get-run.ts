@@ -64,6 +64,8 @@ export function batchesOf(items: GetItem[]): GetItem[][] {
 
 /** The request entry of `item`: from its local partial, if one of this remote file is kept. */
 async function requestOf(root: LocalRoot, item: GetItem): Promise<GetFile> {
+  // Small files keep no partial worth resuming (local-landing.ts): no look for one either.
+  if (item.size <= SMALL_PARTIAL_BYTES) return { filename: item.remote, offset: 0 };
   const dir = join(root.dir, ...item.segments.slice(0, -1));
   const kept = await keptPartial(dir, item.segments[item.segments.length - 1]!, item.remote);
   if (!kept || kept.offset === 0) return { filename: item.remote, offset: 0 };

@@ -28,7 +28,7 @@ export interface FakeServer {
 }
 
 /** Starts a fake server on 127.0.0.1:0 answering by `script`. */
-export async function startFakeServer(script: Script): Promise<FakeServer> {
+export async function startFakeServer(script: Script, hello: Record<string, unknown> = {}): Promise<FakeServer> {
   const requests: FrameObject[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -37,7 +37,7 @@ export async function startFakeServer(script: Script): Promise<FakeServer> {
     socket.on('error', () => undefined);
     const reader = new FrameReader();
     let greeted = false;
-    socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake/0', auth: 'none', nonce: '0'.repeat(64), actions: ['put', 'check', 'mkdir', 'putmany', 'get', 'list'], features: [], maxFrame: 65536 }));
+    socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake/0', auth: 'none', nonce: '0'.repeat(64), actions: ['put', 'check', 'mkdir', 'putmany', 'get', 'list'], features: [], maxFrame: 65536, ...hello }));
     socket.on('data', (chunk: Buffer) => {
       reader.push(chunk);
       for (let frame = reader.readFrame(); frame !== undefined; frame = reader.readFrame()) {

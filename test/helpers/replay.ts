@@ -34,6 +34,29 @@ class RawFrameReader {
     socket.on('error', () => undefined);
   }
 
+  /** Exactly `n` raw bytes (a download body's data frames, docs/PROTOCOL.md §6.11). */
+  take(n: number, waitingFor: string, timeoutMs = 10_000): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        reject(new Error(`no ${n} bytes from the server in time; waiting for ${waitingFor}`));
+      }, timeoutMs);
+      const attempt = (): void => {
+        if (this.buffer.length >= n || this.ended) {
+          clearTimeout(timer);
+          this.wake = undefined;
+          const bytes = this.buffer.subarray(0, n);
+          this.buffer = this.buffer.subarray(bytes.length);
+          if (bytes.length === n) resolve(bytes);
+          else reject(new Error(`the connection ended; waiting for ${waitingFor}`));
+        } else {
+          this.wake = attempt;
+        }
+      };
+      attempt();
+    });
+  }
+
   /** The next whole frame, or null at a clean end; fails after `timeoutMs` saying what it waited for. */
   next(waitingFor: string, timeoutMs = 10_000): Promise<Buffer | null> {
     return new Promise((resolve, reject) => {
@@ -134,9 +157,20 @@ export async function replayConnection(port: number, wires: WireLine[], fixture:
       while (j < wires.length && wires[j]!.direction === direction && wires[j]!.kind !== 'fin') j++;
       const group = wires.slice(i, j);
       if (direction === 'S→C') {
-        const unframed = group.find((wire) => wire.kind !== 'frame');
-        if (unframed) throw new Error(`PROTOCOL.md line ${unframed.line}: the server sends only frames`);
-        await expectGroup(reader, group, nonces);
+        const unframed = group.find((wire) => wire.kind !== 'frame' && wire.kind !== 'raw');
+        if (unframed) throw new Error(`PROTOCOL.md line ${unframed.line}: the server sends only frames and, in a download, data frames`);
+        if (group.some((wire) => wire.kind === 'raw')) {
+          // A download (§6.11): frames and body bytes in exactly the documented order.
+          for (const wire of group) {
+            if (wire.kind === 'frame') await expectGroup(reader, [wire], nonces);
+            else if (wire.kind === 'raw') {
+              const got = await reader.take(wire.bytes.length, `line ${wire.line}`);
+              if (!got.equals(wire.bytes)) throw new Error(`the server sent ${got.toString('hex')} where PROTOCOL.md line ${wire.line} documents ${wire.bytes.toString('hex')}`);
+            }
+          }
+        } else {
+          await expectGroup(reader, group, nonces);
+        }
       } else if (group.length > 0) {
         socket.write(Buffer.concat(group.map((wire) => outgoing(wire, fixture, nonces))));
       }
