@@ -25,7 +25,7 @@ const FIXTURES: Record<string, ReplayFixture & { prepare?: (root: string) => Pro
     },
   },
   '13.4': {},
-  '13.6': {},
+  '13.5': {},
 };
 
 const sections = readExampleSections();
