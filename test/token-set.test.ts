@@ -81,3 +81,17 @@ describe('tokens file', () => {
     expect([...TokenSet.parse(line, 't').lookup(deriveTokenId(BACKUP))!.scopes]).toEqual(['write', 'verify']);
   });
 });
+
+describe('ftx token new --label', () => {
+  it('prints a tokens-file line that the tokens file accepts, with the scopes asked for', async () => {
+    const { tokenNewLine, parseScopeList } = await import('../src/cli/token-command.js');
+    expect(tokenNewLine(ADMIN, {})).toBe(ADMIN);
+    const line = tokenNewLine(BACKUP, { label: 'laptop', scopes: parseScopeList('write,verify') });
+    expect(line).toBe(`laptop write,verify ${BACKUP}`);
+    expect([...TokenSet.parse(line, 't').lookup(deriveTokenId(BACKUP))!.scopes]).toEqual(['write', 'verify']);
+    expect(tokenNewLine(ADMIN, { label: 'admin' })).toBe(`admin all ${ADMIN}`);
+    expect(codeOf(() => parseScopeList('write,delete'))).toBe('usage');
+    expect(codeOf(() => tokenNewLine(ADMIN, { label: 'a b' }))).toBe('usage');
+    expect(codeOf(() => tokenNewLine(ADMIN, { scopes: 'all' }))).toBe('usage');
+  });
+});
