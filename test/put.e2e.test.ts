@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
 import { FtxError } from '../src/errors.js';
 import { listTree, md5, withServer, writeRandomFile } from './helpers/server.js';
+import { testClientAuth } from './helpers/transport-mode.js';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -18,7 +19,7 @@ describe('put, client and server in one process over loopback', () => {
   it.each([0, 1, 4095, 4096, 4097, 20 * 1024 * 1024 + 123])('lands a %i-byte file with the same md5', async (size) => {
     await withServer({}, async ({ server, root, scratch }) => {
       const { path, data } = await writeRandomFile(scratch, 'src.bin', size);
-      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
       const receipt = await client.put(path, { remoteName: 'landed.bin' });
       await client.close();
       const landed = await readFile(join(root, 'landed.bin'));
@@ -32,7 +33,7 @@ describe('put, client and server in one process over loopback', () => {
 
   it('sends several files one after another on one connection, with other chunk sizes', async () => {
     await withServer({}, async ({ server, root, scratch }) => {
-      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
       const sizes = [10, 70_000, 1_000_000];
       for (const [i, size] of sizes.entries()) {
         const { path, data } = await writeRandomFile(scratch, `f${i}`, size);
@@ -49,7 +50,7 @@ describe('put, client and server in one process over loopback', () => {
         Array.from({ length: 10 }, (_, i) => writeRandomFile(scratch, `c${i}.bin`, 1_000_000 + i * 4099)),
       );
       await Promise.all(files.map(async ({ path }, i) => {
-        const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+        const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
         await client.put(path, { remoteName: `c${i}.bin` });
         await client.close();
       }));
@@ -65,7 +66,7 @@ describe('put, client and server in one process over loopback', () => {
       const { path } = await writeRandomFile(scratch, 'a.txt', 100);
       const when = new Date('2024-02-03T04:05:06.000Z');
       await utimes(path, when, when);
-      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
       await client.put(path, { remoteName: 'a.txt' });
       expect((await stat(join(root, 'a.txt'))).mtime.toISOString()).toBe(when.toISOString());
       const first = await readFile(join(root, 'a.txt'));
@@ -84,7 +85,7 @@ describe('put, client and server in one process over loopback', () => {
       const { path } = await writeRandomFile(scratch, 'x', 10);
       expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port, token: 'wrong' }))).toBe('auth_failed');
       // With a token the server speaks TLS: a client without one is told so in plain text (PROTOCOL.md §14.5).
-      expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port }))).toBe('tls_required');
+      expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth }))).toBe('tls_required');
       const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, token: 's3cret' });
       await client.put(path, { remoteName: 'x' });
       await client.close();
@@ -95,7 +96,7 @@ describe('put, client and server in one process over loopback', () => {
   it('refuses a file over --max-size before any byte is sent', async () => {
     await withServer({ maxSize: 1000 }, async ({ server, root, scratch }) => {
       const { path } = await writeRandomFile(scratch, 'big', 1001);
-      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
       let progressCalls = 0;
       expect(await codeOf(client.put(path, { remoteName: 'big', onProgress: () => progressCalls++ }))).toBe('too_large');
       expect(progressCalls).toBe(0);
@@ -108,7 +109,7 @@ describe('put, client and server in one process over loopback', () => {
     await withServer({}, async ({ server, scratch }) => {
       const size = 8 * 1024 * 1024 + 5;
       const { path } = await writeRandomFile(scratch, 'p.bin', size);
-      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+      const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
       const seen: number[] = [];
       await client.put(path, { remoteName: 'p.bin', onProgress: (done, total) => { expect(total).toBe(size); seen.push(done); } });
       await client.close();
@@ -121,8 +122,8 @@ describe('put, client and server in one process over loopback', () => {
   it('refuses a second upload of the same name while the first is in flight (busy)', async () => {
     await withServer({}, async ({ server, root, scratch }) => {
       const { path, data } = await writeRandomFile(scratch, 'slow.bin', 30 * 1024 * 1024);
-      const first = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
-      const second = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+      const first = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
+      const second = await FtxClient.connect({ host: '127.0.0.1', port: server.port, ...testClientAuth });
       let secondCode = '';
       const upload = first.put(path, {
         remoteName: 'same.bin',

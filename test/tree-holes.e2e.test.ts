@@ -13,6 +13,7 @@ import { FtxClient } from '../src/client/client.js';
 import { FtxError } from '../src/errors.js';
 import { runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 import { listTree, md5 } from './helpers/server.js';
+import { testClientAuth } from './helpers/transport-mode.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let serve: ServeProcess;
@@ -44,7 +45,7 @@ describe('a file that grows while it is sent', () => {
   it('is not landed truncated (library: the put fails with local_io, nothing under the name)', async () => {
     const path = join(tmp.dir, 'growing-lib.bin');
     await writeFile(path, randomBytes(16 * 1024 * 1024));
-    const client = await FtxClient.connect({ host: '127.0.0.1', port: serve.port });
+    const client = await FtxClient.connect({ host: '127.0.0.1', port: serve.port, ...testClientAuth });
     let grown = false;
     const outcome = await client.put(path, {
       remoteName: 'grow/lib.bin',

@@ -131,6 +131,8 @@ export async function startRsyncDaemon(rsync, configDir, moduleDir) {
  */
 export async function startSshd(tools, dir) {
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // sshd insists on its privilege separation directory, which only the ssh service creates at boot.
+  if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const hostKey = join(dir, 'host_ed25519');
   const clientKey = join(dir, 'client_ed25519');
   for (const key of [hostKey, clientKey]) execFileSync(tools['ssh-keygen'], ['-q', '-t', 'ed25519', '-N', '', '-C', 'ftx-bench', '-f', key], { stdio: 'ignore' });

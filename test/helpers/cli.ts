@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir } from './server.js';
+import { DEFAULT_CLI_TOKEN, serveArgsForMode, serveTokenEnv } from './transport-mode.js';
 
 /** Where the CLI keeps its client secret in tests (not the user's ~/.local/state). */
 export const TEST_STATE_HOME = join(tmpdir(), 'ftx-test-state');
@@ -27,7 +28,7 @@ export function runFtx(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 /** Runs any command to completion, collecting its output. */
 export function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: { ...process.env, FTX_TOKEN: '', XDG_STATE_HOME: TEST_STATE_HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: { ...process.env, FTX_TOKEN: DEFAULT_CLI_TOKEN, XDG_STATE_HOME: TEST_STATE_HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -60,9 +61,9 @@ export interface ServeProcess {
  */
 export function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}, wrapper: string[] = []): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const command = [...wrapper, process.execPath, FTX_BIN, 'serve', ...args];
+    const command = [...wrapper, process.execPath, FTX_BIN, 'serve', ...serveArgsForMode(args)];
     const child = spawn(command[0]!, command.slice(1), {
-      env: { ...process.env, FTX_TOKEN: '', ...env },
+      env: { ...process.env, ...serveTokenEnv(args), ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let log = '';

@@ -1,5 +1,6 @@
 /** A command on a real pseudo-terminal (script(1) from util-linux): keys go in, the screen comes out. */
 import { spawn } from 'node:child_process';
+import { DEFAULT_CLI_TOKEN } from './transport-mode.js';
 
 /** A command running on a pty. */
 export interface PtyRun {
@@ -16,7 +17,7 @@ export interface PtyRun {
 /** Runs `command` (a shell command line) on a fresh pty of `columns` columns. */
 export function runInPty(command: string, env: NodeJS.ProcessEnv = {}, columns = 120): PtyRun {
   const child = spawn('script', ['-qfec', `stty cols ${columns} rows 40; ${command}`, '/dev/null'], {
-    env: { ...process.env, FTX_TOKEN: '', SHELL: '/bin/bash', ...env },
+    env: { ...process.env, FTX_TOKEN: DEFAULT_CLI_TOKEN, SHELL: '/bin/bash', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let screen = '';

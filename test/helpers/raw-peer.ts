@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { computeAuthProof } from '../../src/protocol/auth.js';
 import { deriveTokenKeys } from '../../src/protocol/token-keys.js';
+import { TEST_OVER_TLS, TEST_TLS_TOKEN } from './transport-mode.js';
 import { encodeFrame, FrameReader, type FrameObject } from '../../src/protocol/frame.js';
 
 /** A raw TCP connection that decodes the server's frames and sends anything. */
@@ -33,8 +34,9 @@ export class RawPeer {
     });
   }
 
-  /** Connects to 127.0.0.1:port. */
+  /** Connects to 127.0.0.1:port (over TLS with the test token in the "tls" project, helpers/transport-mode.ts). */
   static connect(port: number): Promise<RawPeer> {
+    if (TEST_OVER_TLS) return RawPeer.connectTls(port, TEST_TLS_TOKEN);
     return new Promise((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(socket)));
       socket.once('error', reject);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TEST_STATE_HOME } from './cli.js';
+import { DEFAULT_CLI_TOKEN } from './transport-mode.js';
 
 const run = promisify(execFile);
 
@@ -37,7 +38,7 @@ export async function runInTmux(command: string, columns: number, rows = 24, env
   // No status line (the pane is the whole window), a long scrollback, the pane kept after exit.
   writeFileSync(conf, 'set -g status off\nset -g history-limit 50000\nset -g remain-on-exit on\n');
   const tmux = (...args: string[]): Promise<string> => run('tmux', ['-L', socket, '-f', conf, ...args]).then((r) => r.stdout);
-  const exports = Object.entries({ FTX_TOKEN: '', XDG_STATE_HOME: TEST_STATE_HOME, ...env }).map(([k, v]) => `export ${k}='${v}';`).join(' ');
+  const exports = Object.entries({ FTX_TOKEN: DEFAULT_CLI_TOKEN, XDG_STATE_HOME: TEST_STATE_HOME, ...env }).map(([k, v]) => `export ${k}='${v}';`).join(' ');
   // tmux's #{pane_dead_status} is sometimes left empty: the shell writes the status to a file instead.
   const statusFile = join(tmpdir(), `${socket}.status`);
   await tmux('new-session', '-d', '-s', 'ftx', '-x', String(columns), '-y', String(rows), `${exports} ${command}; echo $? > ${statusFile}`);
