@@ -6,36 +6,21 @@
  */
 import { StatusError } from '../../errors.js';
 import { ERROR_CODE, STATUS } from '../../protocol/constants.js';
-import type { CheckQuery, CheckResult, SourceIdentity, Storage, StoredReceipt, Upload } from '../storage/storage.js';
+import type { CheckQuery, CheckResult, Storage, StoredReceipt, Upload, UploadRequest } from '../storage/storage.js';
 import { LandedMemory } from './landed-memory.js';
 import { normalizeName } from './names.js';
 import { Reservations, type Reservation } from './reservations.js';
 import { ServedUpload } from './served-upload.js';
 
-/** What a put asks for (the client's fields, not yet checked). */
-export interface UploadTarget {
+/**
+ * What a put asks for: the backend's request before the rules ran, so the client's filename not
+ * yet checked or normalized, and rename and mode (default 0o644) still optional.
+ */
+export interface UploadTarget extends Omit<UploadRequest, 'name' | 'rename' | 'mode'> {
   /** The client's filename, not yet checked. */
   filename: string;
-  /** Exact number of bytes the complete file has; null for a stream of unknown length. */
-  size: number | null;
-  overwrite: boolean;
-  /** If the name is taken, land under the first free "stem.N.ext" instead. */
   rename?: boolean;
-  /** Permission bits for the landed file (0o777 at most; default 0o644). */
   mode?: number;
-  mtime?: number;
-  chunkSize: number;
-  /** Continue a kept partial of the same source if there is one. */
-  resume: boolean;
-  /** Keep a partial if the connection breaks; false for batched files and stream puts. */
-  keepPartial: boolean;
-  source: SourceIdentity | null;
-  /** The client's id of this logical upload (same in all attempts). */
-  uploadId?: string;
-  /** Called if a newer attempt of the same upload arrives while this one holds the name. */
-  preempt?: () => void;
-  /** Called every few seconds while the backend works long (re-reading a kept prefix). */
-  onWait?: (done: number, total: number) => void;
 }
 
 /** The answer to a put: an upload to feed, or the news that this exact upload already landed. */
