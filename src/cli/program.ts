@@ -95,6 +95,7 @@ function addServeCommand(program: Command, io: CliIo): void {
     .addOption(checked('--max-connections <count>', `refuse connections beyond this many open at once (default: ${DEFAULT_MAX_CONNECTIONS})`, parsePositiveCount))
     .addOption(checked('--max-connections-per-address <count>', `refuse connections beyond this many open from one address (default: ${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})`, parsePositiveCount))
     .addOption(checked('--max-buffer <size>', `upload data held in memory by all connections together; beyond it clients wait (default: ${DEFAULT_MAX_BUFFER_BYTES / 2 ** 20}M)`, parseBufferSize))
+    .addOption(checked('--hash-threads <count>', 'threads that md5 uploads: this many uploads at once are hashed in parallel (default: one per core)', parsePositiveCount))
     .addOption(checked('--verify-rate <MiB/s>', 'most MiB per second all scrubs (ftx verify) together read, so that uploads are not starved (default: 200)', parsePositiveCount))
     .option('-q, --quiet', 'no log lines, errors only')
     .option('--s3-endpoint <url>', 's3://: the store\'s URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile\'s endpoint_url, else AWS)')

@@ -33,6 +33,8 @@ export interface ServeCliOptions extends ServeTlsCliOptions {
   maxBuffer?: number;
   /** --verify-rate, MiB/s. */
   verifyRate?: number;
+  /** --hash-threads: threads hashing uploads (default one per core). */
+  hashThreads?: number;
   quiet?: boolean;
   s3Endpoint?: string;
   s3Region?: string;
@@ -52,6 +54,8 @@ export interface ServePlan {
   /** True when the token was generated here (it is printed so clients can use it). */
   tokenGenerated: boolean;
   maxSize?: number;
+  /** Threads hashing uploads into a directory (unset: one per core). */
+  hashThreads?: number;
   idleTimeoutMs: number;
   heartbeatMs: number;
   partialTtlMs: number;
@@ -114,6 +118,7 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
     ...(tokens !== undefined ? { tokens } : {}),
     tokenGenerated,
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    ...(options.hashThreads !== undefined ? { hashThreads: options.hashThreads } : {}),
     idleTimeoutMs: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
     heartbeatMs: options.heartbeat ?? DEFAULT_HEARTBEAT_MS,
     partialTtlMs: options.partialTtl ?? DEFAULT_PARTIAL_TTL_MS,
@@ -193,6 +198,7 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
     ...(plan.token !== undefined ? { token: plan.token } : {}),
     ...(plan.tokens !== undefined ? { tokens: plan.tokens } : {}),
     ...(plan.maxSize !== undefined ? { maxSize: plan.maxSize } : {}),
+    ...(plan.hashThreads !== undefined ? { hashThreads: plan.hashThreads } : {}),
     ...(plan.maxConnections !== undefined ? { maxConnections: plan.maxConnections } : {}),
     ...(plan.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: plan.maxConnectionsPerAddress } : {}),
     ...(plan.maxBufferBytes !== undefined ? { maxBufferBytes: plan.maxBufferBytes } : {}),

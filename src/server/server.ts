@@ -48,6 +48,8 @@ export interface ServerOptions {
   insecurePlaintext?: boolean;
   /** Largest file accepted, in bytes. */
   maxSize?: number;
+  /** Threads hashing uploads into `root` (default: one per core); `storage` hashes its own way. */
+  hashThreads?: number;
   /** Remove kept partial uploads not touched for this long (default 24 h). */
   partialTtlMs?: number;
   /** Close a connection that sends and receives nothing for this long (default 120 s). */
@@ -204,7 +206,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 async function openStorage(options: ServerOptions): Promise<Storage> {
   if (options.storage) return options.storage;
   if (options.root === undefined) throw new TypeError('startServer needs a root directory or a storage');
-  return DiskStorage.open(options.root);
+  return DiskStorage.open(options.root, options.hashThreads !== undefined ? { hashThreads: options.hashThreads } : {});
 }
 
 /** Answers a connection over a limit with its refusal in place of the hello (docs/PROTOCOL.md §4.1), then closes it. */

@@ -1,45 +1,54 @@
 /**
- * Feeds an md5 whole protocol chunks only, so that the hash always sits at a chunk boundary a
- * resume can start from; a partial chunk waits in a tail buffer for the rest.
+ * Feeds an md5 on a hash thread whole protocol chunks only, so that the hash always sits at a
+ * chunk boundary a resume can start from; a partial chunk waits in a tail buffer for the rest.
+ * Whole chunks of a block go to the thread as they are (shared memory, no copy); only a partial
+ * chunk's bytes are copied, into a tail the thread gets once it is full.
  */
-import type { Hash } from 'node:crypto';
+import { sharedBlock } from '../../hashing/hash-file.js';
+import type { PooledMd5 } from '../../hashing/md5-pool.js';
 
 export class ChunkHasher {
-  private readonly tail: Buffer;
+  private tail: Buffer | undefined;
   private tailLength = 0;
 
   /** `hashed`: the offset the hash already covers (a resume's kept prefix). */
-  constructor(readonly hash: Hash, chunkSize: number, public hashed: number) {
-    this.tail = Buffer.allocUnsafe(chunkSize);
-  }
+  constructor(readonly hash: PooledMd5, private readonly chunkSize: number, public hashed: number) {}
 
-  update(chunk: Buffer): void {
-    const chunkSize = this.tail.length;
-    let data = chunk;
+  /**
+   * Posts `data`'s whole chunks to the thread; `hashed` counts them at once (they are hashed in
+   * order before any later request). Resolves when the thread is done with `data`'s memory.
+   */
+  update(data: Buffer): Promise<void> {
+    const { chunkSize } = this;
+    const posted: Promise<void>[] = [];
+    let rest = data;
     if (this.tailLength > 0) {
-      const take = Math.min(chunkSize - this.tailLength, data.length);
-      data.copy(this.tail, this.tailLength, 0, take);
+      const take = Math.min(chunkSize - this.tailLength, rest.length);
+      rest.copy(this.tail!, this.tailLength, 0, take);
       this.tailLength += take;
-      data = data.subarray(take);
-      if (this.tailLength < chunkSize) return;
-      this.hash.update(this.tail);
+      rest = rest.subarray(take);
+      if (this.tailLength < chunkSize) return Promise.resolve();
+      posted.push(this.hash.update(this.tail!)); // a new tail next time: the thread reads this one
+      this.tail = undefined;
       this.hashed += chunkSize;
       this.tailLength = 0;
     }
-    const whole = data.length - (data.length % chunkSize);
+    const whole = rest.length - (rest.length % chunkSize);
     if (whole > 0) {
-      this.hash.update(whole === data.length ? data : data.subarray(0, whole));
+      posted.push(this.hash.update(whole === rest.length ? rest : rest.subarray(0, whole)));
       this.hashed += whole;
     }
-    if (whole < data.length) {
-      data.copy(this.tail, 0, whole);
-      this.tailLength = data.length - whole;
+    if (whole < rest.length) {
+      this.tail = sharedBlock(chunkSize);
+      rest.copy(this.tail, 0, whole);
+      this.tailLength = rest.length - whole;
     }
+    return posted.length === 1 ? posted[0]! : Promise.all(posted).then(() => undefined);
   }
 
   /** The md5 of everything, the partial last chunk included (once, at the end). */
-  digest(): string {
-    if (this.tailLength > 0) this.hash.update(this.tail.subarray(0, this.tailLength));
-    return this.hash.digest('hex');
+  async digest(): Promise<string> {
+    if (this.tailLength > 0) await this.hash.update(this.tail!.subarray(0, this.tailLength));
+    return this.hash.digest();
   }
 }

@@ -1,8 +1,8 @@
 /** Storage on the local disk under one root directory that nothing is ever written outside of. */
-import type { Hash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { realpath, stat, statfs, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { createMd5 } from '../../../checksum.js';
+import { HashPool, type PooledMd5 } from '../../../hashing/md5-pool.js';
 import { splitSafeFilename } from '../../uploads/names.js';
 import type {
   ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, Upload, UploadRequest,
@@ -23,6 +23,14 @@ import { checkTarget, ServedRoot, type OpenDir } from './served-root.js';
 import { SMALL_UPLOAD_MAX_BYTES, SmallUpload } from './small-upload.js';
 import { StateDir } from './state-dir.js';
 
+/** Options of DiskStorage.open. */
+export interface DiskStorageOptions {
+  /** Threads of the storage's own hash pool: N uploads at once are hashed on up to N of them (default: one per core). */
+  hashThreads?: number;
+  /** A pool to hash on instead (the caller's: not closed with the storage). */
+  hashPool?: HashPool;
+}
+
 /** How long a free-space reading is reused (the uploads layer still counts what open uploads will write). */
 const SPACE_CACHE_MS = 500;
 
@@ -30,7 +38,7 @@ const SPACE_CACHE_MS = 500;
 interface OpenedData {
   handle: FileHandle;
   offset: number;
-  hash: Hash;
+  hash: PooledMd5;
   state: PartialState;
 }
 
@@ -47,6 +55,10 @@ export class DiskStorage implements Storage {
     readonly partials: PartialStore,
     private readonly digests: DigestIndex,
     private readonly lock: DirectoryLock,
+    /** Where uploads are hashed (off the event loop). */
+    private readonly hashPool: HashPool,
+    /** True when the pool is the storage's own: it is closed with it. */
+    private readonly ownsPool: boolean,
   ) {
     this.listings = new DiskListings(served, digests);
   }
@@ -61,7 +73,7 @@ export class DiskStorage implements Storage {
   }
 
   /** Opens a storage on an existing directory (resolved through symlinks once, here, and held open). */
-  static async open(root: string): Promise<DiskStorage> {
+  static async open(root: string, options: DiskStorageOptions = {}): Promise<DiskStorage> {
     const real = await realpath(root);
     if (!(await stat(real)).isDirectory()) throw new Error(`${root} is not a directory`);
     const served = ServedRoot.open(real);
@@ -75,7 +87,8 @@ export class DiskStorage implements Storage {
       const digests = await DigestIndex.open(stateDir);
       await settleLandings(partials, digests);
       await removeLeftTempNames(real, partials, digests);
-      return new DiskStorage(served, stateDir, partials, digests, lock);
+      const pool = options.hashPool ?? new HashPool(options.hashThreads ?? availableParallelism());
+      return new DiskStorage(served, stateDir, partials, digests, lock, pool, options.hashPool === undefined);
     } catch (error) {
       await lock?.release();
       stateDir?.close();
@@ -136,7 +149,7 @@ export class DiskStorage implements Storage {
     const dataPath = this.partials.dataPathFor(parent.path, filename, true);
     let kept: OpenedData | undefined;
     if (request.resume && request.size !== null && this.partials.matches(state, request.size, request.source) && state.data === dataPath && !parent.incomplete) {
-      const reopened = await reopenPartial(this.partials, state, request, parent.at(this.partials.dataNameFor(filename)));
+      const reopened = await reopenPartial(this.partials, state, request, parent.at(this.partials.dataNameFor(filename)), this.hashPool);
       if (reopened) kept = { ...reopened, state };
     }
     if (!kept) {
@@ -162,7 +175,7 @@ export class DiskStorage implements Storage {
     // The state exists before its data: data never outlives a state that could expire it.
     if (request.keepPartial) await this.partials.save(state);
     const handle = await createExclusive(parent.at(this.partials.dataNameFor(filename, request.keepPartial)), 0o600);
-    return { handle, offset: 0, hash: createMd5(), state };
+    return { handle, offset: 0, hash: this.hashPool.open(), state };
   }
 
   check(queries: CheckQuery[]): Promise<CheckResult[]> {
@@ -205,13 +218,14 @@ export class DiskStorage implements Storage {
 
   /**
    * At shutdown: suspends the uploads still open, waits for background bookkeeping (the digest log)
-   * to reach the disk, stops the landing workers, closes the fds of the root and of the state
-   * directory, then lets go of the directory (another server may start on it).
+   * to reach the disk, stops the landing workers and its own hash threads, closes the fds of the root
+   * and of the state directory, then lets go of the directory (another server may start on it).
    */
   async close(): Promise<void> {
     await this.listings.close();
     await this.digests.flushed();
     await this.landingPool.close();
+    if (this.ownsPool) await this.hashPool.close();
     this.stateDir.close();
     this.served.close();
     await this.lock.release();

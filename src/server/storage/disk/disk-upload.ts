@@ -1,10 +1,10 @@
 /**
  * One upload into a hidden partial file beside its target. Bytes are written in large batches (one
- * write in flight), hashed in whole protocol chunks (so the hash always sits at a chunk boundary a
- * resume can start from), checkpointed (fdatasync, then state) every 64 MiB, and landed by fsync +
- * link/rename + directory fsync once the md5 matches.
+ * write in flight), hashed on a hash thread in whole protocol chunks (so the hash always sits at a
+ * chunk boundary a resume can start from), checkpointed (fdatasync, then state) every 64 MiB, and
+ * landed by fsync + link/rename + directory fsync once the md5 matches. A block is reused once it
+ * is both written and hashed; the event loop only copies bytes into blocks.
  */
-import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { StatusError } from '../../../errors.js';
@@ -18,10 +18,16 @@ import type { PartialState, PartialStore } from './resume/partials.js';
 import { assertSameFile, type OpenDir } from './served-root.js';
 import type { StoredReceipt, Upload } from '../storage.js';
 import { ChunkHasher } from '../../uploads/chunk-hasher.js';
+import type { PooledMd5 } from '../../../hashing/md5-pool.js';
 import { BLOCK_BYTES, giveBack, openUpload, takeBlock } from './write-blocks.js';
 
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
 const HIGH_WATER_BYTES = 2 * 1024 * 1024;
+/**
+ * Ask the writer to wait while this many bytes are queued but not yet hashed. Higher than the write
+ * high water: a slower hash thread should not stall the socket on every block.
+ */
+const HASH_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 /** Make the received prefix durable and record it every this many bytes. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
@@ -48,7 +54,7 @@ export interface DiskUploadPlan {
   uploadId?: string;
   /** Bytes already in the data file (a resume); `hash` covers exactly these. */
   offset: number;
-  hash: Hash;
+  hash: PooledMd5;
   partials: PartialStore;
   state: PartialState;
   /** Called once when the upload is finished one way or another. */
@@ -76,6 +82,9 @@ export class DiskUpload implements Upload {
   private checkpointing: Promise<void> | undefined;
   private error: StatusError | undefined;
   private closing: Promise<void> | undefined;
+  /** The hash thread's promise for the last block queued (a thread works in order: all before it are done too). */
+  private lastHashed: Promise<void> = Promise.resolve();
+  private unhashedBytes = 0;
 
   constructor(private readonly handle: FileHandle, private readonly plan: DiskUploadPlan) {
     this.filename = plan.filename;
@@ -106,12 +115,11 @@ export class DiskUpload implements Upload {
       if (this.blockFill === this.block.length) this.queueBlock();
     }
     if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
-    if (this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight) {
-      return this.inFlight.then(() => {
-        if (this.error) throw this.error;
-      });
-    }
-    return undefined;
+    const waitFor = this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight ? this.inFlight
+      : this.unhashedBytes >= HASH_HIGH_WATER_BYTES ? this.lastHashed : undefined;
+    return waitFor?.then(() => {
+      if (this.error) throw this.error;
+    });
   }
 
   /** Set once the whole body is here and the upload is verifying and landing. */
@@ -124,7 +132,7 @@ export class DiskUpload implements Upload {
       let landedMtime: number;
       try {
         await this.settleWrites();
-        const md5 = this.hasher.digest();
+        const md5 = await this.hasher.digest().catch((error: unknown) => { throw toStorageError(error); });
         if (md5 !== claimedMd5) {
           throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
             `md5 mismatch: the stored data hashes to ${md5}, the client sent ${claimedMd5}` +
@@ -204,6 +212,7 @@ export class DiskUpload implements Upload {
   }
 
   private async removeEverything(): Promise<void> {
+    this.plan.hash.dispose();
     await this.inFlight?.catch(() => undefined);
     await this.checkpointing?.catch(() => undefined);
     await this.handle.close().catch(() => undefined);
@@ -216,7 +225,12 @@ export class DiskUpload implements Upload {
   private queueBlock(): void {
     if (!this.block || this.blockFill === 0) return;
     const data = this.blockFill === this.block.length ? this.block : this.block.subarray(0, this.blockFill);
-    this.hasher.update(data);
+    const bytes = data.length;
+    this.unhashedBytes += bytes;
+    this.lastHashed = this.hasher.update(data).then(
+      () => { this.unhashedBytes -= bytes; },
+      (error: unknown) => { this.error ??= toStorageError(error); },
+    );
     this.pending.push(data);
     this.pendingBytes += this.blockFill;
     this.block = undefined;
@@ -231,11 +245,12 @@ export class DiskUpload implements Upload {
     this.pending = [];
     this.pendingBytes = 0;
     this.position += bytes;
+    const hashed = this.lastHashed;
     this.inFlight = writeAll(this.handle, batch, at).then(
       () => {
         this.inFlight = undefined;
         this.written = at + bytes;
-        giveBack(batch);
+        void hashed.then(() => giveBack(batch)); // the thread may still be reading them
         this.startCheckpoint();
         if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
       },
@@ -270,6 +285,7 @@ export class DiskUpload implements Upload {
       if (!this.inFlight) this.startWrite();
       await this.inFlight;
     }
+    await this.lastHashed;
     if (this.error) throw this.error;
     await this.checkpointing;
   }

@@ -1,8 +1,11 @@
 /**
  * The 1 MiB blocks received bytes are copied into before they are written, shared by all uploads.
  * Written blocks are kept for reuse: no allocation (and no garbage for the GC to get to late) per
- * MiB received. Enough spares for the uploads open now, trimmed as they finish.
+ * MiB received. Enough spares for the uploads open now, trimmed as they finish. A block is shared
+ * memory: the hash thread reads the very bytes that are written, without a copy.
  */
+import { sharedBlock } from '../../../hashing/hash-file.js';
+
 
 /** Size of one block: a file write starts once one is full. */
 export const BLOCK_BYTES = 1024 * 1024;
@@ -15,10 +18,10 @@ const spareLimit = (): number => Math.max(IDLE_SPARE_BLOCKS, openUploads * SPARE
 
 /** A block to fill (a spare one when there is one). */
 export function takeBlock(): Buffer {
-  return spareBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES);
+  return spareBlocks.pop() ?? sharedBlock(BLOCK_BYTES);
 }
 
-/** Blocks (or the starts of blocks) that have been written: their memory may be reused. */
+/** Blocks (or the starts of blocks) that have been written and hashed: their memory may be reused. */
 export function giveBack(blocks: Buffer[]): void {
   for (const block of blocks) {
     if (spareBlocks.length >= spareLimit()) return;

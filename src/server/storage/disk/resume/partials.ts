@@ -6,10 +6,10 @@
  * with their data. A live server also keeps, in memory, the md5 state at the durable offset so a
  * resume after a dropped connection need not re-read the prefix.
  */
-import type { Hash } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { sha256Hex } from '../../../../checksum.js';
+import type { PooledMd5 } from '../../../../hashing/md5-pool.js';
 import { RESERVED_PREFIX } from '../../../../protocol/constants.js';
 import { fsyncDirectory } from '../dir-sync.js';
 import { isInside, type ServedRoot } from '../served-root.js';
@@ -54,10 +54,10 @@ export interface LandingIntent {
   uploadId?: string;
 }
 
-/** In-memory md5 state at a partial's durable offset, valid while the data file is untouched. */
+/** In-memory md5 state (on a hash thread) at a partial's durable offset, valid while the data file is untouched. */
 export interface HashSnapshot {
   offset: number;
-  hash: Hash;
+  hash: PooledMd5;
   /** mtime and size of the data file when the snapshot was taken. */
   fileMtimeMs: number;
   fileSize: number;
@@ -162,7 +162,7 @@ export class PartialStore {
    * reached by a walk from the root.
    */
   async remove(state: Pick<PartialState, 'filename' | 'data'>, dataAt?: string): Promise<void> {
-    this.snapshots.delete(state.filename);
+    this.forgetSnapshot(state.filename);
     if (dataAt !== undefined) await unlink(dataAt).catch(() => undefined);
     else await this.removeData(state.data);
     await unlink(this.statePath(state.filename)).catch(() => undefined);
@@ -184,9 +184,16 @@ export class PartialStore {
   }
 
   /** Remembers the md5 state at the durable offset of a suspended upload. */
-  async keepSnapshot(filename: string, offset: number, hash: Hash, dataPath: string): Promise<void> {
+  async keepSnapshot(filename: string, offset: number, hash: PooledMd5, dataPath: string): Promise<void> {
     const info = await stat(dataPath);
+    this.forgetSnapshot(filename);
     this.snapshots.set(filename, { offset, hash, fileMtimeMs: info.mtimeMs, fileSize: info.size });
+  }
+
+  /** Drops a kept md5 state (its thread forgets it too). */
+  private forgetSnapshot(filename: string): void {
+    this.snapshots.get(filename)?.hash.dispose();
+    this.snapshots.delete(filename);
   }
 
   /** The snapshot of `filename` if the data file is exactly as it was left; it is then forgotten. */
@@ -195,7 +202,10 @@ export class PartialStore {
     this.snapshots.delete(filename);
     if (!snapshot) return undefined;
     const info = await stat(dataPath).catch(() => undefined);
-    if (!info || info.mtimeMs !== snapshot.fileMtimeMs || info.size !== snapshot.fileSize) return undefined;
+    if (!info || info.mtimeMs !== snapshot.fileMtimeMs || info.size !== snapshot.fileSize || snapshot.hash.lost) {
+      snapshot.hash.dispose();
+      return undefined;
+    }
     return snapshot;
   }
 
