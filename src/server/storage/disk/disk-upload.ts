@@ -28,6 +28,12 @@ const HIGH_WATER_BYTES = 2 * 1024 * 1024;
  * high water: a slower hash thread should not stall the socket on every block.
  */
 const HASH_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/**
+ * ...but while all uploads together have this many bytes waiting for the hash threads, each waits
+ * at the write high water already: memory stays bounded with many uploads on few threads.
+ */
+const TOTAL_HASH_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+let unhashedTotal = 0;
 /** Make the received prefix durable and record it every this many bytes. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
@@ -115,8 +121,9 @@ export class DiskUpload implements Upload {
       if (this.blockFill === this.block.length) this.queueBlock();
     }
     if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
+    const hashLimit = unhashedTotal >= TOTAL_HASH_HIGH_WATER_BYTES ? HIGH_WATER_BYTES : HASH_HIGH_WATER_BYTES;
     const waitFor = this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight ? this.inFlight
-      : this.unhashedBytes >= HASH_HIGH_WATER_BYTES ? this.lastHashed : undefined;
+      : this.unhashedBytes >= hashLimit ? this.lastHashed : undefined;
     return waitFor?.then(() => {
       if (this.error) throw this.error;
     });
@@ -227,9 +234,10 @@ export class DiskUpload implements Upload {
     const data = this.blockFill === this.block.length ? this.block : this.block.subarray(0, this.blockFill);
     const bytes = data.length;
     this.unhashedBytes += bytes;
+    unhashedTotal += bytes;
     this.lastHashed = this.hasher.update(data).then(
-      () => { this.unhashedBytes -= bytes; },
-      (error: unknown) => { this.error ??= toStorageError(error); },
+      () => { this.unhashedBytes -= bytes; unhashedTotal -= bytes; },
+      (error: unknown) => { this.error ??= toStorageError(error); unhashedTotal -= bytes; },
     );
     this.pending.push(data);
     this.pendingBytes += this.blockFill;
