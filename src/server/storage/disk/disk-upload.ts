@@ -19,7 +19,7 @@ import { assertSameFile, type OpenDir } from './served-root.js';
 import type { StoredReceipt, Upload } from '../storage.js';
 import { ChunkHasher } from '../../uploads/chunk-hasher.js';
 import type { PooledMd5 } from '../../../hashing/md5-pool.js';
-import { BLOCK_BYTES, giveBack, openUpload, takeBlock } from './write-blocks.js';
+import { BLOCK_BYTES, BlockAccount } from './write-blocks.js';
 
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
 const HIGH_WATER_BYTES = 2 * 1024 * 1024;
@@ -91,6 +91,7 @@ export class DiskUpload implements Upload {
   /** The hash thread's promise for the last block queued (a thread works in order: all before it are done too). */
   private lastHashed: Promise<void> = Promise.resolve();
   private unhashedBytes = 0;
+  private readonly blocks = new BlockAccount();
 
   constructor(private readonly handle: FileHandle, private readonly plan: DiskUploadPlan) {
     this.filename = plan.filename;
@@ -101,10 +102,9 @@ export class DiskUpload implements Upload {
     this.position = plan.offset;
     this.written = plan.offset;
     this.nextCheckpoint = plan.offset + CHECKPOINT_BYTES;
-    const finished = openUpload();
     const release = plan.release;
     plan.release = () => {
-      finished();
+      this.blocks.finish();
       release();
     };
   }
@@ -114,7 +114,7 @@ export class DiskUpload implements Upload {
     this.received += chunk.length;
     // The chunk may be the connection's reusable read buffer: copy it. It is hashed a block at a time.
     for (let at = 0; at < chunk.length;) {
-      this.block ??= takeBlock();
+      this.block ??= this.blocks.take();
       const n = chunk.copy(this.block, this.blockFill, at);
       at += n;
       this.blockFill += n;
@@ -123,7 +123,8 @@ export class DiskUpload implements Upload {
     if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
     const hashLimit = unhashedTotal >= TOTAL_HASH_HIGH_WATER_BYTES ? HIGH_WATER_BYTES : HASH_HIGH_WATER_BYTES;
     const waitFor = this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight ? this.inFlight
-      : this.unhashedBytes >= hashLimit ? this.lastHashed : undefined;
+      : this.unhashedBytes >= hashLimit ? this.lastHashed
+        : this.blocks.overBudget ? Promise.all([this.inFlight, this.lastHashed]) : undefined;
     return waitFor?.then(() => {
       if (this.error) throw this.error;
     });
@@ -258,7 +259,7 @@ export class DiskUpload implements Upload {
       () => {
         this.inFlight = undefined;
         this.written = at + bytes;
-        void hashed.then(() => giveBack(batch)); // the thread may still be reading them
+        void hashed.then(() => this.blocks.giveBack(batch)); // the thread may still be reading them
         this.startCheckpoint();
         if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
       },

@@ -15,28 +15,58 @@ const IDLE_SPARE_BLOCKS = 16;
 const spareBlocks: Buffer[] = [];
 let openUploads = 0;
 const spareLimit = (): number => Math.max(IDLE_SPARE_BLOCKS, openUploads * SPARE_BLOCKS_PER_UPLOAD);
+/**
+ * Blocks all uploads together hold (taken, not yet both written and hashed) past which each upload
+ * waits until its own are given back: with many uploads at once, memory stays near this many MiB
+ * instead of growing with every upload's write and hash windows. One upload alone stays below it.
+ */
+export const BLOCK_BUDGET = 16;
+let heldTotal = 0;
 
-/** A block to fill (a spare one when there is one). */
-export function takeBlock(): Buffer {
-  return spareBlocks.pop() ?? sharedBlock(BLOCK_BYTES);
+/** Blocks held by all open uploads together (diagnostics and tests). */
+export function blocksHeld(): number {
+  return heldTotal;
 }
 
-/** Blocks (or the starts of blocks) that have been written and hashed: their memory may be reused. */
-export function giveBack(blocks: Buffer[]): void {
-  for (const block of blocks) {
-    if (spareBlocks.length >= spareLimit()) return;
-    if (block.buffer.byteLength === BLOCK_BYTES) spareBlocks.push(Buffer.from(block.buffer, 0, BLOCK_BYTES));
+/** The blocks of one upload: taken, given back once written and hashed, the rest let go when it finishes. */
+export class BlockAccount {
+  private held = 0;
+  private finished = false;
+
+  constructor() {
+    openUploads++;
   }
-}
 
-/** Counts an upload as open; the returned function (idempotent) counts it as finished. */
-export function openUpload(): () => void {
-  openUploads++;
-  let finished = false;
-  return () => {
-    if (finished) return;
-    finished = true;
+  /** A block to fill (a spare one when there is one). */
+  take(): Buffer {
+    this.held++;
+    heldTotal++;
+    return spareBlocks.pop() ?? sharedBlock(BLOCK_BYTES);
+  }
+
+  /** Blocks (or the starts of blocks) taken here that have been written and hashed: their memory may be reused. */
+  giveBack(blocks: Buffer[]): void {
+    const n = Math.min(blocks.length, this.held);
+    this.held -= n;
+    heldTotal -= n;
+    for (const block of blocks) {
+      if (spareBlocks.length >= spareLimit()) break;
+      if (block.buffer.byteLength === BLOCK_BYTES) spareBlocks.push(Buffer.from(block.buffer, 0, BLOCK_BYTES));
+    }
+  }
+
+  /** True while all uploads together hold BLOCK_BUDGET blocks and this one more than the one it fills. */
+  get overBudget(): boolean {
+    return heldTotal >= BLOCK_BUDGET && this.held > 1;
+  }
+
+  /** The upload is finished: what it still holds is let go (idempotent). */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    heldTotal -= this.held;
+    this.held = 0;
     openUploads--;
     spareBlocks.length = Math.min(spareBlocks.length, spareLimit());
-  };
+  }
 }
