@@ -132,6 +132,13 @@ describe('serve durations: each in the unit its help names', () => {
     expect((await parseCli(['serve', '.', '--partial-ttl', '48'])).partialTtl).toBe(48 * 3600 * 1000);
     await expect(parseCli(['serve', '.', '--partial-ttl', '0'])).rejects.toMatchObject({ code: INVALID });
   });
+
+  it('--hash-threads: a positive count, carried into the serve plan', async () => {
+    expect((await parseCli(['serve', '.', '--hash-threads', '3'])).hashThreads).toBe(3);
+    await expect(parseCli(['serve', '.', '--hash-threads', '0'])).rejects.toMatchObject({ code: INVALID });
+    expect(planServe('.', { hashThreads: 3 }).hashThreads).toBe(3);
+    expect(planServe('.', {}).hashThreads).toBeUndefined();
+  });
 });
 
 describe('serve plan: no unauthenticated writes from the network', () => {

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { HashPool } from '../src/hashing/md5-pool.js';
 import { startServer, type RunningServer } from '../src/server/server.js';
 import { DiskStorage } from '../src/server/storage/disk/disk-storage.js';
 import { startCutProxy } from './helpers/cut-proxy.js';
+import { spawnServe } from './helpers/cli.js';
 import { md5, withTempRoot, writeRandomFile } from './helpers/server.js';
 
 /** A server on `root` whose uploads are hashed on `pool` (the test's, to look at). */
@@ -41,6 +43,34 @@ describe('the server hashes uploads on its hash pool', () => {
       expect(pool.hashedBytes).toBeGreaterThanOrEqual(3 * size);
       for (const [i, f] of files.entries()) expect(md5(await readFile(join(root, `up-${i}.bin`)))).toBe(md5(f.data));
     });
+  });
+
+  it('ftx serve --hash-threads N: N uploads at once hash on N threads of the server', async () => {
+    const threadsOf = (pid: number): number => readdirSync(`/proc/${pid}/task`).length;
+    // Threads the server process starts for 3 uploads at once (its pool keeps them until it stops).
+    const threadsStartedWith = async (hashThreads: number): Promise<number> => {
+      let started = NaN;
+      await withTempRoot('ftx-hashthreads-', async (root, scratch) => {
+        const serve = await spawnServe([root, '--port', '0', '--quiet', '--hash-threads', String(hashThreads)]);
+        try {
+          const before = threadsOf(serve.child.pid!);
+          const files = await Promise.all([0, 1, 2].map((i) => writeRandomFile(scratch, `src-${i}.bin`, 6 * 1024 * 1024)));
+          const clients = files.map(() => new FtxClient({ host: '127.0.0.1', port: serve.port }));
+          try {
+            await Promise.all(files.map((f, i) => clients[i]!.put(f.path, { remoteName: `up-${i}.bin`, resume: false })));
+          } finally {
+            await Promise.all(clients.map((c) => c.close()));
+          }
+          started = threadsOf(serve.child.pid!) - before;
+        } finally {
+          await serve.stop();
+        }
+      });
+      return started;
+    };
+    const one = await threadsStartedWith(1);
+    const three = await threadsStartedWith(3);
+    expect(three - one).toBe(2);
   });
 
   it('an upload whose hash thread dies is refused, never lands, and the server goes on', async () => {

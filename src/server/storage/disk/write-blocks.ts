@@ -6,7 +6,6 @@
  */
 import { sharedBlock } from '../../../hashing/hash-file.js';
 
-
 /** Size of one block: a file write starts once one is full. */
 export const BLOCK_BYTES = 1024 * 1024;
 const SPARE_BLOCKS_PER_UPLOAD = 6;
