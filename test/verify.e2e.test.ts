@@ -1,6 +1,6 @@
 /** `ftx verify`: a scrub on the server (verify action) and of a local served directory; exit 6 on corruption. */
 import { randomBytes } from 'node:crypto';
-import { open, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TokenSet } from '../src/server/auth/token-set.js';
@@ -44,6 +44,43 @@ describe('ftx verify', () => {
       expect(local.code, local.stderr).toBe(6);
       expect(JSON.parse(local.stdout.trim().split('\n').pop()!)).toMatchObject({ files: 3, ok: 1, corrupt: 1, unrecorded: 1 });
       expect((await runFtx(['verify', scratch])).code).toBe(2); // not a served directory
+    });
+  });
+
+  it('reports files recorded at landing and gone since as missing, under the path asked for only (exit 6)', async () => {
+    await withServer({}, async ({ server, root, scratch }) => {
+      const tree = join(scratch, 'tree');
+      await mkdir(join(tree, 'sub'), { recursive: true });
+      for (const name of ['a.bin', 'sub/b.bin', 'sub/c.bin']) await writeFile(join(tree, name), randomBytes(5000));
+      await writeFile(join(scratch, 'k.bin'), randomBytes(5000));
+      const host = `127.0.0.1:${server.port}`;
+      expect((await runFtx(['put', tree, host])).code).toBe(0);
+      expect((await runFtx(['put', join(scratch, 'k.bin'), host, '--dir', 'keep'])).code).toBe(0);
+      expect((await runFtx(['verify', host])).code).toBe(0);
+      await rm(join(root, 'tree', 'sub', 'b.bin'));
+      const files = (stdout: string): Record<string, unknown>[] => stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const dir = await runFtx(['verify', host, 'tree', '--json']);
+      expect(dir.code, dir.stderr).toBe(6);
+      expect(files(dir.stdout)).toContainEqual(expect.objectContaining({ event: 'file', filename: 'tree/sub/b.bin', state: 'missing' }));
+      expect(files(dir.stdout).pop()).toMatchObject({ event: 'summary', files: 3, ok: 2, missing: 1 });
+      const human = await runFtx(['verify', host, 'tree/']);
+      expect(human.code).toBe(6);
+      expect(human.stdout).toContain('tree/sub/b.bin: MISSING');
+      expect((await runFtx(['verify', host])).code).toBe(6);
+      // Another directory does not hear of it.
+      const other = await runFtx(['verify', host, 'keep', '--json']);
+      expect(other.code, other.stdout).toBe(0);
+      expect(files(other.stdout).pop()).toMatchObject({ files: 1, ok: 1, missing: 0 });
+      // A whole directory gone: each file recorded under it, not one entry for the directory.
+      await rm(join(root, 'tree', 'sub'), { recursive: true });
+      const sub = await runFtx(['verify', host, 'tree/sub', '--json']);
+      expect(sub.code).toBe(6);
+      expect(files(sub.stdout).filter((e) => e.event === 'file').map((e) => [e.filename, e.state]))
+        .toEqual([['tree/sub/b.bin', 'missing'], ['tree/sub/c.bin', 'missing']]);
+      // The same on the server box, without a connection.
+      const local = await runFtx(['verify', root, 'tree', '--json']);
+      expect(local.code, local.stderr).toBe(6);
+      expect(files(local.stdout).pop()).toMatchObject({ files: 3, ok: 1, missing: 2 });
     });
   });
 

@@ -17,6 +17,8 @@ export interface ScrubEvents {
 
 /** Entries asked of the storage per listing page. */
 const PAGE = 1000;
+/** Recorded names stated between two turns of the event loop. */
+const YIELD_EVERY = 200;
 
 async function scrubFile(storage: Pick<Storage, 'read'>, name: string, recorded: string | null, rate: ReadRate, events: ScrubEvents, total: { bytes: number }): Promise<VerifyResult> {
   let stream;
@@ -45,8 +47,60 @@ async function scrubFile(storage: Pick<Storage, 'read'>, name: string, recorded:
   return { filename: name, state: 'corrupt', size, md5, recorded, message: 'the stored bytes no longer match the md5 recorded at landing' };
 }
 
-/** Scrubs `path` (a file, a directory recursively, "" = everything); resolves with the totals. */
-export async function scrub(storage: Pick<Storage, 'stat' | 'read' | 'list'>, path: string, rate: ReadRate, events: ScrubEvents): Promise<VerifySummary> {
+/** What scrub() needs of a storage. */
+type ScrubStorage = Pick<Storage, 'stat' | 'read' | 'list' | 'recordedNames'>;
+
+/**
+ * Reads every file the listing of the directory `dir` shows; false when there is no such directory.
+ * Adds to `missed` the names that vanished between their listing and their read.
+ */
+async function scrubListed(storage: ScrubStorage, dir: string, scrubOne: (name: string, md5: string | null) => Promise<VerifyResult>, missed: Set<string>): Promise<boolean> {
+  let cursor: string | null | undefined;
+  let first = true;
+  do {
+    const page = await storage.list(dir, { limit: PAGE, recursive: true, ...(cursor ? { cursor } : {}) });
+    if (!page) return !first;
+    first = false;
+    for (const entry of page.entries) {
+      if (entry.type !== 'file') continue;
+      const result = await scrubOne(entry.name, entry.md5 ?? null);
+      if (result.state === 'missing') missed.add(entry.name);
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return true;
+}
+
+/**
+ * The files recorded as landed under `dir` that are no longer there (what no listing can show):
+ * each is stated, and told as missing when it is gone. A backend without a record outliving its
+ * files (no `recordedNames`) has none. Returns how many were told.
+ */
+async function tellGone(storage: ScrubStorage, dir: string, tell: (result: VerifyResult) => void, missed: Set<string>): Promise<number> {
+  if (!storage.recordedNames) return 0;
+  let told = 0;
+  let stated = 0;
+  for (const name of await storage.recordedNames(dir)) {
+    if (missed.has(name)) continue;
+    // A disk stat may be synchronous: let uploads and heartbeats in between.
+    if (++stated % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    let message = 'recorded at landing, no longer stored';
+    try {
+      if (await storage.stat(name)) continue;
+    } catch (error) {
+      message = `recorded at landing, cannot be reached: ${(error as Error).message}`;
+    }
+    tell({ filename: name, state: 'missing', message });
+    told += 1;
+  }
+  return told;
+}
+
+/**
+ * Scrubs `path` (a file, a directory recursively, "" = everything); resolves with the totals. For a
+ * directory, files recorded as landed under it whose file is gone are reported missing too.
+ */
+export async function scrub(storage: ScrubStorage, path: string, rate: ReadRate, events: ScrubEvents): Promise<VerifySummary> {
   const summary: VerifySummary = { files: 0, bytes: 0, ok: 0, corrupt: 0, missing: 0, unrecorded: 0 };
   const total = { bytes: 0 };
   const tell = (result: VerifyResult): void => {
@@ -54,24 +108,19 @@ export async function scrub(storage: Pick<Storage, 'stat' | 'read' | 'list'>, pa
     summary[result.state] += 1;
     events.result(result);
   };
+  const scrubOne = async (name: string, md5: string | null): Promise<VerifyResult> => {
+    const result = await scrubFile(storage, name, md5, rate, events, total);
+    tell(result);
+    return result;
+  };
   const single = path === '' ? null : await storage.stat(path);
   if (single) {
-    tell(await scrubFile(storage, path, single.md5, rate, events, total));
+    await scrubOne(path, single.md5);
   } else {
-    let cursor: string | null | undefined;
-    let first = true;
-    do {
-      const page = await storage.list(path, { limit: PAGE, recursive: true, ...(cursor ? { cursor } : {}) });
-      if (!page) {
-        if (first) tell({ filename: path, state: 'missing' });
-        break;
-      }
-      first = false;
-      for (const entry of page.entries) {
-        if (entry.type === 'file') tell(await scrubFile(storage, entry.name, entry.md5 ?? null, rate, events, total));
-      }
-      cursor = page.nextCursor;
-    } while (cursor);
+    const missed = new Set<string>();
+    const listed = await scrubListed(storage, path, scrubOne, missed);
+    const gone = await tellGone(storage, path, tell, missed);
+    if (!listed && gone === 0) tell({ filename: path, state: 'missing' });
   }
   summary.bytes = total.bytes;
   return summary;

@@ -34,4 +34,27 @@ describe('a server over the memory storage', () => {
       await cleanup();
     }
   });
+
+  it('scrubs a backend that keeps no record outliving its files (no recordedNames)', async () => {
+    const storage = new MemoryStorage();
+    expect('recordedNames' in storage).toBe(false);
+    const server = await startServer({ storage, host: '127.0.0.1', port: 0 });
+    const { dir, cleanup } = await makeTempDir('ftx-memsrv-');
+    const client = await FtxClient.connect({ host: '127.0.0.1', port: server.port });
+    try {
+      const path = join(dir, 'src.bin');
+      await writeFile(path, randomBytes(10_000));
+      await client.put(path, { remoteName: 'in/a.bin' });
+      await client.put(path, { remoteName: 'in/b.bin' });
+      const results: string[] = [];
+      const summary = await client.verify('in', (r) => results.push(`${r.filename} ${r.state}`), () => undefined);
+      expect(summary).toMatchObject({ files: 2, ok: 2, missing: 0, corrupt: 0 });
+      expect(results.sort()).toEqual(['in/a.bin ok', 'in/b.bin ok']);
+      expect(await client.verify('out', () => undefined, () => undefined)).toMatchObject({ files: 1, missing: 1 });
+    } finally {
+      await client.close();
+      await server.close();
+      await cleanup();
+    }
+  });
 });

@@ -200,6 +200,13 @@ export interface Storage {
    * Throws StatusError 400 for an unknown or expired cursor.
    */
   list(dir: string, options: ListOptions): Promise<ListPage | null>;
+  /**
+   * The names of every file recorded as landed under the directory `dir` ("" = everything), in
+   * name order, including those whose file has since gone (deleted or moved by other means): a scrub
+   * stats each and reports the ones no longer there as `missing`. Optional: a backend whose record
+   * lives with the file itself (S3 object metadata) keeps no record that outlives its file.
+   */
+  recordedNames?(dir: string): Promise<string[]>;
 
   /**
    * Shutdown, once every upload is committed, suspended or discarded (the uploads layer sees to

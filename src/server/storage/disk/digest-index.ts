@@ -109,6 +109,18 @@ export class DigestIndex {
     return holds(landing) ? landing : undefined;
   }
 
+  /**
+   * Every name with a landing recorded under the directory `dir` ("" = all), sorted, whether or not
+   * its file is still there (entries of removed files stay in the log: that is how they are missed).
+   * Lines written before a link and never confirmed are left out: that file may never have landed.
+   */
+  namesUnder(dir: string): string[] {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    const names: string[] = [];
+    for (const name of this.entries.keys()) if (name.startsWith(prefix)) names.push(name);
+    return names.sort();
+  }
+
   /** Lines written before a link and never followed by their landing's own line (a crash came between). */
   unconfirmedLandings(): [string, DigestEntry][] {
     return [...this.landings];

@@ -15,7 +15,7 @@ import { ServedRoot } from './served-root.js';
 import { StateDir } from './state-dir.js';
 
 /** What a scrub needs of a storage. */
-export type StorageReader = Pick<Storage, 'stat' | 'read' | 'list'> & { close(): Promise<void> };
+export type StorageReader = Pick<Storage, 'stat' | 'read' | 'list' | 'recordedNames'> & { close(): Promise<void> };
 
 /** Opens `root` (a directory ftx serves or served: it has `.ftx-state/`) for reading. */
 export async function openDiskReader(root: string): Promise<StorageReader> {
@@ -31,6 +31,7 @@ export async function openDiskReader(root: string): Promise<StorageReader> {
     stat: async (name) => statStored(served, digests, name),
     read: (name, range) => readStored(served, name, range),
     list: (dir, options) => listings.list(dir, options),
+    recordedNames: async (dir) => digests.namesUnder(dir),
     close: async () => {
       await listings.close();
       stateDir.close();

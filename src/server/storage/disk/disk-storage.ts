@@ -216,6 +216,10 @@ export class DiskStorage implements Storage {
     return this.listings.list(dir, options);
   }
 
+  recordedNames(dir: string): Promise<string[]> {
+    return Promise.resolve(this.digests.namesUnder(dir));
+  }
+
   /**
    * At shutdown: suspends the uploads still open, waits for background bookkeeping (the digest log)
    * to reach the disk, stops the landing workers and its own hash threads, closes the fds of the root
