@@ -83,7 +83,9 @@ export function createGetHumanReporter(options: GetHumanOptions): GetReporter {
   const inFlight = new Map<string, number>();
   const line = (stream: NodeJS.WritableStream | undefined, text: string): void => {
     if (!stream) return;
-    if (board && stream === stderr) board.log(text);
+    // On the terminal the bar is drawn on, a line goes above the bar (never through it): stdout too
+    // when it is a terminal, as put's receipts do.
+    if (board && (stream === stderr || (stream as NodeJS.WriteStream).isTTY)) board.log(text);
     else stream.write(`${text}\n`);
   };
   const update = (): void => bar?.update(done + [...inFlight.values()].reduce((a, b) => a + b, 0));
