@@ -1,4 +1,5 @@
 /** `ftx get` and `ftx ls` against a real server: round trips, verification, policies, stdout, scopes. */
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -107,7 +108,7 @@ describe('ftx get', () => {
     });
   });
 
-  it('a write-only token cannot get or ls (exit 5, needs_read)', async () => {
+  it('a write-only token cannot get, ls or verify (exit 5, needs_read / needs_verify, one line)', async () => {
     const writer = 'ftx1_writer-only-token-0123456789abcdef';
     await withServer({ tokens: TokenSet.parse(`w write ${writer}`, 't') }, async ({ server, root, scratch }) => {
       await writeFile(join(root, 'secret.txt'), 'x');
@@ -115,8 +116,17 @@ describe('ftx get', () => {
       const got = await runFtx(['get', host, 'secret.txt', scratch], { FTX_TOKEN: writer });
       expect(got.code).toBe(5);
       expect(got.stderr).toContain('needs_read');
+      expect(got.stderr.trim().split('\n').filter((line) => !/ fetched, .* failed/.test(line)), got.stderr).toHaveLength(1);
+      expect(existsSync(join(scratch, 'secret.txt'))).toBe(false);
       const listed = await runFtx(['ls', host], { FTX_TOKEN: writer });
       expect(listed.code).toBe(5);
+      expect(listed.stderr).toContain('needs_read');
+      expect(listed.stdout).toBe('');
+      // Nor can it make the server read its files back for it (verify is its own scope).
+      const verified = await runFtx(['verify', host], { FTX_TOKEN: writer });
+      expect(verified.code).toBe(5);
+      expect(verified.stderr).toContain('needs_verify');
+      expect(verified.stdout).toBe('');
     });
   });
 });
