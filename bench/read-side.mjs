@@ -3,7 +3,7 @@
 // download (md5 checksums), get of 2,000 x 4 KiB vs rsync, ls -r of 100,000 files (time and the
 // server's peak RSS), verify of 1 GiB vs md5sum. Medians of --runs (default 3), runs alternated,
 // data generated in a temp dir (removed at the end). Markdown tables on stdout, progress on stderr.
-//   node bench/read-side.mjs [--runs 3] [--tmp-dir DIR]
+//   node bench/read-side.mjs [--runs 3] [--tmp-dir DIR] [--case big,small,ls]   (big = get/put/rsync and verify of 1 GiB)
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { FTX_BIN, median, run, startFtxServer, writeRandomFile } from './lib/har
 import { readVmHwmKiB, which } from './lib/procs.mjs';
 import { startRsyncDaemon } from './lib/tools.mjs';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'tmp-dir': { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'tmp-dir': { type: 'string' }, case: { type: 'string', default: 'big,small,ls' } } });
+const CASES = new Set(values.case.split(','));
 const RUNS = Math.max(1, Number(values.runs));
 const GIB_MIB = 1024;
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
@@ -49,6 +50,7 @@ try {
   if (daemon) stops.push(() => daemon.stop());
   else log('rsync not found: rsync rows skipped');
 
+  if (CASES.has('big')) {
   log('1 GiB file');
   await writeRandomFile(join(src, 'big.bin'), GIB_MIB);
   const big = { put: [], get: [], rsync: [] };
@@ -82,7 +84,9 @@ try {
   ], GIB_MIB * 2 ** 20);
   await rm(join(root, 'big.bin'), { force: true });
   await rm(join(src, 'big.bin'), { force: true });
+  }
 
+  if (CASES.has('small')) {
   log('2,000 x 4 KiB');
   const tree = join(src, 'small');
   await mkdir(tree);
@@ -101,7 +105,9 @@ try {
     }
   }
   table('get 2,000 x 4 KiB vs rsync daemon download', [{ tool: 'ftx get', seconds: small.get }, ...(daemon ? [{ tool: 'rsync daemon (md5)', seconds: small.rsync }] : [])], 2000 * 4096);
+  }
 
+  if (CASES.has('ls')) {
   log('100,000 files');
   // A fresh server of its own, so that its peak RSS is the listing's, not the 1 GiB cases'.
   const root2 = join(work, 'root2');
@@ -126,6 +132,7 @@ try {
   const after = readVmHwmKiB(lister.child.pid);
   table('ls -r of 100,000 files (100 directories)', [{ tool: 'ftx ls -r', seconds: ls }]);
   console.log(`\nserver peak RSS (VmHWM): ${(before / 1024).toFixed(1)} MiB before the listings (a fresh server), ${(after / 1024).toFixed(1)} MiB after ${RUNS} listings of 100,100 entries`);
+  }
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   await rm(work, { recursive: true, force: true });

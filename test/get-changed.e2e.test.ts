@@ -64,11 +64,9 @@ let server: RunningServer;
 let host: string;
 const gate = new Gate();
 
-beforeAll(async () => {
-  tmp = await makeTempDir('ftx-changed-');
-  root = join(tmp.dir, 'root');
-  await mkdir(root);
-  const disk = await DiskStorage.open(root);
+/** A server over the disk storage of `dir`, its reads going through `gate`. */
+async function startGatedServer(dir: string, extra: { heartbeatMs?: number } = {}): Promise<RunningServer> {
+  const disk = await DiskStorage.open(dir);
   const storage = new Proxy(disk, {
     get(target, property) {
       if (property === 'read') {
@@ -81,7 +79,14 @@ beforeAll(async () => {
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
-  server = await startServer({ storage, host: '127.0.0.1', port: 0, insecurePlaintext: true });
+  return startServer({ storage, host: '127.0.0.1', port: 0, insecurePlaintext: true, ...extra });
+}
+
+beforeAll(async () => {
+  tmp = await makeTempDir('ftx-changed-');
+  root = join(tmp.dir, 'root');
+  await mkdir(root);
+  server = await startGatedServer(root);
   host = `127.0.0.1:${server.port}`;
 });
 
@@ -172,5 +177,32 @@ describe('get of a file that changes on the server while it is sent', () => {
     expect(code, stderr).toBe(EXIT.VERIFICATION);
     expect(stderr).toMatch(/rotted\.bin: .*corrupt/);
     expect(await readdir(dest)).toEqual([]);
+  });
+});
+
+describe('the server\'s heartbeat inside a download body', () => {
+  it('keeps a client alive while the server\'s read stalls mid-body for many heartbeat intervals', async () => {
+    const dir = join(tmp.dir, 'beating');
+    await mkdir(dir);
+    // 400 ms heartbeats: the client takes 1.2 s without a byte from the server for a dead one
+    // (PROTOCOL.md §10.1); the read stalls for 3 s.
+    const beating = await startGatedServer(dir, { heartbeatMs: 400 });
+    try {
+      const data = randomBytes(SIZE);
+      await writeFile(join(dir, 'stalled.bin'), data);
+      const dest = join(tmp.dir, 'dest-stalled');
+      await mkdir(dest);
+      const held = gate.held('stalled.bin');
+      const run = runFtx(['get', '--retries', '0', `127.0.0.1:${beating.port}`, 'stalled.bin', `${dest}/`], { FTX_TOKEN: '' });
+      const release = await held;
+      // Inside the body the server can only speak heartbeat data frames (FF FF FF FF).
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      release();
+      const result = await run;
+      expect(result.code, result.stderr).toBe(EXIT.OK);
+      expect(md5(await readFile(join(dest, 'stalled.bin')))).toBe(md5(data));
+    } finally {
+      await beating.close();
+    }
   });
 });
