@@ -11,6 +11,7 @@ describe('serve s3://', () => {
     expect(planServe('.', {}).s3).toBeUndefined();
     expect(() => planServe('.', { s3Region: 'eu-west-1' })).toThrow(expect.objectContaining({ code: 'usage' }));
     expect(() => planServe('s3://Bad_Bucket', {})).toThrow(expect.objectContaining({ code: 'usage' }));
+    expect(() => planServe('s3://my-bucket', { hashThreads: 2 })).toThrow(/--hash-threads applies to a directory/);
   });
 
   it('the CLI bundle does not contain or import the AWS SDK (loaded only for an s3 target)', () => {

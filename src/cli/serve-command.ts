@@ -89,6 +89,9 @@ export function planServe(dir: string | undefined, options: ServeCliOptions): Se
       isDirectory = false;
     }
     if (!isDirectory) throw new UsageError(`${root} is not a directory`);
+  } else if (options.hashThreads !== undefined) {
+    // Said rather than ignored: the object store's md5 runs on the event loop (its state is saved in the bucket).
+    throw new UsageError('--hash-threads applies to a directory; an s3:// target hashes on the event loop');
   }
   let token = resolveToken(options);
   const tokens = options.tokens !== undefined ? loadTokensFile(options.tokens) : undefined;
