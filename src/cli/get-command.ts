@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseDestination, type Destination } from '../client/address.js';
 import { FtxClient } from '../client/client.js';
+import { DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from '../client/defaults.js';
 import type { GetJob, GetSummary } from '../client/get-job.js';
 import type { LocalIfExists } from '../client/local-landing.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../client/retry.js';
@@ -87,8 +88,8 @@ export function planGet(args: string[], options: GetCliOptions, stderrIsTty: boo
     exclude: options.exclude ?? [],
     dryRun: options.dryRun ?? false,
     json: options.json ?? false,
-    connectTimeoutMs: options.connectTimeout ?? 10_000,
-    idleTimeoutMs: options.idleTimeout ?? 60_000,
+    connectTimeoutMs: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: options.idleTimeout ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
     retry: {
       ...DEFAULT_RETRY_POLICY,
       ...(options.retries !== undefined ? { retries: options.retries } : {}),

@@ -4,6 +4,7 @@
  */
 import { parseDestination } from '../client/address.js';
 import { FtxClient } from '../client/client.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../client/defaults.js';
 import { UsageError } from '../errors.js';
 import type { ListEntry } from '../protocol/read-replies.js';
 import { formatHostPort } from '../transport/connect.js';
@@ -45,7 +46,7 @@ export async function runLs(args: string[], options: LsCliOptions, io: CliIo): P
   const path = (args[1] ?? '').replace(/^\.\/+/, '').replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
   const token = resolveToken(options);
   const security = planClientTls(options, host, token);
-  const client = new FtxClient({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
+  const client = new FtxClient({ host, port, connectTimeoutMs: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS, ...(token !== undefined ? { token } : {}), ...security });
   try {
     if (!(await client.supports('list'))) throw new UsageError(`${formatHostPort(host, port)} does not offer listings (an older ftx server)`);
     await client.listPages(path, options.recursive === true, (entries) => {

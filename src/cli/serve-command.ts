@@ -160,7 +160,7 @@ function planS3(target: string, options: ServeCliOptions): ServePlan['s3'] {
  * Opens the object store. The S3 backend (and the AWS SDK, an optional dependency) is loaded only
  * here, by a dynamic import the CLI bundle leaves external: `ftx put` and disk serving never load it.
  */
-async function openS3Storage(s3: NonNullable<ServePlan['s3']>, maxSize: number | undefined): Promise<Storage> {
+async function openS3Storage(s3: NonNullable<ServePlan['s3']>): Promise<Storage> {
   let backend: typeof import('../server/storage/s3/s3-storage.js');
   try {
     backend = await import('../server/storage/s3/s3-storage.js');
@@ -168,7 +168,9 @@ async function openS3Storage(s3: NonNullable<ServePlan['s3']>, maxSize: number |
     if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
     throw new UsageError('serving s3:// needs the optional dependencies @aws-sdk/client-s3 and hash-wasm (installed unless --omit=optional)');
   }
-  return backend.S3Storage.open(s3.location, s3.settings, maxSize !== undefined ? { maxSize } : {});
+  // --max-size is enforced above every backend (server/uploads/: before the body, and on it as it
+  // arrives), so it is given to startServer only, as for a directory.
+  return backend.S3Storage.open(s3.location, s3.settings, {});
 }
 
 /** A certificate and key that do not go together (or are not PEM) are a usage error, said at once. */
@@ -192,7 +194,7 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
   return startServer({
     ...(certificate ? { certificate } : {}),
     insecurePlaintext: plan.insecurePlaintext,
-    ...(plan.s3 !== undefined ? { storage: await openS3Storage(plan.s3, plan.maxSize) } : { root: plan.root }),
+    ...(plan.s3 !== undefined ? { storage: await openS3Storage(plan.s3) } : { root: plan.root }),
     host,
     port: plan.port,
     idleTimeoutMs: plan.idleTimeoutMs,

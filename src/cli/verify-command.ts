@@ -6,6 +6,7 @@
  */
 import { parseDestination } from '../client/address.js';
 import { FtxClient } from '../client/client.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../client/defaults.js';
 import { UsageError } from '../errors.js';
 import type { VerifyResult, VerifySummary } from '../protocol/read-replies.js';
 import { formatHostPort } from '../transport/connect.js';
@@ -65,7 +66,7 @@ export async function runVerify(args: string[], options: VerifyCliOptions, io: C
     where = formatHostPort(host, port);
     const token = resolveToken(options);
     const security = planClientTls(options, host, token);
-    const client = new FtxClient({ host, port, connectTimeoutMs: options.connectTimeout ?? 10_000, ...(token !== undefined ? { token } : {}), ...security });
+    const client = new FtxClient({ host, port, connectTimeoutMs: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS, ...(token !== undefined ? { token } : {}), ...security });
     try {
       if (!(await client.supports('verify'))) throw new UsageError(`${where} does not offer verify (an older ftx server)`);
       summary = await client.verify(path, onResult, onProgress);

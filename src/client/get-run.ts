@@ -109,6 +109,30 @@ async function finish(root: LocalRoot, open: Open, trailer: FileEnd, received: n
   }
 }
 
+/**
+ * Lands one received file and reports it. False (the file stays pending) only for a resumed file
+ * whose whole md5 differs, the first time: it starts once more from 0, its kept prefix may be what was bad.
+ */
+async function landReceived(item: GetItem, open: Open, trailer: FileEnd, received: number, retriedFromZero: Set<GetItem>, options: GetRunOptions): Promise<boolean> {
+  const { root, events } = options;
+  try {
+    const result = await finish(root, open, trailer, received, options.ifExists);
+    if (result === 'exists') {
+      if (options.ifExists === 'skip') events.skipped(item, 'exists locally');
+      else events.failed(item, new LocalExistsError(`${join(open.dir, open.base)} appeared meanwhile; not replaced`));
+    } else {
+      events.fetched(item, result);
+    }
+  } catch (error) {
+    if (error instanceof VerificationError && open.header.offset > 0 && !retriedFromZero.has(item)) {
+      retriedFromZero.add(item);
+      return false;
+    }
+    events.failed(item, error);
+  }
+  return true;
+}
+
 /** One attempt at a batch: the files of it still pending, from their partials, and how to take them. */
 async function planBatch(batch: GetItem[], pending: Set<GetItem>, retriedFromZero: Set<GetItem>, options: GetRunOptions): Promise<DownloadPlan> {
   const { root, events } = options;
@@ -118,24 +142,7 @@ async function planBatch(batch: GetItem[], pending: Set<GetItem>, retriedFromZer
   const landings: Promise<void>[] = [];
   const settle = (item: GetItem): void => { pending.delete(item); };
   const land = async (item: GetItem, open: Open, trailer: FileEnd, received: number): Promise<void> => {
-    try {
-      const result = await finish(root, open, trailer, received, options.ifExists);
-      if (result === 'exists') {
-        if (options.ifExists === 'skip') events.skipped(item, 'exists locally');
-        else events.failed(item, new LocalExistsError(`${join(open.dir, open.base)} appeared meanwhile; not replaced`));
-      } else {
-        events.fetched(item, result);
-      }
-      settle(item);
-    } catch (error) {
-      // A resumed file whose whole md5 differs starts once more from 0: its kept prefix may be what was bad.
-      if (error instanceof VerificationError && open.header.offset > 0 && !retriedFromZero.has(item)) {
-        retriedFromZero.add(item);
-        return;
-      }
-      events.failed(item, error);
-      settle(item);
-    }
+    if (await landReceived(item, open, trailer, received, retriedFromZero, options)) settle(item);
   };
   const handlers: DownloadHandlers = {
     begin: async (index, header): Promise<DownloadSink> => {

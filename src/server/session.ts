@@ -167,7 +167,7 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       if (frame === null) break;
       // Requests still buffered from a connection that is gone: no reply could reach the client,
       // which will ask again on a new connection. Acting on them now would race with that.
-      if (conn.socket.destroyed) throw new ConnectionLostError('connection closed with requests unanswered');
+      if (conn.gone) throw new ConnectionLostError('connection closed with requests unanswered');
       const request = asRequest(frame);
       if (request.action === 'ping' && conn.heartbeating) continue; // a heartbeat: never answered
       const handler = Object.hasOwn(ACTIONS, request.action) ? ACTIONS[request.action] : undefined;
@@ -235,7 +235,7 @@ export async function runSession(conn: FramedConnection, context: ServerContext,
       : error instanceof ProtocolError
         ? refuse(STATUS.BAD_REQUEST, ERROR_CODE.PROTOCOL_ERROR, error.message)
         : refuse(STATUS.INTERNAL, ERROR_CODE.INTERNAL, 'internal server error');
-    if (!conn.socket.destroyed) {
+    if (!conn.gone) {
       conn.send(errorReply(refusal));
       conn.closeAfterReply();
     }

@@ -155,6 +155,14 @@ export class FramedConnection {
     return this.socket.writable && !this.socket.writableEnded && !this.discarding;
   }
 
+  /**
+   * True once the socket is gone (closed, reset or destroyed): what is still buffered from it must
+   * not be acted on (docs/PROTOCOL.md §9.8), and nothing more can be sent.
+   */
+  get gone(): boolean {
+    return this.socket.destroyed;
+  }
+
   /** Fails the connection as broken (a dead peer). */
   drop(error: ConnectionLostError): void {
     this.fail(error);

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../../src/client/client.js';
 import { startServer } from '../../src/server/server.js';
@@ -55,6 +56,27 @@ describe('a server over the memory storage', () => {
       await client.close();
       await server.close();
       await cleanup();
+    }
+  });
+
+  it('refuses a stream that grows past --max-size though the backend has no limit of its own (the uploads layer\'s)', async () => {
+    // MemoryStorage gathers any number of bytes: the 413 can only come from the limit in front of
+    // every backend's body (server/uploads/body-pieces.ts), the one S3 relies on too.
+    const storage = new MemoryStorage();
+    const server = await startServer({ storage, host: '127.0.0.1', port: 0, maxSize: 256 * 1024 });
+    const client = new FtxClient({ host: '127.0.0.1', port: server.port });
+    const next = new FtxClient({ host: '127.0.0.1', port: server.port });
+    try {
+      const blocks = Array.from({ length: 8 }, () => randomBytes(64 * 1024)); // 512 KiB, sized unknown
+      await expect(client.putStream(Readable.from(blocks), { remoteName: 'grows.bin' })).rejects.toMatchObject({ code: 'too_large', status: 413 });
+      expect(await storage.stat('grows.bin')).toBeNull();
+      const small = Buffer.from('still serving');
+      const receipt = await next.putStream(Readable.from([small]), { remoteName: 'after.txt' });
+      expect(receipt).toMatchObject({ filename: 'after.txt', md5: md5(small) });
+    } finally {
+      client.destroy();
+      await next.close();
+      await server.close();
     }
   });
 });

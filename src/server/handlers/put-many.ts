@@ -27,7 +27,7 @@ async function beginAll(conn: FramedConnection, files: BatchFile[], context: Ser
   try {
     for (const file of files) {
       // Gone already: hold no more names (the client's retry on a new connection will want them).
-      if (conn.socket.destroyed) throw new ConnectionLostError('connection closed while the batch was opened');
+      if (conn.gone) throw new ConnectionLostError('connection closed while the batch was opened');
       const begun = await context.uploads.begin({
         filename: file.filename, size: file.size, overwrite: file.overwrite, rename: file.rename, chunkSize: DEFAULT_CHUNK_SIZE,
         resume: false, keepPartial: false, source: null,
@@ -89,7 +89,7 @@ export const handlePutMany: ActionHandler = async (conn, frame, context) => {
     });
     // Read from what was buffered before the connection went away: the client never learns the
     // verdicts and will ask again, so landing now would race with that.
-    if (conn.socket.destroyed) throw new ConnectionLostError('connection closed before the verdicts could be sent');
+    if (conn.gone) throw new ConnectionLostError('connection closed before the verdicts could be sent');
   } catch (error) {
     await discardAll(uploads);
     release();

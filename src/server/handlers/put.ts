@@ -80,7 +80,7 @@ async function receivePut(conn: FramedConnection, request: PutRequest, context: 
     claimed = await receiveEnd(conn, request.id);
     // Read from what was buffered before the connection went away: the client never learns the
     // verdict and will try again, so landing now would race with that retry. Keep or drop instead.
-    if (conn.socket.destroyed) throw new ConnectionLostError('connection closed before the verdict could be sent');
+    if (conn.gone) throw new ConnectionLostError('connection closed before the verdict could be sent');
   } catch (error) {
     conn.setIdleTimeout(idle);
     if (error instanceof ConnectionLostError) {
