@@ -7,6 +7,7 @@ import { EXIT } from '../src/cli/exit-codes.js';
 import { encodeFrame, FrameReader } from '../src/protocol/frame.js';
 import { FTX_VERSION } from '../src/version.js';
 import { runFtx, spawnServe, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { FAKE_HELLO_AUTH, inModeTransport } from './helpers/fake-server.js';
 import { listPartialStates, listTree, md5 } from './helpers/server.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -35,15 +36,15 @@ async function withFakeServer(onConnection: (socket: Socket) => void, fn: (port:
   }
 }
 
-/** Fake server: hello, accept any client hello and put, read the body, then call `verdict`. */
+/** Fake server (inside TLS in the tls project): hello, accept any client hello and put, read the body, then call `verdict`. */
 function fakeFtx(verdict: (socket: Socket, put: Record<string, unknown>) => void) {
-  return (socket: Socket): void => {
+  return inModeTransport((socket: Socket): void => {
     const reader = new FrameReader();
     let stage = 0;
     let put: Record<string, unknown> = {};
     let remaining = 0;
     socket.on('error', () => undefined);
-    socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake', auth: 'none', nonce: 'a'.repeat(64), actions: ['put'], maxFrame: 65536 }));
+    socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake', auth: FAKE_HELLO_AUTH, nonce: 'a'.repeat(64), actions: ['put'], maxFrame: 65536 }));
     socket.on('data', (chunk: Buffer) => {
       reader.push(chunk);
       for (;;) {
@@ -69,7 +70,7 @@ function fakeFtx(verdict: (socket: Socket, put: Record<string, unknown>) => void
         } else return;
       }
     });
-  };
+  });
 }
 
 describe('the ftx binary', () => {
@@ -231,7 +232,7 @@ describe('the ftx binary', () => {
     });
   });
 
-  it('exits with the protocol code when the peer is not an ftx server', async () => {
+  it('exits with the protocol code when the peer is not an ftx server (a plain HTTP peer, also for a TLS client)', async () => {
     const file = await source('http.bin', 10);
     await withFakeServer((socket) => {
       socket.on('error', () => undefined);
@@ -244,7 +245,8 @@ describe('the ftx binary', () => {
 
   it('exits with the connection-lost code on idle timeout', async () => {
     const file = await source('idle.bin', 10);
-    await withFakeServer((socket) => socket.on('error', () => undefined), async (port) => {
+    // A server that accepts (over TLS: completes the handshake) and then says nothing.
+    await withFakeServer(inModeTransport((socket) => socket.on('error', () => undefined)), async (port) => {
       const result = await runFtx(['put', file.path, `127.0.0.1:${port}`, '--idle-timeout', '0.5', '--retries', '0']);
       expect(result.code).toBe(EXIT.CONNECTION_LOST);
       expect(result.stderr).toContain('idle timeout');

@@ -4,9 +4,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
-import { FTX_BIN, runFtx, spawnServe } from './helpers/cli.js';
+import { runFtx, spawnFtx, spawnServe } from './helpers/cli.js';
+import { startStallProxy } from './helpers/stall-proxy.js';
 import { listPartialStates, makeTempDir, PARTIALS_DIR } from './helpers/server.js';
-import { spawn } from 'node:child_process';
 
 async function writeRandom(path: string, mib: number): Promise<string> {
   const hash = createHash('md5');
@@ -37,16 +37,22 @@ describe('a server killed with SIGKILL in the middle of a large upload', () => {
     await mkdir(root);
     try {
       const source = join(tmp.dir, 'big.bin');
-      const sourceMd5 = await writeRandom(source, 400);
+      const sourceMd5 = await writeRandom(source, 160);
       const first = await spawnServe([root, '--port', '0']);
-      const client = spawn(process.execPath, [FTX_BIN, 'put', source, `127.0.0.1:${first.port}`, '--retries', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const clientExit = new Promise<number | null>((resolve) => client.on('exit', resolve));
-      // Kill as soon as a checkpoint (fsync + state) has recorded some durable bytes.
-      const until = Date.now() + 30_000;
-      while ((await durableOffset(root)) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      expect(await durableOffset(root)).toBeGreaterThan(0);
-      expect(await first.stop('SIGKILL')).toBeNull();
-      expect(await clientExit).toBe(EXIT.CONNECTION_LOST);
+      // The first put goes through a proxy that stops after 100 MiB: past the first checkpoint
+      // (64 MiB), short of the end, however fast or slow the machine (no race with the kill).
+      const proxy = await startStallProxy(first.port, 100 * 1024 * 1024);
+      try {
+        const client = spawnFtx(['put', source, `127.0.0.1:${proxy.port}`, '--retries', '0']);
+        const clientExit = new Promise<number | null>((resolve) => client.on('exit', resolve));
+        // Kill once a checkpoint (fsync + state) has recorded some durable bytes.
+        while ((await durableOffset(root)) === 0 && client.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+        expect(await durableOffset(root)).toBeGreaterThan(0);
+        expect(await first.stop('SIGKILL')).toBeNull();
+        expect(await clientExit).toBe(EXIT.CONNECTION_LOST);
+      } finally {
+        await proxy.close();
+      }
 
       const second = await spawnServe([root, '--port', '0']);
       try {

@@ -4,13 +4,12 @@
  * free again for the client's retry, in this process or a new one; a producer that pauses is not a
  * silent peer. Heartbeats run at 0.5 s here (the default is 5 s), so "dead" means 1.5 s of silence.
  */
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { startBlackHoleProxy } from './helpers/black-hole-proxy.js';
-import { FTX_BIN, runCommand, runFtx } from './helpers/cli.js';
+import { FTX_BIN, runCommand, runFtx, spawnFtx } from './helpers/cli.js';
 import { RawPeer } from './helpers/raw-peer.js';
 import { md5, withServer } from './helpers/server.js';
 import { expectTreeLanded, makeSmallTree } from './helpers/small-tree.js';
@@ -43,7 +42,7 @@ describe('a connection that goes silent mid-batch (black hole)', () => {
       const sums = await makeSmallTree(scratch, 300);
       const proxy = await startBlackHoleProxy(server.port, 200_000);
       try {
-        const first = spawn(process.execPath, [FTX_BIN, 'put', join(scratch, 'tree'), `127.0.0.1:${proxy.port}`, ...RETRIES], { stdio: 'ignore' });
+        const first = spawnFtx(['put', join(scratch, 'tree'), `127.0.0.1:${proxy.port}`, ...RETRIES], { stdio: 'ignore' });
         await proxy.frozen;
         first.kill('SIGKILL'); // the laptop is gone; the server sees no close (the black hole keeps it)
         const again = await runFtx(['put', join(scratch, 'tree'), `127.0.0.1:${server.port}`, ...RETRIES], {}, 60_000);

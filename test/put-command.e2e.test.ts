@@ -3,12 +3,11 @@
  * only when it exits 0. A failed producer never becomes a backup.
  */
 import { existsSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
-import { FTX_BIN, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { FTX_BIN, runFtx, spawnFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 import { runInPty } from './helpers/pty.js';
 import { md5, waitForPartial } from './helpers/server.js';
 
@@ -94,11 +93,9 @@ describe('put -- COMMAND', () => {
 
   it('SIGTERM to ftx while the producer runs: the producer is stopped, nothing lands, exit 143', async () => {
     const pidFile = join(tmp.dir, 'producer.pid');
-    const child = spawn(process.execPath, [FTX_BIN, 'put', '--name', 't.dump', '--dir', 'term', host(), '--', ...thinking(pidFile)], {
-      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FTX_TOKEN: '' },
-    });
+    const child = spawnFtx(['put', '--name', 't.dump', '--dir', 'term', host(), '--', ...thinking(pidFile)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     // 'exit', not 'close': a producer left running would hold ftx's stderr open.
     const exited = new Promise<string | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
     let pid = 0;

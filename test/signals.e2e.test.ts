@@ -2,12 +2,11 @@
  * Ctrl-C and SIGTERM stop `ftx put` on a terminal as anywhere else: nothing still open lands, a
  * large file's partial is kept for resume, exit 130 / 143, the cursor and line wrap come back.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FTX_BIN, runFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { FTX_BIN, runFtx, spawnFtx, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 import { runInPty } from './helpers/pty.js';
 import { md5, waitForPartial } from './helpers/server.js';
 import { startStallProxy } from './helpers/stall-proxy.js';
@@ -132,13 +131,11 @@ describe('SIGTERM', () => {
     await writeFile(source, randomBytes(24 * 1024 * 1024));
     const proxy = await startStallProxy(serve.port, 4 * 1024 * 1024);
     try {
-      const child = spawn(process.execPath, [FTX_BIN, 'put', source, '--dir', 'term', `127.0.0.1:${proxy.port}`, '--json'], {
-        stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTX_TOKEN: '' },
-      });
+      const child = spawnFtx(['put', source, '--dir', 'term', `127.0.0.1:${proxy.port}`, '--json']);
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<string | number | null>((resolve) => child.on('close', (code, signal) => resolve(signal ?? code)));
       while (proxy.forwarded() < 4 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 50));
       child.kill('SIGTERM');

@@ -5,12 +5,11 @@
  * in its hello and the server drops the dead connection at once; another client cannot. The server
  * offers no heartbeats here, so nothing but the take-over frees the names before its 60 s idle timeout.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { startBlackHoleProxy } from './helpers/black-hole-proxy.js';
-import { FTX_BIN, runFtx } from './helpers/cli.js';
+import { runFtx, spawnFtx } from './helpers/cli.js';
 import { RawPeer } from './helpers/raw-peer.js';
 import { withServer } from './helpers/server.js';
 import { expectTreeLanded, makeSmallTree } from './helpers/small-tree.js';
@@ -41,7 +40,7 @@ describe('take-over of a dead connection by the same client', () => {
       const env = { XDG_STATE_HOME: join(scratch, 'state') };
       try {
         const args = ['put', join(scratch, 'tree'), `127.0.0.1:${proxy.port}`, ...RETRIES];
-        const first = spawn(process.execPath, [FTX_BIN, ...args], { stdio: 'ignore', env: { ...process.env, ...env } });
+        const first = spawnFtx(args, { stdio: 'ignore', env });
         await proxy.frozen;
         first.kill('SIGKILL');
         const direct = ['put', join(scratch, 'tree'), `127.0.0.1:${server.port}`, '--retries', '1', '--retry-wait', '0.2', '--no-progress'];

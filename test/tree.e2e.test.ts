@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from 'no
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
-import { FTX_BIN, runFtx, spawnServe, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
+import { FTX_BIN, runFtx, spawnFtx, spawnServe, startServedDir, stopServedDir, type ServeProcess } from './helpers/cli.js';
 import { listPartialStates, listTree, md5 } from './helpers/server.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -198,11 +198,11 @@ describe('directory trees', () => {
 describe('stdin streams', () => {
   async function pipeInto(args: string[], source: string, killAfterBytes?: number) {
     const producer = spawn('cat', [source], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const ftx = spawn(process.execPath, [FTX_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FTX_TOKEN: '' } });
+    const ftx = spawnFtx(args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    ftx.stdout.on('data', (d: Buffer) => (stdout += d));
-    ftx.stderr.on('data', (d: Buffer) => (stderr += d));
+    ftx.stdout!.on('data', (d: Buffer) => (stdout += d));
+    ftx.stderr!.on('data', (d: Buffer) => (stderr += d));
     let piped = 0;
     producer.stdout.on('data', (d: Buffer) => {
       piped += d.length;
@@ -212,8 +212,8 @@ describe('stdin streams', () => {
         ftx.kill('SIGKILL');
       }
     });
-    producer.stdout.pipe(ftx.stdin);
-    ftx.stdin.on('error', () => undefined);
+    producer.stdout.pipe(ftx.stdin!);
+    ftx.stdin!.on('error', () => undefined);
     const code = await new Promise<number | null>((resolve) => ftx.on('close', resolve));
     return { code, stdout, stderr };
   }
@@ -243,10 +243,10 @@ describe('stdin streams', () => {
       (async () => { for (const f of files) { process.stdout.write(fs.readFileSync(f)); await new Promise((r) => setTimeout(r, 700)); } })();`;
     try {
       const producer = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
-      const ftx = spawn(process.execPath, [FTX_BIN, 'put', '-', `127.0.0.1:${slowServe.port}`, '--name', 'slow.bin'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const ftx = spawnFtx(['put', '-', `127.0.0.1:${slowServe.port}`, '--name', 'slow.bin'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let stderr = '';
-      ftx.stderr.on('data', (d: Buffer) => (stderr += d));
-      producer.stdout.pipe(ftx.stdin);
+      ftx.stderr!.on('data', (d: Buffer) => (stderr += d));
+      producer.stdout.pipe(ftx.stdin!);
       const code = await new Promise<number | null>((resolve) => ftx.on('close', resolve));
       expect(code, stderr).toBe(EXIT.OK);
       expect(md5(await readFile(join(slowRoot, 'slow.bin')))).toBe(md5(Buffer.concat(bursts)));

@@ -1,6 +1,8 @@
 /**
  * Pointed at something that is not an ftx server, or at nothing, `ftx put` says so at once with
- * one line and its exit code: no retries before a connection has ever worked.
+ * one line and its exit code: no retries before a connection has ever worked. In the tls project
+ * the client has a token and so speaks TLS: a plain peer is then named as speaking plain text
+ * (docs/PROTOCOL.md §14.5), from the greeting a second, plain connection reads.
  */
 import { writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
@@ -10,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { encodeFrame, FrameReader } from '../src/protocol/frame.js';
 import { runFtx } from './helpers/cli.js';
+import { FAKE_HELLO_AUTH, inModeTransport } from './helpers/fake-server.js';
 import { makeTempDir } from './helpers/server.js';
+import { TEST_OVER_TLS } from './helpers/transport-mode.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let file: string;
@@ -43,6 +47,20 @@ async function withListening(server: Server | ReturnType<typeof createHttpServer
 /** Runs put against the port with default retries; the bound is far below the old 383 s. */
 const putTo = (port: number): ReturnType<typeof runFtx> => runFtx(['put', file, `127.0.0.1:${port}`], {}, 30_000);
 
+/**
+ * The one line for a plain peer that is not ftx, ending in `what` (how its greeting is named). A
+ * TLS client first reads non-TLS bytes in its handshake, then the greeting on a plain connection.
+ */
+function wrongPeerLine(what: string): RegExp {
+  const head = TEST_OVER_TLS
+    ? String.raw`127\.0\.0\.1:\d+ speaks plain text, not TLS, and this client speaks TLS \(it has a token or --tls-ca/--tls-fingerprint\)`
+    : String.raw`127\.0\.0\.1:\d+ is not an ftx server`;
+  return new RegExp(`^ftx: error: ${head}: ${what}\n$`);
+}
+
+/** Connections a TLS client opens to a plain peer: its TLS one, and the plain one that reads the greeting. */
+const PLAIN_PEER_CONNECTIONS = TEST_OVER_TLS ? 2 : 1;
+
 describe('a peer that is not an ftx server', () => {
   it('an HTTP server (waits for a request): exit 8, one line, no retries', async () => {
     let connections = 0;
@@ -51,8 +69,11 @@ describe('a peer that is not an ftx server', () => {
     await withListening(http, async (port) => {
       const result = await putTo(port);
       expect(result.code).toBe(EXIT.PROTOCOL);
-      expect(result.stderr).toMatch(/^ftx: error: 127\.0\.0\.1:\d+ is not an ftx server: no ftx hello within 5 s[^\n]*\n$/);
-      expect(connections).toBe(1);
+      // Plain: it says nothing for 5 s. TLS: it answers the ClientHello with an HTTP 400, then waits on the plain probe.
+      expect(result.stderr).toMatch(TEST_OVER_TLS
+        ? wrongPeerLine(String.raw`it is not an ftx server \(it sends nothing until the client speaks, as HTTP servers do\)`)
+        : wrongPeerLine(String.raw`no ftx hello within 5 s[^\n]*`));
+      expect(connections).toBe(PLAIN_PEER_CONNECTIONS);
     });
   });
 
@@ -60,7 +81,7 @@ describe('a peer that is not an ftx server', () => {
     await withListening(createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')), async (port) => {
       const result = await putTo(port);
       expect(result.code).toBe(EXIT.PROTOCOL);
-      expect(result.stderr).toMatch(/^ftx: error: 127\.0\.0\.1:\d+ is not an ftx server: it answered like an HTTP server \("HTTP\/1\.1 400 Bad Request"\)\n$/);
+      expect(result.stderr).toMatch(wrongPeerLine(String.raw`it answered like an HTTP server \("HTTP\/1\.1 400 Bad Request"\)`));
     });
   });
 
@@ -72,9 +93,9 @@ describe('a peer that is not an ftx server', () => {
     }), async (port) => {
       const result = await putTo(port);
       expect(result.code).toBe(EXIT.PROTOCOL);
-      expect(result.stderr).toMatch(/^ftx: error: 127\.0\.0\.1:\d+ is not an ftx server: it answered like an SSH server \("SSH-2\.0-OpenSSH_9\.6p1 Ubuntu-3ubuntu13"\)\n$/);
+      expect(result.stderr).toMatch(wrongPeerLine(String.raw`it answered like an SSH server \("SSH-2\.0-OpenSSH_9\.6p1 Ubuntu-3ubuntu13"\)`));
       expect(result.stderr).not.toContain('frame length');
-      expect(connections).toBe(1);
+      expect(connections).toBe(PLAIN_PEER_CONNECTIONS);
     });
   });
 
@@ -82,12 +103,15 @@ describe('a peer that is not an ftx server', () => {
     await withListening(createServer((socket) => socket.write(Buffer.from([0x16, 0x03, 0x03, 0x00, 0x7a, 0x02]))), async (port) => {
       const result = await putTo(port);
       expect(result.code).toBe(EXIT.PROTOCOL);
-      expect(result.stderr).toMatch(/is not an ftx server: it answered like a TLS server\n$/);
+      // A TLS client reads the start of a record that never ends: its handshake stalls (the hello timeout).
+      expect(result.stderr).toMatch(TEST_OVER_TLS
+        ? /^ftx: error: 127\.0\.0\.1:\d+ is not an ftx server: it accepted the connection but did not complete a TLS handshake within 5 s\n$/
+        : wrongPeerLine('it answered like a TLS server'));
     });
     await withListening(createServer((socket) => socket.write('220 mail.example ESMTP\r\n')), async (port) => {
       const result = await putTo(port);
       expect(result.code).toBe(EXIT.PROTOCOL);
-      expect(result.stderr).toMatch(/is not an ftx server: it sent "220 mail\.example ESMTP"\n$/);
+      expect(result.stderr).toMatch(wrongPeerLine(String.raw`it sent "220 mail\.example ESMTP"`));
     });
   });
 
@@ -96,8 +120,10 @@ describe('a peer that is not an ftx server', () => {
     await withListening(createServer(() => connections++), async (port) => {
       const result = await putTo(port);
       expect(result.code).toBe(EXIT.PROTOCOL);
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain('no ftx hello within 5 s');
+      // A plain client waits 5 s for the hello; a TLS client 5 s for the answer to its ClientHello.
+      expect(result.stderr).toMatch(TEST_OVER_TLS
+        ? /^ftx: error: 127\.0\.0\.1:\d+ is not an ftx server: it accepted the connection but did not complete a TLS handshake within 5 s\n$/
+        : wrongPeerLine(String.raw`no ftx hello within 5 s \(it may wait for the client to speak first, as HTTP and TLS servers do\)`));
       expect(connections).toBe(1);
     });
   });
@@ -118,11 +144,11 @@ describe('the first connect is not retried', () => {
 describe('a server that answered once', () => {
   it('going silent on a reconnect is a lost connection (retried, exit 7), not a wrong peer', async () => {
     let connections = 0;
-    await withListening(createServer((socket) => {
-      if (++connections > 1) return; // the reconnect: accepted, never a hello
+    // The first connection is an ftx server (inside TLS in the tls project) that cuts the first request.
+    const answerOnce = inModeTransport((socket) => {
       const reader = new FrameReader();
       let frames = 0;
-      socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake', auth: 'none', nonce: 'a'.repeat(64), actions: ['put'], maxFrame: 65536 }));
+      socket.write(encodeFrame({ type: 'hello', protocol: 1, server: 'fake', auth: FAKE_HELLO_AUTH, nonce: 'a'.repeat(64), actions: ['put'], maxFrame: 65536 }));
       socket.on('data', (chunk: Buffer) => {
         reader.push(chunk);
         while (reader.readFrame() !== undefined) {
@@ -130,11 +156,16 @@ describe('a server that answered once', () => {
           else socket.destroy(); // the first request: cut
         }
       });
+    });
+    await withListening(createServer((socket) => {
+      if (++connections === 1) answerOnce(socket); // the reconnect: accepted, then nothing (no handshake, no hello)
     }), async (port) => {
       const result = await runFtx(['put', file, `127.0.0.1:${port}`, '--retries', '1', '--retry-wait', '0.05'], {}, 30_000);
       expect(result.code, result.stderr).toBe(EXIT.CONNECTION_LOST);
       expect(result.stderr).toMatch(/retry 1\/1 in/);
-      expect(result.stderr).toMatch(/ftx: error: no hello from 127\.0\.0\.1:\d+ within 5 s\n$/);
+      expect(result.stderr).toMatch(TEST_OVER_TLS
+        ? /ftx: error: no TLS handshake from 127\.0\.0\.1:\d+ within 5 s\n$/
+        : /ftx: error: no hello from 127\.0\.0\.1:\d+ within 5 s\n$/);
       expect(connections).toBe(2);
     });
   });

@@ -136,7 +136,8 @@ export class ClientConnection {
       port: options.port,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
-      ...(tls ? { tls } : {}),
+      // A TLS ftx server answers the ClientHello at once, as a plain one sends its hello at once.
+      ...(tls ? { tls, handshakeTimeoutMs: options.helloTimeoutMs ?? HELLO_TIMEOUT_MS, knownServer: options.knownServer ?? false } : {}),
     });
     try {
       const hello = await receiveServerHello(conn, options);

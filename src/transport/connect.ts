@@ -13,6 +13,10 @@ export interface ConnectTarget extends FramedConnectionOptions {
   connectTimeoutMs: number;
   /** Speak TLS 1.3 (docs/PROTOCOL.md §14); absent: plain TCP. */
   tls?: ClientTls;
+  /** With `tls`: the handshake must be over this long after the TCP connect (see TlsDialTarget). */
+  handshakeTimeoutMs?: number;
+  /** With `tls`: the address answered as an ftx server before (a reconnect). */
+  knownServer?: boolean;
 }
 
 /** "host:port", or "[v6]:port" for an IPv6 literal. */
@@ -27,7 +31,11 @@ export function formatHostPort(host: string, port: number): string {
 export async function openConnection(target: ConnectTarget): Promise<FramedConnection> {
   const where = formatHostPort(target.host, target.port);
   if (target.tls) {
-    const socket = await dialTls({ host: target.host, port: target.port, where, tls: target.tls, connectTimeoutMs: target.connectTimeoutMs });
+    const socket = await dialTls({
+      host: target.host, port: target.port, where, tls: target.tls, connectTimeoutMs: target.connectTimeoutMs,
+      ...(target.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: target.handshakeTimeoutMs } : {}),
+      ...(target.knownServer !== undefined ? { knownServer: target.knownServer } : {}),
+    });
     return new FramedConnection(socket, target);
   }
   return new Promise((resolve, reject) => {

@@ -23,6 +23,14 @@ export interface TlsDialTarget {
   where: string;
   tls: ClientTls;
   connectTimeoutMs: number;
+  /**
+   * Once the TCP connection is up, the handshake must be over this long after (a TLS ftx server
+   * answers a ClientHello at once, as a plain one sends its hello at once). Default: no bound but
+   * connectTimeoutMs.
+   */
+  handshakeTimeoutMs?: number;
+  /** This address answered as an ftx server before: silence is then a lost connection, not a wrong peer. */
+  knownServer?: boolean;
 }
 
 /** The server's certificate fingerprint, or undefined when it sent none. */
@@ -97,9 +105,11 @@ function describePlainPeer(target: TlsDialTarget): Promise<Error> {
       clearTimeout(timer);
       probe.destroy();
       const ftx = head.length > 4 && head.readUInt32BE(0) <= 0xffff && head.subarray(4).toString('latin1').startsWith('{"type":"hello"');
+      // Nothing within the second: it waits for the client to speak first, so it is no ftx server (§4.1).
+      const other = head.length > 0 ? describeForeignGreeting(head) : 'it is not an ftx server (it sends nothing until the client speaks, as HTTP servers do)';
       resolve(new ProtocolError(ftx
         ? `${prefix}: it is an ftx server without TLS (no token, or --insecure-plaintext); give it the token, or use --insecure-plaintext on both sides on a trusted network only`
-        : `${prefix}: ${describeForeignGreeting(head)}`));
+        : `${prefix}: ${other}`));
     };
     const timer = setTimeout(done, 1000);
     probe.on('data', (chunk: Buffer) => {
@@ -109,6 +119,15 @@ function describePlainPeer(target: TlsDialTarget): Promise<Error> {
     probe.on('error', done);
     probe.on('close', done);
   });
+}
+
+/**
+ * A peer that accepted the connection but did not finish the handshake in time: as for a plain
+ * client that gets no hello (exit 8 on a first connect, a lost connection on a reconnect).
+ */
+function silentPeer(target: TlsDialTarget, waitMs: number): Error {
+  if (target.knownServer) return new ConnectionLostError(`no TLS handshake from ${target.where} within ${waitMs / 1000} s`);
+  return new ProtocolError(`${target.where} is not an ftx server: it accepted the connection but did not complete a TLS handshake within ${waitMs / 1000} s`);
 }
 
 /** Connects and completes the TLS handshake; rejects with ConnectError, TlsAuthError, ProtocolError or ConnectionLostError. */
@@ -126,13 +145,19 @@ export function dialTls(target: TlsDialTarget): Promise<TLSSocket> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(silence);
       socket.destroy();
       reject(error);
     };
     const timer = setTimeout(() => fail(connected
       ? new ConnectError(`TLS handshake with ${target.where} timed out after ${target.connectTimeoutMs} ms`)
       : new ConnectError(`cannot connect to ${target.where}: timed out after ${target.connectTimeoutMs} ms`)), target.connectTimeoutMs);
-    socket.once('connect', () => (connected = true));
+    let silence: NodeJS.Timeout | undefined;
+    socket.once('connect', () => {
+      connected = true;
+      if (target.handshakeTimeoutMs === undefined) return;
+      silence = setTimeout(() => fail(silentPeer(target, target.handshakeTimeoutMs!)), target.handshakeTimeoutMs);
+    });
     socket.once('secureConnect', () => {
       const refusal = checkServer(socket, target);
       if (refusal) {
@@ -141,6 +166,7 @@ export function dialTls(target: TlsDialTarget): Promise<TLSSocket> {
       }
       settled = true;
       clearTimeout(timer);
+      clearTimeout(silence);
       socket.removeAllListeners('error');
       resolve(socket);
     });

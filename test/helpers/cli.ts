@@ -1,5 +1,5 @@
 /** Running the built `ftx` binary as a user would: real processes, real sockets. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,10 +25,23 @@ export function runFtx(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
   return runCommand(process.execPath, [FTX_BIN, ...args], env, timeoutMs);
 }
 
+/** The environment of every CLI process a test starts: the mode's token and the test state directory, then `env`. */
+export function cliEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, FTX_TOKEN: DEFAULT_CLI_TOKEN, XDG_STATE_HOME: TEST_STATE_HOME, ...env };
+}
+
+/**
+ * Starts `ftx args...` in the background with the environment runFtx gives (so that it holds the
+ * test token over TLS), for tests that signal, pipe into or kill the client themselves.
+ */
+export function spawnFtx(args: string[], options: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions } = {}): ChildProcess {
+  return spawn(process.execPath, [FTX_BIN, ...args], { env: cliEnv(options.env), stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'] });
+}
+
 /** Runs any command to completion, collecting its output. */
 export function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: { ...process.env, FTX_TOKEN: DEFAULT_CLI_TOKEN, XDG_STATE_HOME: TEST_STATE_HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
