@@ -1,5 +1,5 @@
 /**
- * One upload per name at a time (docs/PROTOCOL.md §9.6): a name is reserved from the moment a put
+ * One upload per name at a time (docs/PROTOCOL.md §6.2 step 5): a name is reserved from the moment a put
  * for it is accepted until its upload is committed, suspended or discarded. A second put of the
  * name is refused 423, unless it is a newer attempt of the same logical upload (same uploadId):
  * the holder's connection is then presumed dead and is asked to let go (a take-over).

@@ -3,7 +3,9 @@
  * the main thread, small files in a landing worker). Without overwrite, link() fails atomically if
  * the name was taken meanwhile; rename() replaces. With `rename`, a taken name moves on to
  * "stem.1.ext", "stem.2.ext", ... (the first free one). On a file system without hard links: check,
- * then rename (a narrower race, same result otherwise).
+ * then rename (a narrower race, same result otherwise). The rule is written once, as a generator of
+ * file-system steps; placeSync and place only carry the steps out, with synchronous calls or with
+ * the thread pool's.
  */
 import { linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { link, lstat, rename, unlink } from 'node:fs/promises';
@@ -20,13 +22,19 @@ export interface LandingPolicy {
   rename: boolean;
 }
 
+/**
+ * One file-system call of a landing. A failing `link` or `rename` is thrown back into the rule;
+ * `exists` answers whether something is at `path`; a failing `unlink` is ignored (the file has
+ * landed; a second name left behind is removed at the next start, landing-recovery.ts).
+ */
+type Step =
+  | { op: 'link' | 'rename'; from: string; to: string }
+  | { op: 'exists' | 'unlink'; path: string };
+
 /** The error for a taken name (and, with rename, every numbered one): errno EEXIST. */
 function taken(): NodeJS.ErrnoException {
   return Object.assign(new Error('name already taken'), { code: 'EEXIST' });
 }
-
-/** The n-th name tried: the name itself, then "stem.n.ext". */
-const candidate = (final: string, n: number): string => (n === 0 ? final : numberedName(final, n));
 
 /** After link() failed: try the next number, check-then-rename (no hard links), or give up. */
 function afterLinkFailure(error: unknown, policy: LandingPolicy): 'next' | 'fallback' {
@@ -39,56 +47,87 @@ function afterLinkFailure(error: unknown, policy: LandingPolicy): 'next' | 'fall
   throw error;
 }
 
-/** Lands `temp` as `final` (or the first free numbered name) with synchronous calls; returns n (0: its own name). */
-export function placeSync(temp: string, final: string, policy: LandingPolicy): number {
+/** The rule: yields each call to make; returns n, the candidate it landed as (0: its own name). */
+function* landingSteps(temp: string, final: string, policy: LandingPolicy): Generator<Step, number, boolean> {
   if (policy.overwrite) {
-    renameSync(temp, final);
+    yield { op: 'rename', from: temp, to: final };
     return 0;
   }
   for (let n = 0; n <= MAX_NUMBERED; n++) {
-    const path = candidate(final, n);
+    const path = n === 0 ? final : numberedName(final, n);
     try {
-      linkSync(temp, path);
+      yield { op: 'link', from: temp, to: path };
     } catch (error) {
       if (afterLinkFailure(error, policy) === 'next') continue;
-      if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) {
+      if (yield { op: 'exists', path }) {
         if (policy.rename) continue;
         throw taken();
       }
-      renameSync(temp, path);
+      yield { op: 'rename', from: temp, to: path };
       return n;
     }
-    try {
-      unlinkSync(temp);
-    } catch {
-      // landed; a second name left behind is removed at the next start (landing-recovery.ts)
-    }
+    yield { op: 'unlink', path: temp };
     return n;
   }
   throw taken();
 }
 
+/** Carries out one step with synchronous calls. */
+function stepSync(step: Step): boolean {
+  switch (step.op) {
+    case 'link': linkSync(step.from, step.to); return true;
+    case 'rename': renameSync(step.from, step.to); return true;
+    case 'exists': return lstatSync(step.path, { throwIfNoEntry: false }) !== undefined;
+    case 'unlink':
+      try {
+        unlinkSync(step.path);
+      } catch {
+        // ignored: see Step
+      }
+      return true;
+  }
+}
+
+/** Carries out one step with the thread pool's calls. */
+async function stepAsync(step: Step): Promise<boolean> {
+  switch (step.op) {
+    case 'link': await link(step.from, step.to); return true;
+    case 'rename': await rename(step.from, step.to); return true;
+    case 'exists': return lstat(step.path).then(() => true, () => false);
+    case 'unlink': await unlink(step.path).catch(() => undefined); return true;
+  }
+}
+
+/** Lands `temp` as `final` (or the first free numbered name) with synchronous calls; returns n (0: its own name). */
+export function placeSync(temp: string, final: string, policy: LandingPolicy): number {
+  const steps = landingSteps(temp, final, policy);
+  let next = steps.next();
+  while (!next.done) {
+    let answer: boolean;
+    try {
+      answer = stepSync(next.value);
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next(answer);
+  }
+  return next.value;
+}
+
 /** The same as placeSync, with the thread pool's calls (the main thread never blocks on the disk). */
 export async function place(temp: string, final: string, policy: LandingPolicy): Promise<number> {
-  if (policy.overwrite) {
-    await rename(temp, final);
-    return 0;
-  }
-  for (let n = 0; n <= MAX_NUMBERED; n++) {
-    const path = candidate(final, n);
+  const steps = landingSteps(temp, final, policy);
+  let next = steps.next();
+  while (!next.done) {
+    let answer: boolean;
     try {
-      await link(temp, path);
+      answer = await stepAsync(next.value);
     } catch (error) {
-      if (afterLinkFailure(error, policy) === 'next') continue;
-      if (await lstat(path).then(() => true, () => false)) {
-        if (policy.rename) continue;
-        throw taken();
-      }
-      await rename(temp, path);
-      return n;
+      next = steps.throw(error);
+      continue;
     }
-    await unlink(temp).catch(() => undefined);
-    return n;
+    next = steps.next(answer);
   }
-  throw taken();
+  return next.value;
 }
