@@ -2,7 +2,8 @@
  * The 1 MiB blocks received bytes are copied into before they are written, shared by all uploads.
  * Written blocks are kept for reuse: no allocation (and no garbage for the GC to get to late) per
  * MiB received. Enough spares for the uploads open now, trimmed as they finish. A block is shared
- * memory: the hash thread reads the very bytes that are written, without a copy.
+ * memory: the hash thread reads the very bytes that are written, without a copy. One pool and one
+ * budget per process, not per server, on purpose: what they bound is the process's memory.
  */
 import { sharedBlock } from '../../../hashing/hash-file.js';
 
