@@ -92,7 +92,7 @@ try {
   await mkdir(tree);
   for (let i = 0; i < 2000; i++) await writeFile(join(tree, `f${i}.bin`), Buffer.alloc(4096, i % 251));
   if ((await ftx('put', tree, host, '--quiet')).code !== 0) throw new Error('put of the small tree failed');
-  const small = { get: [], rsync: [] };
+  const small = { get: [], rsync: [], rsyncFsync: [] };
   for (let i = 0; i < RUNS; i++) {
     const out = join(work, `small-out-${i}`);
     await mkdir(out);
@@ -102,9 +102,13 @@ try {
       await mkdir(out);
       small.rsync.push(await timed('rsync small', () => run(rsync, ['-a', '--checksum-choice=md5', `${daemon.url}small`, `${out}/`])));
       await rm(out, { recursive: true, force: true });
+      // At ftx's durability: every received file fsynced before it is renamed into place.
+      await mkdir(out);
+      small.rsyncFsync.push(await timed('rsync small --fsync', () => run(rsync, ['-a', '--fsync', '--checksum-choice=md5', `${daemon.url}small`, `${out}/`])));
+      await rm(out, { recursive: true, force: true });
     }
   }
-  table('get 2,000 x 4 KiB vs rsync daemon download', [{ tool: 'ftx get', seconds: small.get }, ...(daemon ? [{ tool: 'rsync daemon (md5)', seconds: small.rsync }] : [])], 2000 * 4096);
+  table('get 2,000 x 4 KiB vs rsync daemon download', [{ tool: 'ftx get', seconds: small.get }, ...(daemon ? [{ tool: 'rsync daemon (md5)', seconds: small.rsync }, { tool: 'rsync daemon (md5, --fsync)', seconds: small.rsyncFsync }] : [])], 2000 * 4096);
   }
 
   if (CASES.has('ls')) {

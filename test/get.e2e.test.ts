@@ -108,6 +108,31 @@ describe('ftx get', () => {
     });
   });
 
+  it('an existing local file of the same size: same mtime is identical; --checksum compares md5s instead', async () => {
+    await withServer({}, async ({ server, scratch }) => {
+      const host = `127.0.0.1:${server.port}`;
+      await writeFile(join(scratch, 'c.txt'), 'server copy');
+      await utimes(join(scratch, 'c.txt'), new Date(), new Date(1_600_000_000_000));
+      expect((await runFtx(['put', join(scratch, 'c.txt'), host])).code).toBe(0);
+      const out = join(scratch, 'out');
+      await mkdir(out);
+      // Same bytes, another mtime: differs by size and mtime, identical by md5.
+      await writeFile(join(out, 'c.txt'), 'server copy');
+      expect((await runFtx(['get', host, 'c.txt', out])).code).toBe(5);
+      const byMd5 = await runFtx(['get', host, 'c.txt', out, '--checksum', '--json']);
+      expect(byMd5.code, byMd5.stderr).toBe(0);
+      expect(byMd5.stdout).toContain('identical (md5)');
+      // Other bytes of the same size, the same mtime: identical by size and mtime, differs by md5.
+      await writeFile(join(out, 'c.txt'), 'local edits');
+      await utimes(join(out, 'c.txt'), new Date(), new Date(1_600_000_000_000));
+      const byMtime = await runFtx(['get', host, 'c.txt', out, '--json']);
+      expect(byMtime.code, byMtime.stderr).toBe(0);
+      expect(byMtime.stdout).toContain('identical (size and mtime)');
+      expect((await runFtx(['get', host, 'c.txt', out, '--checksum'])).code).toBe(5);
+      expect(await readFile(join(out, 'c.txt'), 'utf8')).toBe('local edits');
+    });
+  });
+
   it('a write-only token cannot get, ls or verify (exit 5, needs_read / needs_verify, one line)', async () => {
     const writer = 'ftx1_writer-only-token-0123456789abcdef';
     await withServer({ tokens: TokenSet.parse(`w write ${writer}`, 't') }, async ({ server, root, scratch }) => {

@@ -84,6 +84,21 @@ describe('ftx verify', () => {
     });
   });
 
+  it('reads at the server\'s --verify-rate: 3 MiB at 1 MiB/s take at least 2.5 s, unbounded locally', async () => {
+    // A lower bound only (the token bucket cannot hand out bytes faster than its rate; burst 1/4 s).
+    await withServer({ verifyRate: 1024 * 1024 }, async ({ server, root, scratch }) => {
+      await writeFile(join(scratch, 'big.bin'), randomBytes(3 * 1024 * 1024));
+      const host = `127.0.0.1:${server.port}`;
+      expect((await runFtx(['put', join(scratch, 'big.bin'), host])).code).toBe(0);
+      const started = Date.now();
+      const bounded = await runFtx(['verify', host, 'big.bin']);
+      const seconds = (Date.now() - started) / 1000;
+      expect(bounded.code, bounded.stderr).toBe(0);
+      expect(seconds).toBeGreaterThanOrEqual(2.5);
+      expect((await runFtx(['verify', root, 'big.bin'])).code).toBe(0);
+    });
+  });
+
   it('needs the verify scope', async () => {
     const reader = 'ftx1_reader-only-token-0123456789abcdef';
     await withServer({ tokens: TokenSet.parse(`r read ${reader}`, 't') }, async ({ server }) => {
