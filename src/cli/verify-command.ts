@@ -34,20 +34,40 @@ function describeResult(r: VerifyResult): string {
   return `${r.filename}: ${what}`;
 }
 
+/** A one-line progress on a terminal's stderr, redrawn at most once a second; clear() leaves nothing of it. */
+function progressLine(io: CliIo, wanted: boolean): { show: (text: string) => void; clear: () => void } {
+  const on = wanted && io.stderr.isTTY === true;
+  let shownAt = 0;
+  let onScreen = false;
+  return {
+    show: (text) => {
+      if (!on || Date.now() - shownAt < 1000) return;
+      shownAt = Date.now();
+      onScreen = true;
+      io.stderr.write(`\r\x1b[K${text}`);
+    },
+    clear: () => {
+      if (!onScreen) return;
+      onScreen = false;
+      io.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
 /** Runs a verify; resolves with the exit code (6 when anything is corrupt or missing). */
 export async function runVerify(args: string[], options: VerifyCliOptions, io: CliIo): Promise<number> {
   if (args.length < 1 || args.length > 2) throw new UsageError('verify needs a server or a local directory, and at most one path: ftx verify <host[:port] | dir> [path]');
   const path = (args[1] ?? '').replace(/^\.\/+/, '').replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
-  let progressShown = 0;
+  const progress = progressLine(io, !options.json && !options.quiet);
   const onResult = (r: VerifyResult): void => {
     if (options.json) io.stdout.write(`${JSON.stringify({ event: 'file', ...r })}\n`);
-    else if (r.state !== 'ok' && !(options.quiet && r.state === 'unrecorded')) io.stdout.write(`${describeResult(r)}\n`);
+    else if (r.state !== 'ok' && !(options.quiet && r.state === 'unrecorded')) {
+      // On a terminal the line goes where the progress line was, not after its text.
+      progress.clear();
+      io.stdout.write(`${describeResult(r)}\n`);
+    }
   };
-  const onProgress = (bytes: number): void => {
-    if (options.json || options.quiet || !io.stderr.isTTY || Date.now() - progressShown < 1000) return;
-    progressShown = Date.now();
-    io.stderr.write(`\rftx: verifying… ${formatBytes(bytes)} read`);
-  };
+  const onProgress = (bytes: number): void => progress.show(`ftx: verifying… ${formatBytes(bytes)} read`);
   let summary: VerifySummary;
   let where: string;
   if (isLocalTarget(args[0]!)) {
@@ -74,7 +94,7 @@ export async function runVerify(args: string[], options: VerifyCliOptions, io: C
       await client.close().catch(() => client.destroy());
     }
   }
-  if (progressShown > 0) io.stderr.write('\n');
+  progress.clear();
   const code = summary.corrupt + summary.missing > 0 ? EXIT.VERIFICATION : EXIT.OK;
   if (options.json) io.stdout.write(`${JSON.stringify({ event: 'summary', ...summary, exitCode: code })}\n`);
   else if (!options.quiet || code !== EXIT.OK) {
