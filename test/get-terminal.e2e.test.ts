@@ -140,7 +140,7 @@ describe('ftx get on a terminal', () => {
       const lines = screen.split('\n').filter((line) => line.trim() !== '');
       expect(code, screen).toBe(EXIT.CONNECTION_LOST);
       expect(lines, screen).toHaveLength(1);
-      expect(lines[0], screen).toMatch(/^ftx: /);
+      expect(lines[0], screen).toMatch(/^ftx: error: connection to the server lost, no retry left: /);
       expect(screen).not.toMatch(BAR);
       // Nothing under the name; only the hidden partial kept for a resume.
       expect((await readdir(dest)).filter((name) => !name.startsWith('.ftx-get-')), screen).toEqual([]);

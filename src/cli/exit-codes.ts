@@ -76,6 +76,6 @@ export function exitCodeFor(error: unknown): number {
 /** The one line printed for a failure: the message, plus the server's status and code when it refused. */
 export function describeError(error: unknown): string {
   if (error instanceof StatusError) return `${error.message} (server: ${error.status} ${error.code})`;
-  if (error instanceof FtxError) return error.message;
+  if (error instanceof FtxError) return error.code === 'connection_lost' ? `connection to the server lost, no retry left: ${error.message}` : error.message;
   return `internal error: ${error instanceof Error ? error.message : String(error)}`;
 }
