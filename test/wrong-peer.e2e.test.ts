@@ -164,8 +164,8 @@ describe('a server that answered once', () => {
       expect(result.code, result.stderr).toBe(EXIT.CONNECTION_LOST);
       expect(result.stderr).toMatch(/retry 1\/1 in/);
       expect(result.stderr).toMatch(TEST_OVER_TLS
-        ? /ftx: error: no TLS handshake from 127\.0\.0\.1:\d+ within 5 s\n$/
-        : /ftx: error: no hello from 127\.0\.0\.1:\d+ within 5 s\n$/);
+        ? /ftx: error: connection to the server lost, no retry left: no TLS handshake from 127\.0\.0\.1:\d+ within 5 s\n$/
+        : /ftx: error: connection to the server lost, no retry left: no hello from 127\.0\.0\.1:\d+ within 5 s\n$/);
       expect(connections).toBe(2);
     });
   });
