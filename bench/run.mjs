@@ -18,12 +18,13 @@ import { caseTable, fmtRss, goal, kibToMB, speedRatio } from './lib/report.mjs';
 import { cpuByKind, readThreads, sampleThreads } from './lib/threads.mjs';
 import { cpuGoals, cpuTable } from './lib/cpu-report.mjs';
 import { detectTools, installHint, rawTcp, startRsyncDaemon, startSshd, versionLine } from './lib/tools.mjs';
+import { tlsCases } from './lib/tls-case.mjs';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 const MIB = 1 << 20;
 const GIB = 1 << 30;
 const TMPFS_MAGIC = 0x01021994;
-const CASES = ['1g', '256m', 'small', 'stdin', 'concurrent', 'version', 's3'];
+const CASES = ['1g', '256m', 'small', 'tls', 'stdin', 'concurrent', 'version', 's3'];
 const SMALL_FILES = 2000;
 const SMALL_SIZE = 4096;
 const CONCURRENT = 8;
@@ -289,8 +290,8 @@ async function measure(caseName, contenders, runs = opts.runs) {
 const ftxPut = (paths, port, extra = []) => [process.execPath, FTX_BIN, 'put', ...paths, `127.0.0.1:${port}`, '--force', '--retries', '0', '--no-progress', ...extra];
 
 /** Starts an ftx server (tracked, so it is killed on failure) serving `dest`; `wrap` e.g. taskset. */
-function startFtx(dest, wrap = []) {
-  return startFtxServer(dest, ['--quiet'], { spawnChild: spawnTracked, timeoutMs: 15_000, wrap });
+function startFtx(dest, wrap = [], extra = []) {
+  return startFtxServer(dest, ['--quiet', ...extra], { spawnChild: spawnTracked, timeoutMs: 15_000, wrap });
 }
 
 /** An rsync daemon for `dest`, or {skipped: reason}. */
@@ -547,9 +548,10 @@ async function findFiles(dir, found = new Map()) {
 
 /** Bytes each place needs for the selected cases (sources; the largest destination at once). */
 function spaceNeeded(cases) {
-  const src = (cases.has('1g') || cases.has('stdin') ? GIB : 0) + (cases.has('256m') ? 256 * MIB : 0)
-    + (cases.has('small') ? SMALL_FILES * 8192 : 0) + (cases.has('concurrent') ? CONCURRENT * CONCURRENT_MIB * MIB : 0);
-  const dest = Math.max(cases.has('1g') || cases.has('stdin') || cases.has('concurrent') ? GIB : 0, cases.has('256m') ? 256 * MIB : 0) + (cases.has('small') ? SMALL_FILES * 8192 : 0);
+  const src = (cases.has('1g') || cases.has('stdin') || cases.has('tls') ? GIB : 0) + (cases.has('256m') ? 256 * MIB : 0)
+    + (cases.has('small') || cases.has('tls') ? SMALL_FILES * 8192 : 0) + (cases.has('concurrent') ? CONCURRENT * CONCURRENT_MIB * MIB : 0);
+  const dest = Math.max(cases.has('1g') || cases.has('stdin') || cases.has('concurrent') ? GIB : 0, cases.has('256m') ? 256 * MIB : 0, cases.has('tls') ? 2 * GIB : 0)
+    + (cases.has('small') || cases.has('tls') ? SMALL_FILES * 8192 * 2 : 0);
   return { src, dest };
 }
 
@@ -566,7 +568,7 @@ async function generateData(cases) {
   const src = join(work, 'src');
   await mkdir(src);
   const data = {};
-  if (cases.has('1g') || cases.has('stdin')) {
+  if (cases.has('1g') || cases.has('stdin') || cases.has('tls')) {
     data.oneGiB = join(src, 'one-gib.bin');
     log(`generating ${data.oneGiB}`);
     await writeRandomFile(data.oneGiB, 1024);
@@ -576,7 +578,7 @@ async function generateData(cases) {
     log(`generating ${data.quarter}`);
     await writeRandomFile(data.quarter, 256);
   }
-  if (cases.has('small')) {
+  if (cases.has('small') || cases.has('tls')) {
     data.smallDir = join(src, 'small');
     await mkdir(data.smallDir);
     log(`generating ${SMALL_FILES} files of ${SMALL_SIZE} B in ${data.smallDir}`);
@@ -702,7 +704,7 @@ async function main() {
   const started = performance.now();
   await snapshotFtx();
   const ftxVersion = (await timed([process.execPath, FTX_BIN, '--version'])).stdout.trim();
-  const sshd = cases.has('1g') || cases.has('256m') ? await maybeStartSshd() : { skipped: 'not needed by the selected cases' };
+  const sshd = cases.has('1g') || cases.has('256m') || cases.has('tls') ? await maybeStartSshd() : { skipped: 'not needed by the selected cases' };
   printHeader(ftxVersion);
   printTools(sshd);
   const features = cases.has('small') || cases.has('stdin') ? await probeFtxFeatures(join(work, 'probe')) : {};
@@ -729,6 +731,8 @@ async function main() {
     const disk = await makeTempDir(opts.diskDir, 'ftx-bench-disk-');
     return [await smallCase('tmpfs', opts.shm, data.smallDir, features), await smallCase('disk', disk, data.smallDir, features)];
   });
+  await runCase('tls', () => tlsCases({ opts, work, tools, measure, cpuRun, clientRun, ftxPut, startFtx, stopChild },
+    { oneGiB: data.oneGiB, smallDir: data.smallDir, smallFiles: SMALL_FILES, smallBytes: SMALL_SIZE }, sshd));
   await runCase('stdin', async () => {
     if (features.stdin) return stdinCase(data.oneGiB, GIB);
     return { title: 'stdin: skipped', text: `Skipped: ftx does not support stdin yet (${features.stdinWhy}).`, goals: [] };
