@@ -2,8 +2,8 @@
  * The body of an upload is a chain of small pieces, each passing bytes on to the next, as in
  * tus-node-server's file store: the uploads layer's size limit first (here, in front of every
  * backend: ServedUpload), then the backend's Upload.write, which hashes and writes in its own way —
- * on disk the chunk hasher (uploads/chunk-hasher.ts, whole chunks to a hash thread) and 1 MiB write
- * blocks; on S3 an md5 whose state is saved at each part boundary (a restart resumes from the
+ * on disk a BlockWriter (storage/disk/block-writer.ts: 1 MiB write blocks, the chunk hasher of
+ * uploads/chunk-hasher.ts sending whole chunks to a hash thread, one file write in flight); on S3 an md5 whose state is saved at each part boundary (a restart resumes from the
  * bucket, not from a re-read), then the part upload. A piece returns a promise to ask the one before
  * it to wait (backpressure), never buffers away what it cannot pass on.
  */

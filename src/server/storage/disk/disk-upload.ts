@@ -1,9 +1,7 @@
 /**
- * One upload into a hidden partial file beside its target. Bytes are written in large batches (one
- * write in flight), hashed on a hash thread in whole protocol chunks (so the hash always sits at a
- * chunk boundary a resume can start from), checkpointed (fdatasync, then state) every 64 MiB, and
- * landed by fsync + link/rename + directory fsync once the md5 matches. A block is reused once it
- * is both written and hashed; the event loop only copies bytes into blocks.
+ * One upload into a hidden partial file beside its target: its body copied, hashed and written by
+ * a BlockWriter (block-writer.ts), checkpointed (fdatasync, then state) every 64 MiB, suspended as a
+ * partial or landed by fsync + link/rename + directory fsync once the md5 matches.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -11,29 +9,14 @@ import { StatusError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
 import { numberedName } from '../../uploads/names.js';
-import { toStorageError, writeAll } from './file-ops.js';
+import { BlockWriter } from './block-writer.js';
+import { toStorageError } from './file-ops.js';
 import { place } from './landing/place.js';
 import type { DirectorySyncer } from './dir-sync.js';
 import type { PartialState, PartialStore } from './resume/partials.js';
 import { assertSameFile, type OpenDir } from './served-root.js';
 import type { StoredReceipt, Upload } from '../storage.js';
-import { ChunkHasher } from '../../uploads/chunk-hasher.js';
 import type { PooledMd5 } from '../../../hashing/md5-pool.js';
-import { BLOCK_BYTES, BlockAccount } from './write-blocks.js';
-
-/** Ask the writer to wait while this many bytes are pending behind a write in flight. */
-const HIGH_WATER_BYTES = 2 * 1024 * 1024;
-/**
- * Ask the writer to wait while this many bytes are queued but not yet hashed. Higher than the write
- * high water: a slower hash thread should not stall the socket on every block.
- */
-const HASH_HIGH_WATER_BYTES = 8 * 1024 * 1024;
-/**
- * ...but while all uploads together have this many bytes waiting for the hash threads, each waits
- * at the write high water already: memory stays bounded with many uploads on few threads.
- */
-const TOTAL_HASH_HIGH_WATER_BYTES = 8 * 1024 * 1024;
-let unhashedTotal = 0;
 /** Make the received prefix durable and record it every this many bytes. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
@@ -74,60 +57,29 @@ export class DiskUpload implements Upload {
   readonly size: number | null;
   /** Absolute position after the last byte handed to write(). */
   received: number;
-  private readonly hasher: ChunkHasher;
-  /** Full blocks (and, when settling, the last partial one) waiting to be written. */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** The block being filled, and how far. */
-  private block: Buffer | undefined;
-  private blockFill = 0;
-  private position: number;
-  private written: number;
+  private readonly writer: BlockWriter;
   private nextCheckpoint: number;
-  private inFlight: Promise<void> | undefined;
   private checkpointing: Promise<void> | undefined;
-  private error: StatusError | undefined;
   private closing: Promise<void> | undefined;
-  /** The hash thread's promise for the last block queued (a thread works in order: all before it are done too). */
-  private lastHashed: Promise<void> = Promise.resolve();
-  private unhashedBytes = 0;
-  private readonly blocks = new BlockAccount();
 
   constructor(private readonly handle: FileHandle, private readonly plan: DiskUploadPlan) {
     this.filename = plan.filename;
     this.size = plan.size;
     this.offset = plan.offset;
     this.received = plan.offset;
-    this.hasher = new ChunkHasher(plan.hash, plan.chunkSize, plan.offset);
-    this.position = plan.offset;
-    this.written = plan.offset;
+    this.writer = new BlockWriter(handle, plan.hash, plan.chunkSize, plan.offset, () => this.startCheckpoint());
     this.nextCheckpoint = plan.offset + CHECKPOINT_BYTES;
     const release = plan.release;
     plan.release = () => {
-      this.blocks.finish();
+      this.writer.finish();
       release();
     };
   }
 
   write(chunk: Buffer): Promise<void> | undefined {
-    if (this.error) return Promise.reject(this.error);
+    if (this.writer.failure) return Promise.reject(this.writer.failure);
     this.received += chunk.length;
-    // The chunk may be the connection's reusable read buffer: copy it. It is hashed a block at a time.
-    for (let at = 0; at < chunk.length;) {
-      this.block ??= this.blocks.take();
-      const n = chunk.copy(this.block, this.blockFill, at);
-      at += n;
-      this.blockFill += n;
-      if (this.blockFill === this.block.length) this.queueBlock();
-    }
-    if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
-    const hashLimit = unhashedTotal >= TOTAL_HASH_HIGH_WATER_BYTES ? HIGH_WATER_BYTES : HASH_HIGH_WATER_BYTES;
-    const waitFor = this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight ? this.inFlight
-      : this.unhashedBytes >= hashLimit ? this.lastHashed
-        : this.blocks.overBudget ? Promise.all([this.inFlight, this.lastHashed]) : undefined;
-    return waitFor?.then(() => {
-      if (this.error) throw this.error;
-    });
+    return this.writer.write(chunk);
   }
 
   /** Set once the whole body is here and the upload is verifying and landing. */
@@ -140,7 +92,7 @@ export class DiskUpload implements Upload {
       let landedMtime: number;
       try {
         await this.settleWrites();
-        const md5 = await this.hasher.digest().catch((error: unknown) => { throw toStorageError(error); });
+        const md5 = await this.writer.digest();
         if (md5 !== claimedMd5) {
           throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
             `md5 mismatch: the stored data hashes to ${md5}, the client sent ${claimedMd5}` +
@@ -202,10 +154,10 @@ export class DiskUpload implements Upload {
         await this.handle.datasync();
         // Durable and hashed: whole chunks only; the unhashed tail is cut off on resume.
         const { state, partials } = this.plan;
-        state.durable = this.hasher.hashed;
+        state.durable = this.writer.hashed;
         await partials.save(state);
         await this.handle.close();
-        await partials.keepSnapshot(this.filename, this.hasher.hashed, this.plan.hash, state.data);
+        await partials.keepSnapshot(this.filename, this.writer.hashed, this.plan.hash, state.data);
       } catch {
         await this.removeEverything();
       }
@@ -221,7 +173,7 @@ export class DiskUpload implements Upload {
 
   private async removeEverything(): Promise<void> {
     this.plan.hash.dispose();
-    await this.inFlight?.catch(() => undefined);
+    await this.writer.stop();
     await this.checkpointing?.catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     const { dir, state } = this.plan;
@@ -229,52 +181,12 @@ export class DiskUpload implements Upload {
     dir.removeCreated();
   }
 
-  /** Hashes the block being filled (whole or partial) and moves it to the write queue. */
-  private queueBlock(): void {
-    if (!this.block || this.blockFill === 0) return;
-    const data = this.blockFill === this.block.length ? this.block : this.block.subarray(0, this.blockFill);
-    const bytes = data.length;
-    this.unhashedBytes += bytes;
-    unhashedTotal += bytes;
-    this.lastHashed = this.hasher.update(data).then(
-      () => { this.unhashedBytes -= bytes; unhashedTotal -= bytes; },
-      (error: unknown) => { this.error ??= toStorageError(error); unhashedTotal -= bytes; },
-    );
-    this.pending.push(data);
-    this.pendingBytes += this.blockFill;
-    this.block = undefined;
-    this.blockFill = 0;
-  }
-
-  private startWrite(): void {
-    if (this.inFlight || this.pending.length === 0 || this.error) return;
-    const batch = this.pending;
-    const bytes = this.pendingBytes;
-    const at = this.position;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.position += bytes;
-    const hashed = this.lastHashed;
-    this.inFlight = writeAll(this.handle, batch, at).then(
-      () => {
-        this.inFlight = undefined;
-        this.written = at + bytes;
-        void hashed.then(() => this.blocks.giveBack(batch)); // the thread may still be reading them
-        this.startCheckpoint();
-        if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
-      },
-      (error: unknown) => {
-        this.inFlight = undefined;
-        this.error = toStorageError(error);
-      },
-    );
-  }
-
   /** Every CHECKPOINT_BYTES: fdatasync what is written, then record it as durable (in that order). */
   private startCheckpoint(): void {
-    if (!this.plan.keepPartial || this.checkpointing || this.written < this.nextCheckpoint || this.closing) return;
-    const upTo = Math.min(this.written, this.hasher.hashed);
-    this.nextCheckpoint = this.written + CHECKPOINT_BYTES;
+    const { written, hashed } = this.writer;
+    if (!this.plan.keepPartial || this.checkpointing || written < this.nextCheckpoint || this.closing) return;
+    const upTo = Math.min(written, hashed);
+    this.nextCheckpoint = written + CHECKPOINT_BYTES;
     const { state, partials } = this.plan;
     this.checkpointing = this.handle.datasync()
       .then(() => {
@@ -287,15 +199,9 @@ export class DiskUpload implements Upload {
       });
   }
 
+  /** The whole body written and hashed, and a checkpoint under way finished. */
   private async settleWrites(): Promise<void> {
-    this.queueBlock();
-    while (this.inFlight || this.pending.length > 0) {
-      if (this.error) throw this.error;
-      if (!this.inFlight) this.startWrite();
-      await this.inFlight;
-    }
-    await this.lastHashed;
-    if (this.error) throw this.error;
+    await this.writer.settle();
     await this.checkpointing;
   }
 }
