@@ -1,6 +1,7 @@
 /**
  * A TCP load balancer on loopback for tests: connection i goes to targets[i % n] (so a client's
- * retry reaches the other server). Counts client→server bytes; `onBytes` sees the running total.
+ * retry reaches the other server). Counts client→server bytes (`forwarded`) and server→client
+ * bytes (`returned`); can cut its first connection after so many bytes either way.
  */
 import { connect, createServer, type Socket } from 'node:net';
 
@@ -8,13 +9,18 @@ import { connect, createServer, type Socket } from 'node:net';
 export interface AlternatingProxy {
   port: number;
   forwarded: () => number;
+  returned: () => number;
   connections: () => number;
   close: () => Promise<void>;
 }
 
-/** Starts the proxy; `cutFirstAfter` cuts the first connection after that many client bytes. */
-export async function startAlternatingProxy(targets: number[], options: { cutFirstAfter?: number; bytesPerSecond?: number } = {}): Promise<AlternatingProxy> {
+/**
+ * Starts the proxy; `cutFirstAfter` cuts the first connection after that many client bytes,
+ * `cutFirstDownAfter` after that many server bytes (a download broken midway).
+ */
+export async function startAlternatingProxy(targets: number[], options: { cutFirstAfter?: number; cutFirstDownAfter?: number; bytesPerSecond?: number } = {}): Promise<AlternatingProxy> {
   let forwarded = 0;
+  let returned = 0;
   let count = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
@@ -43,7 +49,21 @@ export async function startAlternatingProxy(targets: number[], options: { cutFir
       }
     });
     upstream.on('drain', () => client.resume());
-    upstream.on('data', (data: Buffer) => { if (!client.write(data)) upstream.pause(); });
+    let down = 0;
+    upstream.on('data', (data: Buffer) => {
+      const limit = index === 0 ? options.cutFirstDownAfter : undefined;
+      const cut = limit !== undefined && down + data.length >= limit;
+      const piece = cut ? data.subarray(0, limit - down) : data;
+      down += piece.length;
+      returned += piece.length;
+      if (cut) {
+        // Let the bytes forwarded so far reach the client, then break both sides.
+        client.end(piece, () => { client.destroy(); upstream.destroy(); });
+        upstream.pause();
+        return;
+      }
+      if (!client.write(piece)) upstream.pause();
+    });
     client.on('drain', () => upstream.resume());
     client.on('end', () => upstream.end());
     upstream.on('end', () => client.end());
@@ -52,6 +72,7 @@ export async function startAlternatingProxy(targets: number[], options: { cutFir
   return {
     port: (server.address() as { port: number }).port,
     forwarded: () => forwarded,
+    returned: () => returned,
     connections: () => count,
     close: async () => {
       for (const s of sockets) s.destroy();

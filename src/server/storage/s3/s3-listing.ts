@@ -53,7 +53,7 @@ function isClientName(name: string): boolean {
 
 const directory = (name: string): ListEntry => ({ name, type: 'directory', size: 0, mtime: 0, mode: 0o755 });
 
-/** Fills in the files' mode and mtime from HEAD (a file deleted meanwhile is dropped). */
+/** Fills in the files' mode, mtime and recorded md5 from HEAD (a file deleted meanwhile is dropped). */
 async function withFacts(bucket: S3Bucket, entries: ListEntry[]): Promise<ListEntry[]> {
   const files = entries.filter((e) => e.type === 'file');
   const gone = new Set<string>();
@@ -68,6 +68,7 @@ async function withFacts(bucket: S3Bucket, entries: ListEntry[]): Promise<ListEn
       entry.size = facts.size;
       entry.mtime = facts.mtime;
       entry.mode = facts.mode;
+      entry.md5 = facts.md5;
     }));
   }
   return entries.filter((e) => !gone.has(e.name));
@@ -128,7 +129,9 @@ async function listDeep(bucket: S3Bucket, dir: string, limit: number, cursor: Cu
   let emitted = cursor?.e;
   const entries: ListEntry[] = [];
   for (let first = cursor === undefined; ; first = false) {
-    const page = await bucket.listPage(prefix, { limit: MAX_KEYS, recursive: true, ...(after !== undefined ? { startAfter: after } : {}) });
+    // Each key gives at least one entry: no more keys than the page can hold (a small page is
+    // common: the list handler asks for as many as fit in a frame at the worst name length).
+    const page = await bucket.listPage(prefix, { limit: Math.min(MAX_KEYS, limit), recursive: true, ...(after !== undefined ? { startAfter: after } : {}) });
     if (first && dir !== '' && page.objects.length === 0) return null;
     for (const object of page.objects) {
       const marker = object.key.endsWith('/');

@@ -23,6 +23,8 @@ import type { S3ClientSettings, S3Location } from './s3-location.js';
 /** Files up to this size land as one PutObject (the body is held in memory until verified). */
 export const SMALL_MAX_BYTES = 8 << 20;
 const CHECK_CONCURRENCY = 16;
+/** The code of a file changed while it was read (docs/PROTOCOL.md §5.3, as the disk's get trailer says it). */
+const CHANGED = 'changed';
 
 /** Options of an S3 storage. */
 export interface S3StorageOptions {
@@ -187,7 +189,8 @@ export class S3Storage implements Storage {
     } catch (error) {
       const status = httpStatusOf(error);
       if (status === 404) return null;
-      if (status === 412) throw new StatusError(STATUS.SERVICE_UNAVAILABLE, ERROR_CODE.STORE_UNAVAILABLE, `${name} changed while it was being read; read it again`);
+      // Replaced between the HEAD and the GET: what disk says of a file changed while it is read.
+      if (status === 412) throw new StatusError(STATUS.CONFLICT, CHANGED, `${name} changed while it was being read; read it again`);
       throw error;
     }
   }
