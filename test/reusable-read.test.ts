@@ -1,9 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/protocol/frame.js';
+import { deriveTokenKeys } from '../src/protocol/token-keys.js';
 import { FramedConnection } from '../src/transport/framed-connection.js';
+import { acceptTls } from '../src/transport/tls-accept.js';
+import { serverSecureContext } from '../src/transport/tls-config.js';
 import { md5 } from './helpers/server.js';
+
+const TOKEN = 'ftx1_ReusableReadTlsTest0123456789abcdefghijkl';
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -60,6 +66,47 @@ describe('reads into a reusable buffer (server side)', () => {
       await conn.readBody(body.length, (chunk) => {
         kept.push(Buffer.from(chunk));
         // A slow consumer now and then: what arrives meanwhile must not overwrite what is buffered.
+        if (++calls % 7 === 0) return new Promise((resolve) => setTimeout(resolve, 5));
+        return undefined;
+      });
+      expect(md5(Buffer.concat(kept))).toBe(md5(body));
+    }
+    await sending;
+    client.end();
+    expect(await conn.receive()).toBeNull();
+    conn.destroy();
+  });
+
+  it('is in effect on an accepted TLS socket (claimed before its handshake): the frames sent with the handshake and the bodies after arrive intact', async () => {
+    const { tokenId, psk } = deriveTokenKeys(TOKEN);
+    const { port, accepted } = await acceptOne({ pauseOnConnect: true });
+    const bodies = [randomBytes(2 * 1024 * 1024 + 5), randomBytes(70_000)];
+    const client = tlsConnect({ host: '127.0.0.1', port, minVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256', pskCallback: () => ({ psk, identity: tokenId }) });
+    client.on('error', () => undefined);
+    // Written before the handshake is over: they arrive before the connection has a reader.
+    const early = [encodeFrame({ action: 'hello', id: 0 }), encodeFrame({ action: 'check', id: 1 })];
+    for (const frame of early) client.write(frame);
+    const sending = new Promise<void>((resolve) => client.once('secureConnect', resolve)).then(async () => {
+      for (const [i, body] of bodies.entries()) {
+        await writeSplitFrame(client as unknown as Socket, encodeFrame({ action: 'put', id: 10 + i, size: body.length }));
+        await writeInOddPieces(client as unknown as Socket, body);
+      }
+    });
+    const { socket } = await acceptTls(await accepted, {
+      context: serverSecureContext({}), psk: (id) => (id === tokenId ? psk : null),
+      plainWaitMs: 2000, handshakeTimeoutMs: 10_000, plainRefusal: Buffer.alloc(0),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the early frames are read before anyone reads them
+    const conn = new FramedConnection(socket);
+    expect(conn.reusesReadBuffer).toBe(true);
+    expect(await conn.receive()).toMatchObject({ action: 'hello', id: 0 });
+    expect(await conn.receive()).toMatchObject({ action: 'check', id: 1 });
+    for (const [i, body] of bodies.entries()) {
+      expect(await conn.receive()).toMatchObject({ action: 'put', id: 10 + i, size: body.length });
+      const kept: Buffer[] = [];
+      let calls = 0;
+      await conn.readBody(body.length, (chunk) => {
+        kept.push(Buffer.from(chunk));
         if (++calls % 7 === 0) return new Promise((resolve) => setTimeout(resolve, 5));
         return undefined;
       });

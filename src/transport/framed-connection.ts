@@ -8,7 +8,7 @@ import { ConnectionLostError, ProtocolError } from '../errors.js';
 import { encodeFrame, FrameReader, type FrameObject } from '../protocol/frame.js';
 import { DATA_FRAME_HEADER_BYTES, HEARTBEAT_DATA_FRAME, MAX_FRAME_BYTES } from '../protocol/constants.js';
 import { deadAfterMs, startHeartbeat, type HeartbeatOptions } from './heartbeat.js';
-import { readIntoReusableBuffer } from './reusable-read.js';
+import { readIntoReusableBuffer, takeEarlyClaim } from './reusable-read.js';
 
 /** Pause reading from the socket when this many received bytes wait for a consumer. */
 const MAX_UNCONSUMED_BYTES = 1024 * 1024;
@@ -32,6 +32,7 @@ export interface FramedConnectionOptions {
   /**
    * Read into one reusable buffer (a server's accepted socket, created with pauseOnConnect) instead
    * of a fresh one per read. Body chunks handed to a BodyHandler are then valid only during the call.
+   * An accepted TLS socket whose reads tls-accept.ts claimed early reads so whatever this says.
    */
   reuseReadBuffer?: boolean;
 }
@@ -50,8 +51,10 @@ export class FramedConnection {
     this.socket = socket;
     this.reader = new FrameReader(options.maxFrameBytes ?? MAX_FRAME_BYTES);
     socket.setNoDelay(true);
-    this.reusesReadBuffer = options.reuseReadBuffer === true
-      && readIntoReusableBuffer(socket, Buffer.allocUnsafeSlow(REUSED_READ_BUFFER_BYTES), (chunk) => this.onChunk(chunk, true));
+    const onRead = (chunk: Buffer): boolean => this.onChunk(chunk, true);
+    // A socket whose reads were claimed before the handshake (an accepted TLS socket) reads only that way.
+    this.reusesReadBuffer = takeEarlyClaim(socket, onRead) || (options.reuseReadBuffer === true
+      && readIntoReusableBuffer(socket, Buffer.allocUnsafeSlow(REUSED_READ_BUFFER_BYTES), onRead));
     if (!this.reusesReadBuffer) socket.on('data', (chunk: Buffer) => this.onChunk(chunk, false));
     socket.on('end', () => {
       this.ended = true;

@@ -7,7 +7,11 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { TlsAcceptError } from '../errors.js';
+import { claimReadsEarly } from './reusable-read.js';
 import type { PskLookup } from './tls-config.js';
+
+/** The clear-text read buffer of an accepted TLS socket: one TLS record's worth (16 KiB) at most per read. */
+const REUSED_TLS_READ_BUFFER_BYTES = 16 * 1024;
 
 /** The first byte of a TLS record carrying a handshake message (a ClientHello). */
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -81,6 +85,9 @@ export function acceptTls(socket: Socket, options: TlsAcceptOptions): Promise<Ac
           },
         } : {}),
       });
+      // Before the TLSSocket's first read (next tick): its clear text then goes into one reusable
+      // buffer, as on a plain server socket (reusable-read.ts), instead of a new Buffer per 16 KiB.
+      claimReadsEarly(secure, Buffer.allocUnsafeSlow(REUSED_TLS_READ_BUFFER_BYTES));
       secure.once('secure', () => {
         if (settled) return;
         settled = true;
