@@ -101,6 +101,23 @@ describe('S3Storage', () => {
     await expect(a.makeDirectory('c/x.txt/sub')).rejects.toMatchObject({ status: 409 });
   });
 
+  it('a large file where a directory is, or below a file, is 409 before any byte; a clash made meanwhile is 409 at commit', async () => {
+    const a = server();
+    const data = randomBytes(9 * MiB);
+    const empty = createHash('md5').update(Buffer.alloc(0)).digest();
+    await store.bucket.put('clash/file', Buffer.from('x'), createHash('md5').update('x').digest(), {});
+    await store.bucket.put('clash/dir/inner.txt', Buffer.alloc(0), empty, {});
+    await expect(begin(a, target('clash/file/below.bin', data))).rejects.toMatchObject({ status: 409, code: 'exists' });
+    await expect(begin(a, target('clash/dir', data, { overwrite: true }))).rejects.toMatchObject({ status: 409, code: 'exists' });
+    const late = await begin(a, target('clash/late.bin', data));
+    await writeRange(late, data, 0, data.length);
+    // Another server lands a file below the name while this upload is open.
+    await store.bucket.put('clash/late.bin/x', Buffer.alloc(0), empty, {});
+    await expect(late.commit(md5(data))).rejects.toMatchObject({ status: 409, code: 'exists' });
+    expect(await store.bucket.head('clash/late.bin')).toBeNull();
+    expect((await store.bucket.listMultipart()).uploads.filter((u) => u.key === 'clash/late.bin')).toEqual([]);
+  });
+
   it('refuses names the rules refuse, before the store sees them', async () => {
     await expect(server().beginUpload(target('.ftx-state/partials/x', Buffer.alloc(1)))).rejects.toMatchObject({ status: 403 });
     expect(await server().stat('.ftx-state')).toBeNull();

@@ -6,6 +6,7 @@
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE } from '../../../protocol/constants.js';
 import type { S3Bucket } from './s3-bucket.js';
+import { isDirectory, refuseFileAbove } from './s3-clash.js';
 import { Lease } from './s3-lease.js';
 import { SavableMd5, HASHER_ID } from './s3-md5.js';
 import { landedMetadata, type ObjectFacts } from './s3-metadata.js';
@@ -50,9 +51,13 @@ export async function openMultipart(bucket: S3Bucket, req: MultipartRequest): Pr
   if (lease === null) throw busy(req.name);
   const leases = [lease];
   try {
+    // Refused before any byte is sent, as on disk; commit looks again just before Complete.
+    await refuseFileAbove(bucket, req.name);
     const kept = await keptPartial(bucket, req);
     let target = kept?.state.target ?? req.name;
-    if (kept === null && !req.overwrite && (await bucket.head(target)) !== null) {
+    const directory = kept === null && (await isDirectory(bucket, target));
+    if (directory && !req.rename) throw new StatusError(409, ERROR_CODE.EXISTS, `${req.name} exists and is a directory`);
+    if (kept === null && (directory || (!req.overwrite && (await bucket.head(target)) !== null))) {
       if (!req.rename) throw exists(req.name);
       target = await freeNumberedName(bucket, req, leases);
     }
@@ -79,7 +84,7 @@ export async function openMultipart(bucket: S3Bucket, req: MultipartRequest): Pr
 async function freeNumberedName(bucket: S3Bucket, req: MultipartRequest, leases: Lease[]): Promise<string> {
   for (let n = 1; n <= MAX_RENAME; n++) {
     const candidate = req.numbered(req.name, n);
-    if ((await bucket.head(candidate)) !== null) continue;
+    if ((await bucket.head(candidate)) !== null || (await isDirectory(bucket, candidate))) continue;
     const lease = await Lease.acquire(bucket, candidate, { owner: req.owner, uploadId: req.facts.uploadId });
     if (lease === null) continue;
     leases.push(lease);

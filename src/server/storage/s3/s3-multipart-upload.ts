@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE } from '../../../protocol/constants.js';
+import { refuseClash } from './s3-clash.js';
 import { httpStatusOf } from './s3-errors.js';
 import type { S3Bucket } from './s3-bucket.js';
 import type { Lease } from './s3-lease.js';
@@ -215,6 +216,12 @@ export class MultipartUpload {
     if (!this.s.overwrite && (await this.s.bucket.head(this.key)) !== null) {
       await this.discard();
       throw new StatusError(409, ERROR_CODE.EXISTS, `${this.filename} exists`);
+    }
+    try {
+      await refuseClash(this.s.bucket, this.key);
+    } catch (error) {
+      if (error instanceof StatusError) await this.discard();
+      throw error;
     }
     try {
       await this.s.bucket.completeMultipart(this.key, this.s.state.s3UploadId, this.s.state.parts, !this.s.overwrite);

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE } from '../../../protocol/constants.js';
 import type { S3Bucket } from './s3-bucket.js';
+import { isDirectory, refuseFileAbove } from './s3-clash.js';
 import { landedMetadata, type ObjectFacts } from './s3-metadata.js';
 
 /** Most numbered names tried with rename (as on disk). */
@@ -61,8 +62,14 @@ export class SmallUpload {
     }
     const metadata = landedMetadata({ ...this.s.facts, md5 });
     const last = this.s.rename && !this.s.overwrite ? MAX_RENAME : 0;
+    // A file where a directory should be (the same for every numbered name), or a directory at the name.
+    const [, directory] = await Promise.all([refuseFileAbove(this.s.bucket, this.filename), isDirectory(this.s.bucket, this.filename)]);
     for (let n = 0; n <= last; n++) {
       const name = n === 0 ? this.filename : this.s.numbered(this.filename, n);
+      if (n === 0 ? directory : await isDirectory(this.s.bucket, name)) {
+        if (last > 0) continue;
+        throw new StatusError(409, ERROR_CODE.EXISTS, `${name} exists and is a directory`);
+      }
       const put = await this.s.bucket.put(name, body, digest, metadata, this.s.overwrite ? {} : { ifNoneMatch: true });
       if (put !== 'conflict') return { filename: name, size: body.length, md5 };
       // RGW answers 412 to an If-None-Match loser; make sure that a refusal really means "taken".
