@@ -44,6 +44,9 @@ describe('ftx verify', () => {
       expect(local.code, local.stderr).toBe(6);
       expect(JSON.parse(local.stdout.trim().split('\n').pop()!)).toMatchObject({ files: 3, ok: 1, corrupt: 1, unrecorded: 1 });
       expect((await runFtx(['verify', scratch])).code).toBe(2); // not a served directory
+      const url = await runFtx(['verify', 's3://bucket/prefix']);
+      expect(url.code).toBe(2);
+      expect(url.stderr).toBe('ftx: error: s3://bucket/prefix is a URL: an object store is scrubbed through a server that serves it (ftx verify <host[:port]>)\n');
     });
   });
 

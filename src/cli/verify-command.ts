@@ -57,6 +57,7 @@ function progressLine(io: CliIo, wanted: boolean): { show: (text: string) => voi
 /** Runs a verify; resolves with the exit code (6 when anything is corrupt or missing). */
 export async function runVerify(args: string[], options: VerifyCliOptions, io: CliIo): Promise<number> {
   if (args.length < 1 || args.length > 2) throw new UsageError('verify needs a server or a local directory, and at most one path: ftx verify <host[:port] | dir> [path]');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(args[0]!)) throw new UsageError(`${args[0]!} is a URL: an object store is scrubbed through a server that serves it (ftx verify <host[:port]>)`);
   const path = (args[1] ?? '').replace(/^\.\/+/, '').replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
   const progress = progressLine(io, !options.json && !options.quiet);
   const onResult = (r: VerifyResult): void => {
