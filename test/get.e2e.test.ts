@@ -21,6 +21,8 @@ describe('ftx get', () => {
       await writeFile(join(src, 'big.bin'), big);
       for (let i = 0; i < 50; i++) await writeFile(join(src, 'img', `p${i}.txt`), `small ${i}`);
       await chmod(join(src, 'img', 'p1.txt'), 0o600);
+      await chmod(join(src, 'img', 'p2.txt'), 0o755);
+      await utimes(join(src, 'img', 'p3.txt'), 1_500_000_000, 1_500_000_000);
       await utimes(join(src, 'big.bin'), 1_600_000_000, 1_600_000_000);
       const host = `127.0.0.1:${server.port}`;
       expect((await runFtx(['put', src, host])).code).toBe(0);
@@ -33,6 +35,9 @@ describe('ftx get', () => {
       expect(await readFile(join(restore, 'site/img/p7.txt'), 'utf8')).toBe('small 7');
       expect((await stat(join(restore, 'site/big.bin'))).mtimeMs).toBe(1_600_000_000_000);
       expect((await stat(join(restore, 'site/img/p1.txt'))).mode & 0o777).toBe(0o600);
+      // Small files (landed from memory) too: not the partial's 0600, and their own mtime.
+      expect((await stat(join(restore, 'site/img/p2.txt'))).mode & 0o777).toBe(0o755);
+      expect((await stat(join(restore, 'site/img/p3.txt'))).mtimeMs).toBe(1_500_000_000_000);
       const done = got.stdout.split('\n').filter((l) => l.includes('"event":"done"')).map((l) => JSON.parse(l) as { verified: string });
       expect(done).toHaveLength(51);
       expect(done.every((d) => d.verified === 'recorded')).toBe(true);

@@ -7,7 +7,7 @@
  * (overwrite); the directories are fsynced once per batch (grouped, as the server does).
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { closeSync, constants, fchmodSync, fsync, futimesSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { link, lstat, mkdir, open, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LocalFileError } from '../errors.js';
@@ -88,18 +88,33 @@ export async function keptPartial(dir: string, base: string, name: string): Prom
   }
 }
 
-/** One download being written: the partial's descriptor and the md5 of everything in it. */
+/**
+ * One download being written: the partial's descriptor and the md5 of everything in it. A small
+ * file (≤ SMALL_PARTIAL_BYTES, never resumed) is held in memory until it is sealed, and is then
+ * written, given its mode and mtime and closed with synchronous calls (microseconds each for a few
+ * KiB) around one fsync on the thread pool: one hand-off per file instead of one per call, which
+ * was what 2,000 small files spent their time on (bench/README.md).
+ */
 export class LocalPartial {
   private readonly hash = createHash('md5');
   private position: number;
+  /** A small file's bytes, until seal(). */
+  private readonly held: Buffer[] | undefined;
 
-  private constructor(readonly paths: { data: string; meta: string }, private readonly handle: FileHandle, offset: number) {
+  private constructor(readonly paths: { data: string; meta: string }, private readonly handle: FileHandle | undefined, offset: number) {
     this.position = offset;
+    this.held = handle === undefined ? [] : undefined;
+  }
+
+  /** True when the partial lives in memory (a small file, landed with synchronous calls). */
+  get small(): boolean {
+    return this.held !== undefined;
   }
 
   /** Opens (or continues) the partial of `base` in `dir`: its first `offset` bytes are kept and hashed. */
   static async open(dir: string, base: string, offset: number, meta: PartialMeta): Promise<LocalPartial> {
     const paths = partialPaths(dir, base);
+    if (offset === 0 && meta.size <= SMALL_PARTIAL_BYTES) return new LocalPartial(paths, undefined, 0);
     if (offset === 0 && meta.size > SMALL_PARTIAL_BYTES) await writeFile(paths.meta, JSON.stringify(meta), { mode: 0o600 }).catch((e) => { throw localError(paths.meta, e, 'write'); });
     let handle: FileHandle;
     try {
@@ -129,7 +144,8 @@ export class LocalPartial {
     this.hash.update(chunk);
     const at = this.position;
     this.position += chunk.length;
-    await this.handle.write(chunk, 0, chunk.length, at);
+    if (this.held) this.held.push(Buffer.from(chunk));
+    else await this.handle!.write(chunk, 0, chunk.length, at);
   }
 
   /** The md5 of the whole partial so far (call once, at the end). */
@@ -139,25 +155,55 @@ export class LocalPartial {
 
   /** Gives the file its mode and mtime and makes it durable; then closes it. */
   async seal(mode: number, mtime: number): Promise<void> {
+    if (this.held) return this.sealSmall(mode, mtime, Buffer.concat(this.held));
+    const handle = this.handle!;
     try {
-      await this.handle.chmod(mode & 0o777);
-      await this.handle.utimes(new Date(), new Date(mtime));
-      await this.handle.sync();
+      await handle.chmod(mode & 0o777);
+      await handle.utimes(new Date(), new Date(mtime));
+      await handle.sync();
     } finally {
-      await this.handle.close();
+      await handle.close();
     }
   }
 
-  /** Closes the partial and keeps it for a resume. */
+  /** Writes a small file whole: synchronous open, write, fchmod, futimes and close around one fsync on the pool. */
+  private async sealSmall(mode: number, mtime: number, data: Buffer): Promise<void> {
+    let fd: number;
+    try {
+      fd = openSync(this.paths.data, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    } catch (error) {
+      throw localError(this.paths.data, error, 'open');
+    }
+    try {
+      for (let at = 0; at < data.length;) at += writeSync(fd, data, at, data.length - at, at);
+      fchmodSync(fd, mode & 0o777);
+      futimesSync(fd, new Date(), new Date(mtime));
+      await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+    } catch (error) {
+      throw localError(this.paths.data, error, 'write');
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Closes the partial and keeps it for a resume (a small one keeps nothing: it is fetched again). */
   async keep(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
+    await this.handle?.close().catch(() => undefined);
   }
 
   /** Closes and removes the partial and its meta. */
   async discard(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
+    await this.handle?.close().catch(() => undefined);
     await rm(this.paths.data, { force: true });
     await rm(this.paths.meta, { force: true });
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // gone already
   }
 }
 
@@ -184,13 +230,18 @@ export async function placePartial(dir: string, base: string, policy: LocalIfExi
     for (let n = 0; n <= (policy === 'rename' ? 1000 : 0) && landed === null; n++) {
       const target = join(dir, n === 0 ? base : numberedName(base, n));
       try {
-        await link(paths.data, target);
+        // A small file's (no .json beside it): synchronous, a metadata call of microseconds.
+        if (withMeta) await link(paths.data, target);
+        else linkSync(paths.data, target);
         landed = target;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw localError(target, error, 'link into place');
       }
     }
-    if (landed !== null) await unlink(paths.data).catch(() => undefined);
+    if (landed !== null) {
+      if (withMeta) await unlink(paths.data).catch(() => undefined);
+      else unlinkQuietly(paths.data);
+    }
   }
   if (landed === null) return null;
   if (withMeta) await rm(paths.meta, { force: true });
