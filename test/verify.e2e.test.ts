@@ -4,7 +4,7 @@ import { mkdir, open, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TokenSet } from '../src/server/auth/token-set.js';
-import { runFtx } from './helpers/cli.js';
+import { runFtx, spawnServe, startServedDir, stopServedDir } from './helpers/cli.js';
 import { withServer } from './helpers/server.js';
 
 async function rot(path: string, at: number): Promise<void> {
@@ -100,6 +100,39 @@ describe('ftx verify', () => {
       expect(seconds).toBeGreaterThanOrEqual(2.5);
       expect((await runFtx(['verify', root, 'big.bin'])).code).toBe(0);
     });
+  });
+
+  it('--forget-missing drops the records of files removed on purpose: refused while served, then clean', async () => {
+    const served = await startServedDir('ftx-forget-');
+    try {
+      const { root, tmp } = served;
+      for (const name of ['old.bin', 'new.bin', 'rot.bin']) await writeFile(join(tmp.dir, name), randomBytes(5000));
+      const host = `127.0.0.1:${served.serve.port}`;
+      expect((await runFtx(['put', join(tmp.dir, 'old.bin'), join(tmp.dir, 'new.bin'), join(tmp.dir, 'rot.bin'), host])).code).toBe(0);
+      await rm(join(root, 'old.bin')); // pruned by the admin
+      // The running server holds the directory (and its records in memory): not while it runs.
+      const busy = await runFtx(['verify', root, '--forget-missing']);
+      expect(busy.code, busy.stderr).toBe(12);
+      expect(busy.stderr).toMatch(/^ftx: error: .* is already served by another ftx serve \(pid \d+\); stop it first\n$/);
+      expect((await runFtx(['verify', host, '--forget-missing'])).code).toBe(2);
+      await served.serve.stop();
+      const forgot = await runFtx(['verify', root, '--forget-missing']);
+      expect(forgot.code, forgot.stderr).toBe(0);
+      expect(forgot.stdout).toBe('old.bin: MISSING, its record dropped (--forget-missing)\n');
+      expect(forgot.stderr).toMatch(/3 files, .*: 2 ok, 0 corrupt, 1 missing \(1 forgotten\), 0 unrecorded/);
+      const again = await runFtx(['verify', root, '--json']);
+      expect(again.code, again.stdout).toBe(0);
+      expect(JSON.parse(again.stdout.trim().split('\n').pop()!)).toMatchObject({ files: 2, ok: 2, missing: 0 });
+      // A restarted server reads the rewritten log: its scrub agrees.
+      served.serve = await spawnServe([root, '--port', '0']);
+      expect((await runFtx(['verify', `127.0.0.1:${served.serve.port}`])).code).toBe(0);
+      await served.serve.stop();
+      // Corruption is never forgotten.
+      await rot(join(root, 'rot.bin'), 100);
+      expect((await runFtx(['verify', root, '--forget-missing'])).code).toBe(6);
+    } finally {
+      await stopServedDir(served);
+    }
   });
 
   it('needs the verify scope', async () => {

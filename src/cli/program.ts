@@ -206,7 +206,8 @@ function addVerifyCommand(program: Command, io: CliIo): void {
     .usage('[options] <host[:port] | dir> [path]')
     .argument('<args...>', 'a server, or a local served directory (an argument with a "/", or "."), then a file or directory in it (default: everything)')
     .option('--json', 'one JSON object per file and a summary')
-    .option('-q, --quiet', 'print only problems (corrupt, missing) and their summary');
+    .option('-q, --quiet', 'print only problems (corrupt, missing) and their summary')
+    .option('--forget-missing', 'local directory only, with no ftx serve running on it: drop the records of files found missing (removed on purpose), so later scrubs no longer report them');
   tokenOptions(verify, 'token the server requires (visible in ps: prefer --token-file)')
     .addOption(checked('--connect-timeout <seconds>', `give up connecting after this long (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`, parseSeconds));
   addClientTlsOptions(verify)

@@ -121,6 +121,19 @@ export class DigestIndex {
     return names.sort();
   }
 
+  /**
+   * Drops the records of `names` (files removed on purpose: a scrub stops reporting them missing)
+   * and rewrites the log without them. Only for the holder of the directory's lock.
+   */
+  async forget(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      this.entries.delete(name);
+      this.landings.delete(name);
+    }
+    await this.flushed();
+    await this.compact();
+  }
+
   /** Lines written before a link and never followed by their landing's own line (a crash came between). */
   unconfirmedLandings(): [string, DigestEntry][] {
     return [...this.landings];
