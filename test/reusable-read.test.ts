@@ -43,6 +43,22 @@ async function writeSplitFrame(socket: Socket, frame: Buffer): Promise<void> {
   }
 }
 
+/** Receives one put per body (ids from `firstId`) and checks each body arrived whole, with a slow consumer now and then. */
+async function receivePutsIntact(conn: FramedConnection, bodies: Buffer[], firstId: number): Promise<void> {
+  for (const [i, body] of bodies.entries()) {
+    expect(await conn.receive()).toMatchObject({ action: 'put', id: firstId + i, size: body.length });
+    const kept: Buffer[] = [];
+    let calls = 0;
+    await conn.readBody(body.length, (chunk) => {
+      kept.push(Buffer.from(chunk));
+      // What arrives while the consumer waits must not overwrite what is buffered.
+      if (++calls % 7 === 0) return new Promise((resolve) => setTimeout(resolve, 5));
+      return undefined;
+    });
+    expect(md5(Buffer.concat(kept))).toBe(md5(body));
+  }
+}
+
 describe('reads into a reusable buffer (server side)', () => {
   it('is in effect on an accepted socket that is paused on connect, and delivers frames and bodies intact under backpressure', async () => {
     const { port, accepted } = await acceptOne({ pauseOnConnect: true });
@@ -58,19 +74,7 @@ describe('reads into a reusable buffer (server side)', () => {
 
     const conn = new FramedConnection(await accepted, { reuseReadBuffer: true });
     expect(conn.reusesReadBuffer).toBe(true);
-    for (const [i, body] of bodies.entries()) {
-      const header = await conn.receive();
-      expect(header).toMatchObject({ action: 'put', id: i, size: body.length });
-      const kept: Buffer[] = [];
-      let calls = 0;
-      await conn.readBody(body.length, (chunk) => {
-        kept.push(Buffer.from(chunk));
-        // A slow consumer now and then: what arrives meanwhile must not overwrite what is buffered.
-        if (++calls % 7 === 0) return new Promise((resolve) => setTimeout(resolve, 5));
-        return undefined;
-      });
-      expect(md5(Buffer.concat(kept))).toBe(md5(body));
-    }
+    await receivePutsIntact(conn, bodies, 0);
     await sending;
     client.end();
     expect(await conn.receive()).toBeNull();
@@ -101,17 +105,7 @@ describe('reads into a reusable buffer (server side)', () => {
     expect(conn.reusesReadBuffer).toBe(true);
     expect(await conn.receive()).toMatchObject({ action: 'hello', id: 0 });
     expect(await conn.receive()).toMatchObject({ action: 'check', id: 1 });
-    for (const [i, body] of bodies.entries()) {
-      expect(await conn.receive()).toMatchObject({ action: 'put', id: 10 + i, size: body.length });
-      const kept: Buffer[] = [];
-      let calls = 0;
-      await conn.readBody(body.length, (chunk) => {
-        kept.push(Buffer.from(chunk));
-        if (++calls % 7 === 0) return new Promise((resolve) => setTimeout(resolve, 5));
-        return undefined;
-      });
-      expect(md5(Buffer.concat(kept))).toBe(md5(body));
-    }
+    await receivePutsIntact(conn, bodies, 10);
     await sending;
     client.end();
     expect(await conn.receive()).toBeNull();

@@ -98,12 +98,12 @@ export async function keptPartial(dir: string, base: string, name: string): Prom
 export class LocalPartial {
   private readonly hash = createHash('md5');
   private position: number;
-  /** A small file's bytes, until seal(). */
-  private readonly held: Buffer[] | undefined;
+  /** A small file's bytes (its declared size), until seal(). */
+  private readonly held: Buffer | undefined;
 
-  private constructor(readonly paths: { data: string; meta: string }, private readonly handle: FileHandle | undefined, offset: number) {
+  private constructor(readonly paths: { data: string; meta: string }, private readonly handle: FileHandle | undefined, offset: number, smallSize?: number) {
     this.position = offset;
-    this.held = handle === undefined ? [] : undefined;
+    this.held = smallSize !== undefined ? Buffer.allocUnsafe(smallSize) : undefined;
   }
 
   /** True when the partial lives in memory (a small file, landed with synchronous calls). */
@@ -114,7 +114,7 @@ export class LocalPartial {
   /** Opens (or continues) the partial of `base` in `dir`: its first `offset` bytes are kept and hashed. */
   static async open(dir: string, base: string, offset: number, meta: PartialMeta): Promise<LocalPartial> {
     const paths = partialPaths(dir, base);
-    if (offset === 0 && meta.size <= SMALL_PARTIAL_BYTES) return new LocalPartial(paths, undefined, 0);
+    if (offset === 0 && meta.size <= SMALL_PARTIAL_BYTES) return new LocalPartial(paths, undefined, 0, meta.size);
     if (offset === 0 && meta.size > SMALL_PARTIAL_BYTES) await writeFile(paths.meta, JSON.stringify(meta), { mode: 0o600 }).catch((e) => { throw localError(paths.meta, e, 'write'); });
     let handle: FileHandle;
     try {
@@ -144,7 +144,8 @@ export class LocalPartial {
     this.hash.update(chunk);
     const at = this.position;
     this.position += chunk.length;
-    if (this.held) this.held.push(Buffer.from(chunk));
+    // Beyond the declared size nothing is kept: the received count then fails the file.
+    if (this.held) chunk.copy(this.held, at);
     else await this.handle!.write(chunk, 0, chunk.length, at);
   }
 
@@ -155,7 +156,7 @@ export class LocalPartial {
 
   /** Gives the file its mode and mtime and makes it durable; then closes it. */
   async seal(mode: number, mtime: number): Promise<void> {
-    if (this.held) return this.sealSmall(mode, mtime, Buffer.concat(this.held));
+    if (this.held) return this.sealSmall(mode, mtime, this.held);
     const handle = this.handle!;
     try {
       await handle.chmod(mode & 0o777);
