@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { numberedName } from '../../src/server/uploads/names.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
+import { ClashChecks } from '../../src/server/storage/s3/s3-clash.js';
 import { SmallUpload, type SmallSetup } from '../../src/server/storage/s3/s3-small-upload.js';
 import { freshBucket, testClient } from './helpers/store.js';
 
@@ -14,7 +15,7 @@ beforeAll(async () => { store = await freshBucket(); });
 afterAll(async () => { await store?.remove(); });
 
 const setup = (filename: string, extra: Partial<SmallSetup> = {}): SmallSetup => ({
-  bucket: store.bucket, filename, overwrite: false, rename: false, maxBytes: 8 << 20, numbered,
+  bucket: extra.bucket ?? store.bucket, clash: new ClashChecks(extra.bucket ?? store.bucket), filename, overwrite: false, rename: false, maxBytes: 8 << 20, numbered,
   facts: { mode: 0o600, mtime: 1_234_000, uploadId: 'u', source: null }, ...extra,
 });
 

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE } from '../../../protocol/constants.js';
 import type { S3Bucket } from './s3-bucket.js';
-import { isDirectory, refuseFileAbove } from './s3-clash.js';
+import type { ClashChecks } from './s3-clash.js';
 import { landedMetadata, type ObjectFacts } from './s3-metadata.js';
 
 /** Most numbered names tried with rename (as on disk). */
@@ -18,6 +18,8 @@ const MAX_RENAME = 1000;
 /** How a small upload lands. */
 export interface SmallSetup {
   bucket: S3Bucket;
+  /** The storage's clash checks (shared by the files of a batch). */
+  clash: ClashChecks;
   filename: string;
   overwrite: boolean;
   rename: boolean;
@@ -63,10 +65,10 @@ export class SmallUpload {
     const metadata = landedMetadata({ ...this.s.facts, md5 });
     const last = this.s.rename && !this.s.overwrite ? MAX_RENAME : 0;
     // A file where a directory should be (the same for every numbered name), or a directory at the name.
-    const [, directory] = await Promise.all([refuseFileAbove(this.s.bucket, this.filename), isDirectory(this.s.bucket, this.filename)]);
+    const [, directory] = await Promise.all([this.s.clash.refuseFileAbove(this.filename), this.s.clash.isDirectory(this.filename)]);
     for (let n = 0; n <= last; n++) {
       const name = n === 0 ? this.filename : this.s.numbered(this.filename, n);
-      if (n === 0 ? directory : await isDirectory(this.s.bucket, name)) {
+      if (n === 0 ? directory : await this.s.clash.isDirectory(name)) {
         if (last > 0) continue;
         throw new StatusError(409, ERROR_CODE.EXISTS, `${name} exists and is a directory`);
       }

@@ -12,6 +12,7 @@ import type {
   ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, Upload, UploadRequest,
 } from '../storage.js';
 import { createS3Client, S3Bucket } from './s3-bucket.js';
+import { ClashChecks } from './s3-clash.js';
 import { httpStatusOf } from './s3-errors.js';
 import { listS3 } from './s3-listing.js';
 import { factsOf, type ObjectFacts } from './s3-metadata.js';
@@ -47,9 +48,11 @@ export class S3Storage implements Storage {
   /** This process's id in leases. */
   readonly owner = `ftx-${randomBytes(6).toString('hex')}`;
   private readonly open = new Map<string, OpenUpload & { upload: Upload }>();
+  private readonly clash: ClashChecks;
 
   constructor(readonly bucket: S3Bucket, private readonly options: S3StorageOptions = {}) {
     this.location = `s3://${bucket.bucket}/${bucket.prefix}`;
+    this.clash = new ClashChecks(bucket);
   }
 
   /** Connects and checks that the bucket answers (credentials, endpoint) before serving. */
@@ -75,7 +78,7 @@ export class S3Storage implements Storage {
     const small = request.size !== null && request.size <= SMALL_MAX_BYTES;
     const upload: Upload = small
       ? new SmallUpload({
-        bucket: this.bucket, filename: name, overwrite: request.overwrite, rename: request.rename, facts,
+        bucket: this.bucket, clash: this.clash, filename: name, overwrite: request.overwrite, rename: request.rename, facts,
         maxBytes: request.size ?? SMALL_MAX_BYTES, numbered: numberedName,
       })
       : await openMultipart(this.bucket, {

@@ -1,0 +1,98 @@
+/**
+ * The file/directory clash check for a batch of small files (s3-clash.ts): what it costs on the
+ * store (counted per S3 command, deterministically) and that it still refuses every clash when
+ * many files are checked together.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
+import { ClashChecks } from '../../src/server/storage/s3/s3-clash.js';
+import { S3Storage } from '../../src/server/storage/s3/s3-storage.js';
+import { freshBucket, testClient } from './helpers/store.js';
+
+const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+const empty = Buffer.alloc(0);
+const EMPTY_MD5 = Buffer.from(md5(empty), 'hex');
+
+let store: Awaited<ReturnType<typeof freshBucket>>;
+beforeAll(async () => { store = await freshBucket(); });
+afterAll(async () => { await store?.remove(); });
+
+/** Counts the S3 commands a client sends, by name. */
+function counted(client: S3Client): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.middlewareStack.add((next, context) => async (args) => {
+    const name = (context as { commandName?: string }).commandName ?? '?';
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    return next(args);
+  }, { step: 'initialize', name: 'ftxTestCount' });
+  return counts;
+}
+
+/** Lands `files` as putmany does: every upload opened, written, then all committed at once. */
+async function landTogether(storage: S3Storage, files: { name: string; data: Buffer }[]): Promise<PromiseSettledResult<unknown>[]> {
+  const uploads = [];
+  for (const f of files) {
+    uploads.push(await storage.beginUpload({
+      name: f.name, size: f.data.length, overwrite: false, rename: false, chunkSize: 4096, resume: false,
+      keepPartial: false, source: null, mode: 0o644,
+    }));
+  }
+  for (const [i, u] of uploads.entries()) await u.write(files[i]!.data);
+  return Promise.allSettled(uploads.map((u, i) => u.commit(md5(files[i]!.data))));
+}
+
+describe('clash check of a batch', () => {
+  it('128 small files into one directory: one PutObject each, and one LIST and one HEAD per level for the batch', async () => {
+    const client = testClient();
+    const counts = counted(client);
+    const storage = new S3Storage(new S3Bucket(client, { bucket: store.name, prefix: 'cost/' }));
+    const files = Array.from({ length: 128 }, (_, i) => ({ name: `d/e/f${String(i).padStart(4, '0')}.bin`, data: randomBytes(64) }));
+    const results = await landTogether(storage, files);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(counts.get('PutObjectCommand')).toBe(128);
+    // "d" and "d/e" are not files (two HEADs), nothing lies below any of the 128 names (one LIST).
+    expect(counts.get('HeadObjectCommand') ?? 0).toBeLessThanOrEqual(2);
+    expect(counts.get('ListObjectsV2Command') ?? 0).toBeLessThanOrEqual(1);
+    await storage.close();
+  });
+
+  it('refuses exactly the names that are directories, among many checked together', async () => {
+    const bucket = new S3Bucket(testClient(), { bucket: store.name, prefix: 'many/' });
+    // A marker "d/b2/", a deep key below "d/b5", and foreign keys all around and between them.
+    for (const key of ['d/b2/', 'd/b5/x/y', 'd/a', 'd/b1.x', 'd/b3', 'd/b4z', 'd/b6/', 'd/b9', 'd/\u{1F600}/', 'd/\uFF5E']) {
+      await bucket.put(key, empty, EMPTY_MD5, {});
+    }
+    const names = ['d/b1', 'd/b2', 'd/b4', 'd/b5', 'd/b7', 'd/b8', 'd/\u{1F600}', 'd/\uFF5D', 'd/c'];
+    const storage = new S3Storage(bucket);
+    const results = await landTogether(storage, names.map((name) => ({ name, data: randomBytes(10) })));
+    const refused = names.filter((_, i) => results[i]!.status === 'rejected');
+    expect(refused).toEqual(['d/b2', 'd/b5', 'd/\u{1F600}']);
+    for (const [i, r] of results.entries()) if (r.status === 'rejected') expect(r.reason, names[i]).toMatchObject({ status: 409, code: 'exists' });
+    await storage.close();
+  });
+
+  it('pages through foreign keys in the range, and asks name by name beyond its page budget', async () => {
+    const bucket = new S3Bucket(testClient(), { bucket: store.name, prefix: 'pages/' });
+    const keys = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    await Promise.all(keys.map((k) => bucket.put(k, empty, EMPTY_MD5, {})));
+    await bucket.put('k05x/', empty, EMPTY_MD5, {});
+    await bucket.put('k27x/deep', empty, EMPTY_MD5, {});
+    // Pages of 4 keys, at most 2 pages: "k05x" is found by the listing, "k27x" by the fallback.
+    for (const options of [{ pageSize: 4, maxPages: 2 }, { pageSize: 1000, maxPages: 1 }]) {
+      const checks = new ClashChecks(bucket, options);
+      const asked = ['k01x', 'k05x', 'k13x', 'k27x', 'k29x'];
+      expect(await Promise.all(asked.map((n) => checks.isDirectory(n)))).toEqual([false, true, false, true, false]);
+    }
+  });
+
+  it('a file above the names is refused for every file of the batch', async () => {
+    const bucket = new S3Bucket(testClient(), { bucket: store.name, prefix: 'above/' });
+    await bucket.put('f', empty, EMPTY_MD5, {});
+    const storage = new S3Storage(bucket);
+    const results = await landTogether(storage, ['f/a', 'f/b', 'g/c'].map((name) => ({ name, data: randomBytes(10) })));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
+    await storage.close();
+  });
+});
