@@ -12,11 +12,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/exit-codes.js';
+import { FtxClient, FtxError } from '../src/index.js';
 import { startServer, type RunningServer } from '../src/server/server.js';
 import { DiskStorage } from '../src/server/storage/disk/disk-storage.js';
 import type { Storage } from '../src/server/storage/storage.js';
 import { runFtx } from './helpers/cli.js';
 import { makeTempDir, md5 } from './helpers/server.js';
+import { TEST_OVER_TLS, testServerAuth } from './helpers/transport-mode.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 8 * MiB;
@@ -79,7 +81,7 @@ async function startGatedServer(dir: string, extra: { heartbeatMs?: number } = {
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return startServer({ storage, host: '127.0.0.1', port: 0, insecurePlaintext: true, ...extra });
+  return startServer({ storage, host: '127.0.0.1', port: 0, ...testServerAuth(), ...extra });
 }
 
 beforeAll(async () => {
@@ -105,7 +107,7 @@ async function place(name: string, recorded: boolean): Promise<Buffer> {
   await mkdir(join(tmp.dir, 'src'), { recursive: true });
   const src = join(tmp.dir, 'src', name);
   await writeFile(src, data);
-  const put = await runFtx(['put', src, host], { FTX_TOKEN: '' });
+  const put = await runFtx(['put', src, host]);
   expect(put.code, put.stderr).toBe(0);
   return data;
 }
@@ -115,7 +117,7 @@ async function getWhileEdited(name: string, edit: (path: string) => Promise<void
   const dest = join(tmp.dir, `dest-${name}`);
   await mkdir(dest);
   const held = gate.held(name);
-  const run = runFtx(['get', host, name, `${dest}/`], { FTX_TOKEN: '' });
+  const run = runFtx(['get', host, name, `${dest}/`]);
   const release = await held;
   await edit(join(root, name));
   release();
@@ -129,6 +131,18 @@ async function rewriteTail(path: string): Promise<void> {
   await handle.write(randomBytes(2 * MiB), 0, 2 * MiB, SIZE - 2 * MiB);
   await handle.close();
 }
+
+describe('the transport of this file\'s server', () => {
+  it('is the mode\'s: in the tls project a client without the token is refused (tls_required), in plain it gets in', async () => {
+    const outcome = await FtxClient.connect({ host: '127.0.0.1', port: server.port }).then(
+      async (client) => {
+        await client.close();
+        return 'connected';
+      },
+      (error: unknown) => (error instanceof FtxError ? error.code : String(error)));
+    expect(outcome).toBe(TEST_OVER_TLS ? 'tls_required' : 'connected');
+  });
+});
 
 describe('get of a file that changes on the server while it is sent', () => {
   it('rewritten in place (mtime moves): 409 changed, exit 5, nothing lands, no partial kept', async () => {
@@ -193,7 +207,7 @@ describe('the server\'s heartbeat inside a download body', () => {
       const dest = join(tmp.dir, 'dest-stalled');
       await mkdir(dest);
       const held = gate.held('stalled.bin');
-      const run = runFtx(['get', '--retries', '0', `127.0.0.1:${beating.port}`, 'stalled.bin', `${dest}/`], { FTX_TOKEN: '' });
+      const run = runFtx(['get', '--retries', '0', `127.0.0.1:${beating.port}`, 'stalled.bin', `${dest}/`]);
       const release = await held;
       // Inside the body the server can only speak heartbeat data frames (FF FF FF FF).
       await new Promise((resolve) => setTimeout(resolve, 3000));

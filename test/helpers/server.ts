@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js';
-import { TEST_OVER_TLS, TEST_TLS_TOKEN } from './transport-mode.js';
+import { testServerAuth } from './transport-mode.js';
 import type { TransferRecord } from '../../src/server/log/transfer-log.js';
 
 /** Hex md5 of some bytes (what the tests compare files by). */
@@ -58,8 +58,7 @@ export async function withServer<T>(options: Partial<ServerOptions>, fn: (fixtur
   });
   const records: TransferRecord[] = [];
   // Over TLS (FTX_TEST_TLS=1) a server without a token of its own gets the test token.
-  const mode = TEST_OVER_TLS && options.token === undefined && options.tokens === undefined && !options.insecurePlaintext ? { token: TEST_TLS_TOKEN } : {};
-  const server = await startServer({ root, host: '127.0.0.1', port: 0, ...mode, ...options, onTransfer: (r) => records.push(r) });
+  const server = await startServer({ root, host: '127.0.0.1', port: 0, ...testServerAuth(options), ...options, onTransfer: (r) => records.push(r) });
   try {
     return await fn({ server, root, scratch, records });
   } finally {

@@ -18,6 +18,15 @@ export const DEFAULT_CLI_TOKEN = TEST_OVER_TLS ? TEST_TLS_TOKEN : '';
 export const testClientAuth: { token?: string } = TEST_OVER_TLS ? { token: TEST_TLS_TOKEN } : {};
 
 /**
+ * What a test's in-process server adds to its options: over TLS the test token, unless the test
+ * gives a token, tokens or --insecure-plaintext itself.
+ */
+export function testServerAuth(options: { token?: string; tokens?: unknown; insecurePlaintext?: boolean } = {}): { token?: string } {
+  const own = options.token !== undefined || options.tokens !== undefined || options.insecurePlaintext === true;
+  return TEST_OVER_TLS && !own ? { token: TEST_TLS_TOKEN } : {};
+}
+
+/**
  * `ftx serve` arguments for the mode: over TLS a server with a token would listen on every interface
  * by default, so loopback is made explicit (tests never listen beyond it).
  */
