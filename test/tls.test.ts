@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { FtxClient } from '../src/client/client.js';
 import { ClientConnection } from '../src/client/connection.js';
 import { FtxError } from '../src/errors.js';
+import { deriveTlsPsk, deriveTokenId, deriveTokenKeys } from '../src/protocol/token-keys.js';
 import { TokenSet } from '../src/server/auth/token-set.js';
+import { pskHandshake } from './helpers/psk-handshake.js';
 import { RawPeer } from './helpers/raw-peer.js';
 import { md5, withServer, writeRandomFile } from './helpers/server.js';
 
@@ -64,6 +66,26 @@ describe('TLS with a PSK from the token', () => {
       expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port, token: `${TOKEN}x` }))).toBe('auth_failed');
       expect(await codeOf(FtxClient.connect({ host: '127.0.0.1', port: server.port }))).toBe('tls_required');
     });
+  });
+
+  it('the server logs a failed PSK handshake as one authentication line: the token id, never OpenSSL codes nor the token', async () => {
+    const wrong = `${TOKEN}x`;
+    for (const [label, keys, line] of [
+      ['a wrong token', deriveTokenKeys(wrong), /authentication FAILED auth_failed: unknown token id "([0-9a-f]{32})": not a token this server accepts$/],
+      // A handshake naming the server's token id with another key: someone who saw the id on the wire.
+      ['the right id, another key', { tokenId: deriveTokenId(TOKEN), psk: deriveTlsPsk(wrong) },
+        /authentication FAILED auth_failed: wrong key for token id "([0-9a-f]{32})": the handshake was not made with that token$/],
+    ] as const) {
+      const lines: string[] = [];
+      await withServer({ token: TOKEN, log: (entry) => lines.push(entry) }, async ({ server }) => {
+        expect(await pskHandshake(server.port, keys.tokenId, keys.psk), label).toMatch(/^ERR_SSL/);
+        await expect.poll(() => lines.length, { timeout: 5000 }).toBeGreaterThan(0);
+      });
+      expect(lines, label).toHaveLength(1);
+      expect(lines[0], label).toMatch(new RegExp(String.raw`^\S+ 127\.0\.0\.1:\d+ ${line.source}`));
+      expect(line.exec(lines[0]!)?.[1], label).toBe(keys.tokenId);
+      expect(lines[0], label).not.toMatch(/ERR_|SSL|ftx1_/);
+    }
   });
 
   it('a TLS client at a plain server is told so', async () => {

@@ -51,14 +51,27 @@ export function tlsSetupFor(options: { tokens?: TokenSet; certificate?: Certific
   };
 }
 
-/** One log line for a connection that did not become a TLS connection: [burst label, line]. */
+/** OpenSSL's reason when the client's PSK binder does not verify: the token id is ours, the key is not. */
+const WRONG_PSK_KEY = 'ERR_SSL_BINDER_DOES_NOT_VERIFY';
+
+/**
+ * One log line for a connection that did not become a TLS connection: [burst label, line]. A PSK
+ * the server does not have is said as such: OpenSSL then goes on to a certificate handshake and
+ * fails for want of one (ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM), which tells the operator nothing.
+ * The offered identity is logged as JSON (a peer sends it); the token itself is never on the wire.
+ */
 function describeFailure(failure: TlsAcceptError, setup: TlsSetup): [string, string] {
   if (failure.kind === 'plain') return ['plain-text clients refused (tls_required)', `plain-text client refused (426 tls_required): ${failure.message}`];
-  if (failure.offered !== undefined) {
-    const known = setup.psk?.(failure.offered) != null;
-    return ['failed TLS handshakes (auth_failed)', `TLS handshake FAILED auth_failed: ${known ? 'wrong key for' : 'unknown'} token id ${JSON.stringify(failure.offered)} (${failure.reason})`];
+  const id = failure.offered !== undefined ? JSON.stringify(failure.offered) : undefined;
+  const auth = 'failed TLS handshakes (auth_failed)';
+  if (id !== undefined && setup.psk?.(failure.offered!) == null) {
+    return [auth, `authentication FAILED auth_failed: unknown token id ${id}: not a token this server accepts`];
   }
-  return [`failed TLS handshakes (${failure.reason})`, `TLS handshake FAILED: ${failure.message} (${failure.reason}${setup.psk ? '; the client offered no token' : ''})`];
+  if (id !== undefined && failure.reason === WRONG_PSK_KEY) {
+    return [auth, `authentication FAILED auth_failed: wrong key for token id ${id}: the handshake was not made with that token`];
+  }
+  const offered = id !== undefined ? `; the client offered token id ${id}` : setup.psk ? '; the client offered no token' : '';
+  return [`failed TLS handshakes (${failure.reason})`, `TLS handshake FAILED: ${failure.message} (${failure.reason}${offered})`];
 }
 
 /**
