@@ -126,7 +126,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const admission = new Admission(options.maxConnections, options.maxConnectionsPerAddress);
   const tls = tlsSetupFor({ ...options, ...(context.tokens ? { tokens: context.tokens } : {}) });
   const startSession = (socket: Socket, tokenId?: string): void => {
-    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, reuseReadBuffer: !tls });
+    // Every accepted socket reads into one reusable buffer: a plain one from here (it was paused on
+    // connect), a TLS one since before its handshake (tls-accept.ts claimed its reads).
+    const conn = new FramedConnection(socket, { idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, reuseReadBuffer: true });
     conn.tlsTokenId = tokenId;
     const peer = conn.peer;
     const session = runSession(conn, context, onHandshakeFailure(socket, peer)).catch((error: unknown) => {

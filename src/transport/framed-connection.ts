@@ -30,9 +30,10 @@ export interface FramedConnectionOptions {
   /** Largest frame payload accepted from the peer. */
   maxFrameBytes?: number;
   /**
-   * Read into one reusable buffer (a server's accepted socket, created with pauseOnConnect) instead
-   * of a fresh one per read. Body chunks handed to a BodyHandler are then valid only during the call.
-   * An accepted TLS socket whose reads tls-accept.ts claimed early reads so whatever this says.
+   * Read into one reusable buffer instead of a fresh one per read, on a socket that reads nothing yet
+   * (a server's accepted socket, created with pauseOnConnect). Body chunks handed to a BodyHandler are
+   * then valid only during the call. A TLS socket whose reads tls-accept.ts claimed before its
+   * handshake reads into that claim's buffer, with or without this option.
    */
   reuseReadBuffer?: boolean;
 }
@@ -111,7 +112,7 @@ export class FramedConnection {
    */
   tlsTokenId: string | undefined;
 
-  /** Reads go into one reusable buffer (asked for with `reuseReadBuffer`, and this Node allows it). */
+  /** Reads go into one reusable buffer (claimed before a TLS handshake, or asked for with `reuseReadBuffer`), as this Node allows. */
   readonly reusesReadBuffer: boolean;
 
   /**
