@@ -36,6 +36,21 @@ describe('landing pool', () => {
     expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('replaced');
   });
 
+  it('spreads a batch that arrives while every worker is busy over all of them (not all to the first one free)', async () => {
+    pool = new LandingPool(4);
+    // One file per worker: each has a batch in hand (they are still starting) when the next 128 arrive.
+    const first = ['w0', 'w1', 'w2', 'w3'].map((name) => pool!.land(job(name, name)));
+    await new Promise((resolve) => setImmediate(resolve));
+    const before = pool.load;
+    const names = Array.from({ length: 128 }, (_, i) => `f${i}.bin`);
+    const second = names.map((name) => pool!.land(job(name, name)));
+    const shares = pool.load.map((n, i) => n - before[i]!);
+    expect(shares.reduce((a, b) => a + b, 0)).toBe(128);
+    for (const share of shares) expect(share).toBeGreaterThanOrEqual(31);
+    await Promise.all([...first, ...second]);
+    expect(await readFile(join(dir, 'f127.bin'), 'utf8')).toBe('f127.bin');
+  });
+
   it('stops its workers after a quiet spell and starts them again for the next file', async () => {
     pool = new LandingPool(2, 100);
     expect(pool.running).toBe(0);

@@ -74,30 +74,42 @@ interface Pending {
   reject: (error: LandingError) => void;
 }
 
+/** One worker with the jobs assigned to it: `queue` waits for the batch it has in hand (`inFlight`). */
+interface Slot {
+  worker: Worker;
+  queue: (SmallLandingJob & { id: number })[];
+  inFlight: number;
+  /** Jobs handed to this worker since it started (LandingPool.load). */
+  assigned: number;
+}
+
 /**
  * A fixed set of landing workers, started on first use and unref'd (they never keep a process
  * alive), stopped again after a while without work: each costs ~15 MB of memory while it runs.
  */
 export class LandingPool {
-  private workers: Worker[] = [];
+  private slots: Slot[] = [];
   private idleTimer: NodeJS.Timeout | undefined;
-  /** Workers with no batch in hand. */
-  private idle: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
-  private queue: (SmallLandingJob & { id: number })[] = [];
+  private dispatchQueued = false;
 
   constructor(private readonly size = 4, private readonly idleStopMs = 30_000) {}
 
   /** Workers running now (0 before the first file and after a quiet spell). */
   get running(): number {
-    return this.workers.length;
+    return this.slots.length;
+  }
+
+  /** Jobs handed to each worker since the workers started, in worker order. */
+  get load(): number[] {
+    return this.slots.map((slot) => slot.assigned);
   }
 
   /** Starts the workers now if they are not running (a client about to send many small files). */
   warm(): void {
-    if (this.workers.length === 0) this.start();
-    if (this.pending.size === 0 && this.queue.length === 0) this.stopLater();
+    if (this.slots.length === 0) this.start();
+    if (this.pending.size === 0) this.stopLater();
   }
 
   /** (Re)arms the stop after a quiet spell. */
@@ -108,48 +120,58 @@ export class LandingPool {
   }
 
   /**
-   * Lands one file; rejects with LandingError (e.g. code EEXIST, ENOSPC). A worker holds one batch
-   * at a time: files that arrive while every worker is busy wait and go together as the next batch
-   * (no delay when a worker is free, one message per many files under load: a thread hand-off
-   * costs more than the system calls of a small file here).
+   * Lands one file; rejects with LandingError (e.g. code EEXIST, ENOSPC). Each file goes at once to
+   * the worker with the fewest files in hand or waiting, so a batch that arrives while every worker
+   * is busy is still spread over all of them (taken from one shared queue, the first worker to come
+   * free took the whole next batch and fsynced it alone while the others idled). A worker holds one
+   * batch at a time; what is assigned to it meanwhile goes as its next batch (one message per many
+   * files: a thread hand-off costs more than the system calls of a small file).
    */
   land(job: SmallLandingJob): Promise<SmallLandingResult> {
     clearTimeout(this.idleTimer);
-    if (this.workers.length === 0) this.start();
+    if (this.slots.length === 0) this.start();
     const id = this.nextId++;
+    const slot = this.slots.reduce((best, s) => (s.queue.length + s.inFlight < best.queue.length + best.inFlight ? s : best));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.queue.push({ id, ...job });
-      if (this.queue.length === 1) setImmediate(() => this.dispatch());
+      slot.queue.push({ id, ...job });
+      slot.assigned++;
+      if (!this.dispatchQueued) {
+        this.dispatchQueued = true;
+        setImmediate(() => {
+          this.dispatchQueued = false;
+          for (const s of this.slots) this.post(s);
+        });
+      }
     });
   }
 
-  private dispatch(): void {
-    while (this.queue.length > 0 && this.idle.length > 0) {
-      const worker = this.idle.pop()!;
-      const jobs = this.queue.splice(0, Math.ceil(this.queue.length / (this.idle.length + 1)));
-      // All the batch's bytes in one buffer whose memory moves to the worker: one transfer per batch
-      // (a socket chunk is a view into a larger buffer, and posting a view would clone all of it).
-      const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, job) => sum + job.data.length, 0));
-      let at = 0;
-      const batch = jobs.map(({ data, ...job }): WorkerJob => {
-        const start = at;
-        at += data.copy(bytes, at);
-        return { ...job, start, size: data.length };
-      });
-      worker.postMessage({ batch, bytes: bytes.buffer as ArrayBuffer } satisfies WorkerBatch, [bytes.buffer as ArrayBuffer]);
-    }
+  /** Posts a slot's waiting jobs as one batch if its worker has none in hand. */
+  private post(slot: Slot): void {
+    if (slot.inFlight > 0 || slot.queue.length === 0) return;
+    const jobs = slot.queue;
+    slot.queue = [];
+    slot.inFlight = jobs.length;
+    // All the batch's bytes in one buffer whose memory moves to the worker: one transfer per batch
+    // (a socket chunk is a view into a larger buffer, and posting a view would clone all of it).
+    const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, job) => sum + job.data.length, 0));
+    let at = 0;
+    const batch = jobs.map(({ data, ...job }): WorkerJob => {
+      const start = at;
+      at += data.copy(bytes, at);
+      return { ...job, start, size: data.length };
+    });
+    slot.worker.postMessage({ batch, bytes: bytes.buffer as ArrayBuffer } satisfies WorkerBatch, [bytes.buffer as ArrayBuffer]);
   }
 
   private async stopWhenQuiet(): Promise<void> {
-    if (this.pending.size === 0 && this.queue.length === 0) await this.terminateWorkers();
+    if (this.pending.size === 0) await this.terminateWorkers();
   }
 
   private async terminateWorkers(): Promise<void> {
-    const workers = this.workers;
-    this.workers = [];
-    this.idle = [];
-    await Promise.all(workers.map((w) => w.terminate()));
+    const slots = this.slots;
+    this.slots = [];
+    await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 
   /** Stops the workers (after their current jobs have been answered or abandoned). */
@@ -162,11 +184,11 @@ export class LandingPool {
 
   private start(): void {
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(workerUrl());
-      worker.unref();
-      worker.on('message', ({ results }: { results: WorkerResult[] }) => {
-        this.idle.push(worker);
-        this.dispatch();
+      const slot: Slot = { worker: new Worker(workerUrl()), queue: [], inFlight: 0, assigned: 0 };
+      slot.worker.unref();
+      slot.worker.on('message', ({ results }: { results: WorkerResult[] }) => {
+        slot.inFlight = 0;
+        this.post(slot);
         for (const message of results) {
           const p = this.pending.get(message.id);
           if (!p) continue;
@@ -174,14 +196,13 @@ export class LandingPool {
           if (message.error) p.reject(new LandingError(message.error.code, message.error.message));
           else p.resolve({ n: message.n ?? 0 });
         }
-        if (this.pending.size === 0 && this.queue.length === 0) this.stopLater();
+        if (this.pending.size === 0) this.stopLater();
       });
-      worker.on('error', (error) => {
+      slot.worker.on('error', (error) => {
         for (const p of this.pending.values()) p.reject(new LandingError('EIO', `landing worker failed: ${error.message}`));
         this.pending.clear();
       });
-      this.workers.push(worker);
-      this.idle.push(worker);
+      this.slots.push(slot);
     }
   }
 }
