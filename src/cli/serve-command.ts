@@ -160,7 +160,7 @@ function planS3(target: string, options: ServeCliOptions): ServePlan['s3'] {
  * Opens the object store. The S3 backend (and the AWS SDK, an optional dependency) is loaded only
  * here, by a dynamic import the CLI bundle leaves external: `ftx put` and disk serving never load it.
  */
-async function openS3Storage(s3: NonNullable<ServePlan['s3']>): Promise<Storage> {
+async function openS3Storage(s3: NonNullable<ServePlan['s3']>, partialTtlMs: number, warn: (line: string) => void): Promise<Storage> {
   let backend: typeof import('../server/storage/s3/s3-storage.js');
   try {
     backend = await import('../server/storage/s3/s3-storage.js');
@@ -169,8 +169,9 @@ async function openS3Storage(s3: NonNullable<ServePlan['s3']>): Promise<Storage>
     throw new UsageError('serving s3:// needs the optional dependencies @aws-sdk/client-s3 and hash-wasm (installed unless --omit=optional)');
   }
   // --max-size is enforced above every backend (server/uploads/: before the body, and on it as it
-  // arrives), so it is given to startServer only, as for a directory.
-  return backend.S3Storage.open(s3.location, s3.settings, {});
+  // arrives), so it is given to startServer only, as for a directory. The TTL sets the bucket
+  // lifecycle backstop's days (a store that refuses it is a warning).
+  return backend.S3Storage.open(s3.location, s3.settings, { partialTtlMs, warn });
 }
 
 /** A certificate and key that do not go together (or are not PEM) are a usage error, said at once. */
@@ -190,11 +191,12 @@ function describeSecurity(plan: ServePlan, certificate: CertificatePair | undefi
   return `${auth}; TLS 1.3 with the token's PSK${certificate ? ' or the certificate' : ''}`;
 }
 
-async function listen(plan: ServePlan, lines: LineWriter | undefined, host: string, certificate: CertificatePair | undefined): Promise<RunningServer> {
+async function listen(plan: ServePlan, lines: LineWriter | undefined, host: string, certificate: CertificatePair | undefined,
+  warn: (line: string) => void): Promise<RunningServer> {
   return startServer({
     ...(certificate ? { certificate } : {}),
     insecurePlaintext: plan.insecurePlaintext,
-    ...(plan.s3 !== undefined ? { storage: await openS3Storage(plan.s3) } : { root: plan.root }),
+    ...(plan.s3 !== undefined ? { storage: await openS3Storage(plan.s3, plan.partialTtlMs, warn) } : { root: plan.root }),
     host,
     port: plan.port,
     idleTimeoutMs: plan.idleTimeoutMs,
@@ -218,13 +220,14 @@ export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
   const lines = plan.quiet ? undefined : lineWriter(io.stderr);
   const selfSigned = plan.tls.kind === 'self-signed' ? await loadSelfSigned(process.env) : undefined;
   const certificate = plan.tls.kind === 'files' ? plan.tls.certificate : selfSigned;
+  const warn = (line: string): void => void io.stderr.write(`${line}\n`);
   try {
-    server = await listen(plan, lines, plan.host, certificate);
+    server = await listen(plan, lines, plan.host, certificate, warn);
   } catch (error) {
     if (error instanceof FtxError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (plan.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-      server = await listen(plan, lines, '0.0.0.0', certificate);
+      server = await listen(plan, lines, '0.0.0.0', certificate, warn);
     } else {
       throw new UsageError(`cannot listen on ${plan.host}:${plan.port}: ${code ?? String(error)}`);
     }

@@ -96,3 +96,28 @@ describe('clash check of a batch', () => {
     await storage.close();
   });
 });
+
+describe('check of many names', () => {
+  it('names of one directory: absent ones answered from one LIST, present ones from their metadata', async () => {
+    const client = testClient();
+    const counts = counted(client);
+    const storage = new S3Storage(new S3Bucket(client, { bucket: store.name, prefix: 'check/' }));
+    const data = randomBytes(100);
+    const landed = ['q/f010', 'q/f020', 'q/f030'];
+    await landTogether(storage, landed.map((name) => ({ name, data })));
+    counts.clear();
+    const queries = Array.from({ length: 256 }, (_, i) => ({ filename: `q/f${String(i).padStart(3, '0')}`, size: 100, mtime: 0, md5: md5(data) }));
+    queries[20] = { ...queries[20]!, md5: md5(Buffer.from('other')) };
+    const results = await storage.check([...queries, { filename: '../escape', size: 1, mtime: 0 }]);
+    const states = results.map((r) => r.state);
+    expect(states[10]).toBe('identical');
+    expect(states[20]).toBe('different');
+    expect(states[30]).toBe('identical');
+    expect(states[256]).toBe('forbidden');
+    expect(states.filter((s) => s === 'missing')).toHaveLength(253);
+    // One LIST for the 256 names, a HEAD only for the 3 that exist.
+    expect(counts.get('ListObjectsV2Command')).toBe(1);
+    expect(counts.get('HeadObjectCommand')).toBe(3);
+    await storage.close();
+  });
+});

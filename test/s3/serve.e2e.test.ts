@@ -11,6 +11,8 @@ import { runFtx, spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/server.js';
 import { partialKey } from '../../src/server/storage/s3/s3-keys.js';
 import { parsePartialState } from '../../src/server/storage/s3/s3-partial-state.js';
+import { GetBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3';
+import { backstopRuleId } from '../../src/server/storage/s3/s3-lifecycle.js';
 import { startAlternatingProxy } from './helpers/alternating-proxy.js';
 import { freshBucket, storeEnv } from './helpers/store.js';
 
@@ -52,6 +54,14 @@ async function stored(key: string): Promise<Buffer | null> {
 }
 
 describe('ftx serve s3://', () => {
+  it('sets the bucket lifecycle backstop for its prefix at start, days from --partial-ttl', async () => {
+    await serve(['--partial-ttl', '30']);
+    const { Rules } = await store.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: store.name }));
+    expect(Rules?.find((r) => r.ID === backstopRuleId('e2e/'))).toMatchObject({
+      Status: 'Enabled', Filter: { Prefix: 'e2e/' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 },
+    });
+  });
+
   it('lands small and large files verified, and a second run finds them identical', async () => {
     const server = await serve();
     const small = await source('small.txt', 3000);

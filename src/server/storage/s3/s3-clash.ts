@@ -17,6 +17,7 @@
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import type { S3Bucket } from './s3-bucket.js';
+import { dirOf, listNameRange, type RangeListOptions } from './s3-range-list.js';
 
 const conflict = (message: string): StatusError => new StatusError(STATUS.CONFLICT, ERROR_CODE.EXISTS, message);
 
@@ -46,14 +47,8 @@ export async function refuseClash(bucket: S3Bucket, name: string): Promise<void>
   if (below) throw conflict(`${name} exists and is a directory`);
 }
 
-/** The store's key order (UTF-8 bytes), which is not JavaScript's (UTF-16 code units). */
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
 /** How many keys a shared LIST asks per page, and how many pages before asking name by name. */
-export interface ClashCheckOptions {
-  pageSize?: number;
-  maxPages?: number;
-}
+export type ClashCheckOptions = RangeListOptions;
 
 interface Asked { name: string; resolve: (directory: boolean) => void; reject: (error: unknown) => void }
 
@@ -61,13 +56,8 @@ interface Asked { name: string; resolve: (directory: boolean) => void; reject: (
 export class ClashChecks {
   private readonly heads = new Map<string, Promise<boolean>>();
   private readonly waiting = new Map<string, Asked[]>();
-  private readonly pageSize: number;
-  private readonly maxPages: number;
 
-  constructor(private readonly bucket: S3Bucket, options: ClashCheckOptions = {}) {
-    this.pageSize = options.pageSize ?? 1000;
-    this.maxPages = options.maxPages ?? 2;
-  }
+  constructor(private readonly bucket: S3Bucket, private readonly options: ClashCheckOptions = {}) {}
 
   /** True when `key` is an object; asks made while its HEAD is in flight share it. */
   private isFile(key: string): Promise<boolean> {
@@ -89,7 +79,7 @@ export class ClashChecks {
 
   /** True when some key lies below `name`; the names of one directory asked in one turn share a LIST. */
   isDirectory(name: string): Promise<boolean> {
-    const dir = name.slice(0, name.lastIndexOf('/') + 1);
+    const dir = dirOf(name);
     return new Promise((resolve, reject) => {
       const group = this.waiting.get(dir);
       if (group !== undefined) {
@@ -111,36 +101,9 @@ export class ClashChecks {
       asked[0]!.resolve(await isDirectory(this.bucket, asked[0]!.name));
       return;
     }
-    const { found, passed } = await this.listRange(dir, asked.map((a) => a.name));
-    const late = asked.filter((a) => !found.has(a.name) && byteOrder(`${a.name}/`, passed) > 0);
+    const listed = await listNameRange(this.bucket, dir, asked.map((a) => a.name), this.options);
+    const late = asked.filter((a) => listed.unreached.has(a.name));
     const lateAnswers = await Promise.all(late.map((a) => isDirectory(this.bucket, a.name)));
-    for (const a of asked) a.resolve(found.has(a.name) || lateAnswers[late.indexOf(a)] === true);
-  }
-
-  /**
-   * One delimited LIST of `dir` from just after the smallest name to past the largest "name/": a
-   * name is a directory when "name/" comes back as a common prefix. Stops after maxPages (many
-   * foreign keys in the range); `passed` is the last key or prefix the listing covered.
-   */
-  private async listRange(dir: string, names: string[]): Promise<{ found: Set<string>; passed: string }> {
-    const wanted = new Set(names.map((n) => `${n}/`));
-    const sorted = [...wanted].sort(byteOrder);
-    const last = sorted[sorted.length - 1]!;
-    const first = [...names].sort(byteOrder)[0]!;
-    const found = new Set<string>();
-    let cursor: string | undefined;
-    let passed = '';
-    for (let page = 0; page < this.maxPages; page++) {
-      const listed = await this.bucket.listPage(dir, {
-        limit: this.pageSize, recursive: false, ...(cursor !== undefined ? { cursor } : { startAfter: first }),
-      });
-      for (const prefix of listed.prefixes) if (wanted.has(prefix)) found.add(prefix.slice(0, -1));
-      const tail = [...listed.objects.map((o) => o.key), ...listed.prefixes].sort(byteOrder).pop();
-      if (listed.next === undefined) return { found, passed: last };
-      if (tail !== undefined) passed = tail;
-      if (byteOrder(passed, last) >= 0) return { found, passed };
-      cursor = listed.next;
-    }
-    return { found, passed };
+    for (const a of asked) a.resolve(listed.directories.has(a.name) || lateAnswers[late.indexOf(a)] === true);
   }
 }

@@ -36,8 +36,6 @@ export interface MultipartRequest {
   /** Override the part size (tests: 5 MiB parts keep files small). */
   partSize?: number;
   maxInFlight?: number;
-  /** The body may not grow beyond this (the size, or the server's limit for a stream). */
-  maxBytes?: number;
 }
 
 const busy = (name: string): StatusError =>
@@ -72,7 +70,6 @@ export async function openMultipart(bucket: S3Bucket, req: MultipartRequest): Pr
       bucket, leases, state, md5, target, overwrite: req.overwrite, keepPartial: req.keepPartial, facts: req.facts,
       ...(req.preempt !== undefined ? { preempt: req.preempt } : {}),
       ...(req.maxInFlight !== undefined ? { maxInFlight: req.maxInFlight } : {}),
-      maxBytes: req.maxBytes ?? req.size,
     });
   } catch (error) {
     for (const held of leases) await held.release().catch(() => undefined);

@@ -39,8 +39,6 @@ export interface MultipartSetup {
   preempt?: () => void;
   /** Parts uploading at once (each holds one part in memory, plus one filling). */
   maxInFlight?: number;
-  /** The body may not grow beyond this. */
-  maxBytes: number;
 }
 
 /** A finished part, waiting for the parts before it to be recorded. */
@@ -85,9 +83,6 @@ export class MultipartUpload {
   /** Appends body bytes; a returned promise asks the caller to wait (parts in flight at the limit). */
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.failure !== null) throw this.failure;
-    if (this.received + chunk.length > this.s.maxBytes) {
-      throw new StatusError(413, ERROR_CODE.TOO_LARGE, `${this.filename} is larger than ${this.s.maxBytes} bytes`);
-    }
     const partSize = this.s.state.partSize;
     let at = 0;
     while (at < chunk.length) {

@@ -24,8 +24,6 @@ export interface SmallSetup {
   overwrite: boolean;
   rename: boolean;
   facts: ObjectFacts;
-  /** The body may not grow beyond this (a stream of unknown length). */
-  maxBytes: number;
   /** "stem.N.ext" for a name (the uploads layer's rule). */
   numbered: (name: string, n: number) => string;
 }
@@ -44,9 +42,6 @@ export class SmallUpload {
 
   /** Keeps a copy of the bytes (the caller's chunk is only valid during the call). */
   write(chunk: Buffer): undefined {
-    if (this.received + chunk.length > this.s.maxBytes) {
-      throw new StatusError(413, ERROR_CODE.TOO_LARGE, `${this.filename} is larger than ${this.s.maxBytes} bytes`);
-    }
     this.chunks.push(Buffer.from(chunk));
     this.hash.update(chunk);
     this.received += chunk.length;

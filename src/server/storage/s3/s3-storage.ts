@@ -13,7 +13,9 @@ import type {
 } from '../storage.js';
 import { createS3Client, S3Bucket } from './s3-bucket.js';
 import { ClashChecks } from './s3-clash.js';
+import { checkS3 } from './s3-check.js';
 import { httpStatusOf } from './s3-errors.js';
+import { ensureBackstopRule } from './s3-lifecycle.js';
 import { listS3 } from './s3-listing.js';
 import { factsOf, type ObjectFacts } from './s3-metadata.js';
 import { openMultipart } from './s3-multipart-begin.js';
@@ -23,14 +25,18 @@ import type { S3ClientSettings, S3Location } from './s3-location.js';
 
 /** Files up to this size land as one PutObject (the body is held in memory until verified). */
 export const SMALL_MAX_BYTES = 8 << 20;
-const CHECK_CONCURRENCY = 16;
 /** The code of a file changed while it was read (docs/PROTOCOL.md §5.3, as the disk's get trailer says it). */
 const CHANGED = 'changed';
 
 /** Options of an S3 storage. */
 export interface S3StorageOptions {
-  /** Largest file accepted, bytes. */
-  maxSize?: number;
+  /**
+   * Writes the bucket lifecycle backstop for stale multipart uploads of this prefix
+   * (s3-lifecycle.ts), days from this TTL; none when absent.
+   */
+  partialTtlMs?: number;
+  /** Told one line when the store refuses the lifecycle rule (serving goes on). */
+  warn?: (line: string) => void;
   /** Part size override (tests). */
   partSize?: number;
   /** Parts in flight per upload (default 2). */
@@ -65,12 +71,17 @@ export class S3Storage implements Storage {
       const why = error instanceof Error ? error.message : String(error);
       throw new StoreUnavailableError(`cannot use s3://${location.bucket}/${location.prefix}: ${why}`, { cause: error });
     }
+    if (options.partialTtlMs !== undefined) {
+      const backstop = await ensureBackstopRule(bucket, options.partialTtlMs);
+      if (backstop.state === 'refused') {
+        options.warn?.(`ftx: warning: the store refused the bucket lifecycle rule (${backstop.reason}); stale multipart uploads are aborted by ftx's own sweeper only`);
+      }
+    }
     return new S3Storage(bucket, options);
   }
 
   async beginUpload(request: UploadRequest): Promise<Upload> {
     const name = splitSafeFilename(request.name).join('/');
-    const maxSize = this.options.maxSize ?? Number.MAX_SAFE_INTEGER;
     await this.takeOverHere(name, request.uploadId);
     const facts: ObjectFacts = {
       mode: request.mode & 0o777, mtime: request.mtime ?? null, uploadId: request.uploadId ?? '', source: request.source,
@@ -79,12 +90,12 @@ export class S3Storage implements Storage {
     const upload: Upload = small
       ? new SmallUpload({
         bucket: this.bucket, clash: this.clash, filename: name, overwrite: request.overwrite, rename: request.rename, facts,
-        maxBytes: request.size ?? SMALL_MAX_BYTES, numbered: numberedName,
+        numbered: numberedName,
       })
       : await openMultipart(this.bucket, {
         name, size: request.size ?? 0, chunkSize: request.chunkSize, overwrite: request.overwrite, rename: request.rename,
         resume: request.resume, keepPartial: request.keepPartial && request.size !== null, facts, owner: this.owner,
-        numbered: numberedName, maxBytes: request.size ?? maxSize,
+        numbered: numberedName,
         ...(request.preempt !== undefined ? { preempt: request.preempt } : {}),
         ...(this.options.partSize !== undefined ? { partSize: this.options.partSize } : {}),
         ...(this.options.maxInFlight !== undefined ? { maxInFlight: this.options.maxInFlight } : {}),
@@ -121,27 +132,7 @@ export class S3Storage implements Storage {
   }
 
   async check(queries: CheckQuery[]): Promise<CheckResult[]> {
-    const results: CheckResult[] = new Array(queries.length);
-    for (let i = 0; i < queries.length; i += CHECK_CONCURRENCY) {
-      await Promise.all(queries.slice(i, i + CHECK_CONCURRENCY).map(async (query, j) => {
-        results[i + j] = await this.checkOne(query);
-      }));
-    }
-    return results;
-  }
-
-  private async checkOne(query: CheckQuery): Promise<CheckResult> {
-    let name: string;
-    try {
-      name = splitSafeFilename(query.filename).join('/');
-    } catch (error) {
-      return { state: 'forbidden', message: (error as Error).message };
-    }
-    const file = await this.stat(name);
-    if (file === null) return { state: 'missing' };
-    // With an md5, by content whatever the client's mtime (docs/PROTOCOL.md §6.8).
-    const same = file.size === query.size && (query.md5 === undefined ? file.mtime === query.mtime : file.md5 === query.md5);
-    return { state: same ? 'identical' : 'different' };
+    return checkS3(this.bucket, queries, (name) => this.stat(name));
   }
 
   /** A marker object "name/" (S3 has no directories); false when the directory already existed. */
