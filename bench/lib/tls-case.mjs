@@ -1,7 +1,8 @@
 // The `tls` case of bench/run.mjs (issue 11): what TLS 1.3 with the token's PSK costs. In one
 // measure() each, alternating run by run: a 1 GiB put over TLS, the same put in plain TCP and scp
-// (which encrypts too, aes128-gcm), with per-thread CPU of both ftx sides; then 2,000 × 4 KiB files
-// (a directory upload) over TLS and in plain TCP. Both servers listen on 127.0.0.1 only.
+// (which encrypts too, aes128-gcm), with per-thread CPU of both ftx sides and per-process CPU of
+// scp's (for the two-machine projection of each); then 2,000 × 4 KiB files (a directory upload)
+// over TLS and in plain TCP. Both servers listen on 127.0.0.1 only.
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +32,53 @@ function treeSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
 }
 
+/** CPU seconds (utime + stime) and parent of every process now: pid → {ppid, comm, cpu}. */
+function processTable() {
+  const table = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      table.set(Number(name), { ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpu: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND });
+    } catch { /* gone */ }
+  }
+  return table;
+}
+
+/** True when `pid` descends from `root` in `table`. */
+function descends(table, pid, root) {
+  for (let at = table.get(pid)?.ppid, depth = 0; at && at > 1 && depth < 32; at = table.get(at)?.ppid, depth++) if (at === root) return true;
+  return false;
+}
+
+/**
+ * Samples every 50 ms, until stopped, the CPU of each process of an scp run: the client's scp and
+ * ssh (under this bench, not under its sshd) and the session's processes under the bench sshd. On
+ * two machines each side runs at most as fast as its busiest process (each is single-threaded);
+ * stop() gives that busiest process's CPU seconds per side (a process's last < 50 ms may be missed).
+ */
+function sampleScpProcesses(sshdPid) {
+  const seen = new Map();
+  const scan = () => {
+    const table = processTable();
+    for (const [pid, p] of table) {
+      const side = sshdPid && descends(table, pid, sshdPid) ? 'server'
+        : (p.comm === 'scp' || p.comm === 'ssh') && descends(table, pid, process.pid) ? 'client' : null;
+      if (side) seen.set(pid, { side, comm: p.comm, cpu: p.cpu });
+    }
+  };
+  const timer = setInterval(scan, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      const busiest = { client: null, server: null };
+      for (const p of seen.values()) if (!busiest[p.side] || p.cpu > busiest[p.side].cpu) busiest[p.side] = p;
+      return busiest;
+    },
+  };
+}
+
 /**
  * One scp run with the CPU of both ends: the client's (scp and its ssh, by GNU time) and the
  * server's (the session's sshd processes, reaped into the bench sshd's children time).
@@ -39,12 +87,14 @@ async function scpRun(ctx, dest, expect, argv, sshdPid) {
   const timesFile = join(ctx.work, 'scp-times.txt');
   const wrapped = ctx.tools.time ? [ctx.tools.time, '-f', '%U %S', '-o', timesFile, ...argv] : argv;
   const before = sshdPid ? treeSeconds(sshdPid) : null;
+  const sampler = sampleScpProcesses(sshdPid);
   const run = await ctx.clientRun(dest, expect, wrapped);
   await new Promise((resolve) => setTimeout(resolve, 200)); // the session's sshd exits after scp does
+  const busiest = sampler.stop();
   const server = sshdPid ? treeSeconds(sshdPid) - before : null;
   const times = ctx.tools.time ? (await readFile(timesFile, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number) : null;
   await rm(timesFile, { force: true });
-  return { ...run, scpCpu: { client: times ? times[0] + times[1] : null, server } };
+  return { ...run, scpCpu: { client: times ? times[0] + times[1] : null, server, busiest } };
 }
 
 /**
@@ -107,6 +157,7 @@ async function bigFile(ctx, src, sshd, tokenFile) {
       `TLS / plain time: ${vsPlain ? (1 / vsPlain).toFixed(3) : '—'} (1.000 = no cost); scp / TLS time: ${speedRatio(tls, scp)?.toFixed(2) ?? '—'}.`,
       `scp CPU seconds per GiB (median): client (scp + ssh) ${medianText(scpCpu.map((c) => c.client))}, server (the session's sshd) ${medianText(scpCpu.map((c) => c.server))}; neither end hashes the data (ftx computes md5 on both).`,
       cpuTable([tls, plain], null, GIB),
+      twoMachines(tls, scpCpu),
     ],
     goals: [
       goal('1 GiB over TLS within 10% of plain TCP (TLS time / plain time)', vsPlain ? 1 / vsPlain : null, { atMost: 1.1, unit: '×', why: why(plain) }),
@@ -115,9 +166,27 @@ async function bigFile(ctx, src, sshd, tokenFile) {
   };
 }
 
-function medianText(values) {
+/**
+ * The two-machine comparison: each tool at 1 GiB / the CPU seconds of its busiest thread (ftx) or
+ * process (scp) on its busier side, where client and server no longer share cores.
+ */
+function twoMachines(tls, scpCpu) {
+  const ftxRates = (tls.cpu ?? []).map((c) => GIB / Math.max(c.client?.busiest ?? 0, c.server?.busiest ?? 0));
+  const scpRates = scpCpu.map((c) => GIB / Math.max(c.busiest?.client?.cpu ?? 0, c.busiest?.server?.cpu ?? 0));
+  const who = (side) => scpCpu.map((c) => c.busiest?.[side] ? `${c.busiest[side].comm} ${c.busiest[side].cpu.toFixed(2)} s` : '—').join(', ');
+  const ftx = medianOf(ftxRates);
+  const scp = medianOf(scpRates);
+  return `Projected two-machine rate (1 GiB / busiest thread's or process's CPU on the busier side, median): ftx over TLS ${ftx ? (ftx / 1e6).toFixed(0) : '—'} MB/s, `
+    + `scp ${scp ? (scp / 1e6).toFixed(0) : '—'} MB/s (busiest scp process per run, client: ${who('client')}; server: ${who('server')}); ftx / scp ${ftx && scp ? (ftx / scp).toFixed(2) : '—'} ×.`;
+}
+
+function medianOf(values) {
   const known = values.filter(Number.isFinite).sort((a, b) => a - b);
-  return known.length ? known[Math.floor(known.length / 2)].toFixed(2) : '—';
+  return known.length ? known[Math.floor(known.length / 2)] : null;
+}
+
+function medianText(values) {
+  return medianOf(values)?.toFixed(2) ?? '—';
 }
 
 async function smallFiles(ctx, data, tokenFile) {
