@@ -1,7 +1,8 @@
 /**
  * A TCP load balancer on loopback for tests: connection i goes to targets[i % n] (so a client's
- * retry reaches the other server). Counts client→server bytes (`forwarded`) and server→client
- * bytes (`returned`); can cut its first connection after so many bytes either way.
+ * retry reaches the other server). Counts client→server bytes (`forwarded`, and `forwardedFrom(i)`:
+ * on connection i and later ones) and server→client bytes (`returned`); can cut its first
+ * connection after so many bytes either way.
  */
 import { connect, createServer, type Socket } from 'node:net';
 
@@ -9,6 +10,8 @@ import { connect, createServer, type Socket } from 'node:net';
 export interface AlternatingProxy {
   port: number;
   forwarded: () => number;
+  /** Client→server bytes on connections `index`, `index + 1`, …: what a retry sent. */
+  forwardedFrom: (index: number) => number;
   returned: () => number;
   connections: () => number;
   close: () => Promise<void>;
@@ -20,11 +23,13 @@ export interface AlternatingProxy {
  */
 export async function startAlternatingProxy(targets: number[], options: { cutFirstAfter?: number; cutFirstDownAfter?: number; bytesPerSecond?: number } = {}): Promise<AlternatingProxy> {
   let forwarded = 0;
+  const forwardedOn: number[] = [];
   let returned = 0;
   let count = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const index = count++;
+    forwardedOn[index] = 0;
     const upstream = connect({ host: '127.0.0.1', port: targets[index % targets.length] as number });
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -37,6 +42,7 @@ export async function startAlternatingProxy(targets: number[], options: { cutFir
       const piece = cut ? data.subarray(0, (options.cutFirstAfter as number) - sent) : data;
       sent += piece.length;
       forwarded += piece.length;
+      forwardedOn[index] = (forwardedOn[index] ?? 0) + piece.length;
       if (!upstream.write(piece)) client.pause();
       if (cut) {
         client.destroy();
@@ -72,6 +78,7 @@ export async function startAlternatingProxy(targets: number[], options: { cutFir
   return {
     port: (server.address() as { port: number }).port,
     forwarded: () => forwarded,
+    forwardedFrom: (index) => forwardedOn.slice(index).reduce((sum, n) => sum + n, 0),
     returned: () => returned,
     connections: () => count,
     close: async () => {
