@@ -192,11 +192,11 @@ function describeSecurity(plan: ServePlan, certificate: CertificatePair | undefi
 }
 
 async function listen(plan: ServePlan, lines: LineWriter | undefined, host: string, certificate: CertificatePair | undefined,
-  warn: (line: string) => void): Promise<RunningServer> {
+  storage: Storage | undefined): Promise<RunningServer> {
   return startServer({
     ...(certificate ? { certificate } : {}),
     insecurePlaintext: plan.insecurePlaintext,
-    ...(plan.s3 !== undefined ? { storage: await openS3Storage(plan.s3, plan.partialTtlMs, warn) } : { root: plan.root }),
+    ...(storage !== undefined ? { storage } : { root: plan.root }),
     host,
     port: plan.port,
     idleTimeoutMs: plan.idleTimeoutMs,
@@ -214,24 +214,36 @@ async function listen(plan: ServePlan, lines: LineWriter | undefined, host: stri
   });
 }
 
+/**
+ * Listens on the plan's host, or on 0.0.0.0 when it is "::" and IPv6 is off. An object store is
+ * opened once, for both tries (a failed listen leaves a given storage open), and closed if neither binds.
+ */
+async function listenWithFallback(plan: ServePlan, lines: LineWriter | undefined, certificate: CertificatePair | undefined,
+  warn: (line: string) => void): Promise<RunningServer> {
+  const storage = plan.s3 !== undefined ? await openS3Storage(plan.s3, plan.partialTtlMs, warn) : undefined;
+  try {
+    return await listen(plan, lines, plan.host, certificate, storage);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!(error instanceof FtxError) && plan.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+      return await listen(plan, lines, '0.0.0.0', certificate, storage).catch(async (again: unknown) => {
+        await storage?.close();
+        throw again;
+      });
+    }
+    await storage?.close();
+    if (error instanceof FtxError) throw error;
+    throw new UsageError(`cannot listen on ${plan.host}:${plan.port}: ${code ?? String(error)}`);
+  }
+}
+
 /** Serves until SIGINT or SIGTERM, then stops accepting, drops connections and removes temp files. */
 export async function runServe(plan: ServePlan, io: CliIo): Promise<void> {
-  let server: RunningServer;
   const lines = plan.quiet ? undefined : lineWriter(io.stderr);
   const selfSigned = plan.tls.kind === 'self-signed' ? await loadSelfSigned(process.env) : undefined;
   const certificate = plan.tls.kind === 'files' ? plan.tls.certificate : selfSigned;
   const warn = (line: string): void => void io.stderr.write(`${line}\n`);
-  try {
-    server = await listen(plan, lines, plan.host, certificate, warn);
-  } catch (error) {
-    if (error instanceof FtxError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (plan.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-      server = await listen(plan, lines, '0.0.0.0', certificate, warn);
-    } else {
-      throw new UsageError(`cannot listen on ${plan.host}:${plan.port}: ${code ?? String(error)}`);
-    }
-  }
+  const server = await listenWithFallback(plan, lines, certificate, warn);
   const shown = server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
   if (selfSigned) {
     io.stderr.write(`ftx: TLS certificate ${selfSigned.fingerprint} (${selfSigned.created ? 'made' : 'kept'} in ${selfSigned.dir}): clients pin it with --tls-fingerprint ${selfSigned.fingerprint}\n`);

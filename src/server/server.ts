@@ -27,8 +27,9 @@ export interface ServerOptions {
   /** Directory to serve (must exist): a disk storage is opened on it. Needed unless `storage` is given. */
   root?: string;
   /**
-   * Where files land, any Storage implementation (instead of `root`). The server owns it from
-   * here on: it is closed when the server closes (or fails to start).
+   * Where files land, any Storage implementation (instead of `root`). The server owns it once it
+   * listens: it is closed when the server closes. If listening fails it is left open (the caller's
+   * to close, or to serve on another address).
    */
   storage?: Storage;
   /** Address to listen on (default 127.0.0.1). */
@@ -176,8 +177,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   } catch (error) {
     // Not serving after all: let go of the directory (a retry on another address takes it again).
+    // A storage given by the caller stays open: it is the caller's to close, or to serve on another address.
     clearInterval(expiryTimer);
-    await storage.close();
+    if (!options.storage) await storage.close();
     throw error;
   }
   const address = server.address();

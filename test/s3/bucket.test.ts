@@ -3,7 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StatusError } from '../../src/errors.js';
-import { createS3Client, S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
+import { S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
+import { createS3Client } from '../../src/server/storage/s3/s3-client.js';
 import { freshBucket, storeEnv } from './helpers/store.js';
 
 const md5 = (b: Buffer): Buffer => createHash('md5').update(b).digest();

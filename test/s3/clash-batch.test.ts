@@ -87,6 +87,21 @@ describe('clash check of a batch', () => {
     }
   });
 
+  it('a name asked by several commits beyond the page budget is looked up once', async () => {
+    const client = testClient();
+    const counts = counted(client);
+    const bucket = new S3Bucket(client, { bucket: store.name, prefix: 'dupes/' });
+    await Promise.all(Array.from({ length: 8 }, (_, i) => bucket.put(`k${i}`, empty, EMPTY_MD5, {})));
+    await bucket.put('k9x/deep', empty, EMPTY_MD5, {});
+    counts.clear();
+    // One page of 2 keys: "k9x" is not reached, and is asked by three commits of the same turn.
+    const checks = new ClashChecks(bucket, { pageSize: 2, maxPages: 1 });
+    const asked = ['k0x', 'k9x', 'k9x', 'k9x'];
+    expect(await Promise.all(asked.map((n) => checks.isDirectory(n)))).toEqual([false, true, true, true]);
+    // The range LIST, then one LIST below "k9x/" for the three.
+    expect(counts.get('ListObjectsV2Command')).toBe(2);
+  });
+
   it('a file above the names is refused for every file of the batch', async () => {
     const bucket = new S3Bucket(testClient(), { bucket: store.name, prefix: 'above/' });
     await bucket.put('f', empty, EMPTY_MD5, {});

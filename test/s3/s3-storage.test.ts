@@ -3,7 +3,9 @@
  * another server's storage; check, already-landed and busy answered from the bucket; directories.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer } from '../../src/server/server.js';
 import { S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
 import { S3Storage } from '../../src/server/storage/s3/s3-storage.js';
 import type { Upload, UploadRequest } from '../../src/server/storage/storage.js';
@@ -121,5 +123,40 @@ describe('S3Storage', () => {
   it('refuses names the rules refuse, before the store sees them', async () => {
     await expect(server().beginUpload(target('.ftx-state/partials/x', Buffer.alloc(1)))).rejects.toMatchObject({ status: 403 });
     expect(await server().stat('.ftx-state')).toBeNull();
+  });
+});
+
+/** An S3Storage that counts its closes. */
+class CountedStorage extends S3Storage {
+  closes = 0;
+
+  override async close(): Promise<void> {
+    this.closes += 1;
+    await super.close();
+  }
+}
+
+describe('S3Storage given to startServer', () => {
+  it('is left open when listening fails, serves on the next address, and is closed once with the server', async () => {
+    // What ftx serve's "::" -> 0.0.0.0 fallback relies on to open the store once for both tries.
+    const storage = new CountedStorage(new S3Bucket(testClient(), store.location));
+    opened.push(storage);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      await expect(startServer({ storage, host: '127.0.0.1', port, insecurePlaintext: true })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    } finally {
+      taken.close();
+    }
+    expect(storage.closes).toBe(0);
+    const running = await startServer({ storage, host: '127.0.0.1', port: 0, insecurePlaintext: true });
+    const data = randomBytes(1000);
+    const upload = await begin(storage, target('after-retry.bin', data, { resume: false, keepPartial: false }));
+    await upload.write(data);
+    await upload.commit(md5(data));
+    expect((await storage.stat('after-retry.bin'))?.md5).toBe(md5(data));
+    await running.close();
+    expect(storage.closes).toBe(1);
   });
 });

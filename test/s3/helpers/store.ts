@@ -8,7 +8,8 @@ import {
   ListMultipartUploadsCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
-import { createS3Client, S3Bucket } from '../../../src/server/storage/s3/s3-bucket.js';
+import { S3Bucket } from '../../../src/server/storage/s3/s3-bucket.js';
+import { createS3Client } from '../../../src/server/storage/s3/s3-client.js';
 import type { S3Location } from '../../../src/server/storage/s3/s3-location.js';
 
 // The SDK reads credentials (and AWS_ENDPOINT_URL) from process.env itself, as it does in `ftx serve`.

@@ -1,18 +1,17 @@
 /**
  * The S3 calls ftx makes, on one bucket and prefix, each with a deadline (an AbortSignal per call;
- * the handler's requestTimeout with throwOnRequestTimeout as a socket-idle guard, which on its own
- * only warns) and failures mapped by s3-errors.ts. Loaded only for an s3:// target.
+ * the client's requestTimeout, s3-client.ts, as a socket-idle guard) and failures mapped by
+ * s3-errors.ts. Loaded only for an s3:// target.
  */
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
   DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
-  ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
+  ListPartsCommand, PutObjectCommand, type S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { configuredEndpoint, usesPathStyle, type S3ClientSettings, type S3Location } from './s3-location.js';
-import { httpStatusOf, s3CodeOf, toStatusError, type S3CallKind } from './s3-errors.js';
+import { DEFAULT_TIMEOUT_MS, PART_MIN_TIMEOUT_MS } from './s3-client.js';
+import type { S3Location } from './s3-location.js';
+import { httpStatusOf, is404, isConditionFailure, toStatusError, type S3CallKind } from './s3-errors.js';
 
 /** What HEAD says about an object. */
 export interface HeadInfo {
@@ -46,51 +45,7 @@ export interface MultipartInfo {
   initiated: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 10_000;
-/** A part gets at least this long, and 1 s per MiB beyond (a store slower than 1 MiB/s is failing). */
-const PART_MIN_TIMEOUT_MS = 30_000;
-
-const SILENT = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
-
-/** Builds the SDK client from the standard AWS variables and files plus ftx's own settings. */
-export function createS3Client(settings: S3ClientSettings, env: NodeJS.ProcessEnv = process.env): S3Client {
-  // ftx pins the SDK (package.json), so its warning about *later* versions needing Node 22 does not
-  // apply to this build; it would be a multi-line stderr message on every start of `ftx serve s3://`.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const endpoint = configuredEndpoint(settings, env);
-  const timeout = settings.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const agentOptions = { keepAlive: true, maxSockets: 64 };
-  const client = new S3Client({
-    ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
-    ...(settings.profile !== undefined ? { profile: settings.profile } : {}),
-    region: settings.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    forcePathStyle: usesPathStyle(settings, env),
-    // ftx sends Content-MD5 itself; the SDK's default CRC trailers (aws-chunked) break RGW Pacific.
-    ...(env.AWS_REQUEST_CHECKSUM_CALCULATION === undefined ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const } : {}),
-    ...(env.AWS_RESPONSE_CHECKSUM_VALIDATION === undefined ? { responseChecksumValidation: 'WHEN_REQUIRED' as const } : {}),
-    requestHandler: {
-      connectionTimeout: Math.min(timeout, 5_000),
-      requestTimeout: Math.max(timeout, PART_MIN_TIMEOUT_MS),
-      throwOnRequestTimeout: true,
-      // Its warnings are not for ftx's users: requests queue for a socket on purpose (at most 64
-      // open), and a request timeout is an error here, reported as one (s3-errors.ts).
-      logger: SILENT,
-      ...(endpoint?.startsWith('http://') ? { httpAgent: new HttpAgent(agentOptions) } : { httpsAgent: new HttpsAgent(agentOptions) }),
-    },
-  });
-  // The store's Date header, so that lease expiry is judged on one clock (the store's).
-  client.middlewareStack.add((next) => async (args) => {
-    const result = await next(args);
-    const date = (result.response as { headers?: Record<string, string> } | undefined)?.headers?.date;
-    if (date !== undefined && result.output !== null && typeof result.output === 'object') {
-      (result.output as { ftxServerTime?: number }).ftxServerTime = Date.parse(date);
-    }
-    return result;
-  }, { step: 'deserialize', name: 'ftxServerDate' });
-  return client;
-}
 
 /** One bucket/prefix with deadlines on every call. Keys passed in are relative to the prefix. */
 export class S3Bucket {
@@ -305,16 +260,4 @@ export class S3Bucket {
 }
 
 const isConditional = (c: PutCondition): boolean => c.ifNoneMatch === true || c.ifMatch !== undefined;
-
-/**
- * A conditional PUT that lost: 412, or 409 ConditionalRequestConflict (AWS), or the 500 (ECANCELED)
- * RGW sends to many losing racers (design notes §4). The loser's body is never stored; callers that
- * must know (leases) HEAD afterwards and decide by their nonce.
- */
-function isConditionFailure(error: unknown): boolean {
-  const status = httpStatusOf(error);
-  return status === 412 || status === 409 || (status === 500 && s3CodeOf(error) !== 'QuotaExceeded');
-}
-
-const is404 = (error: unknown): boolean => httpStatusOf(error) === 404;
 const never = (): boolean => false;

@@ -27,13 +27,19 @@ function ancestorsOf(name: string): string[] {
   return segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
 }
 
-/** Throws 409 when a name above `name` is a file; checks them all at once. */
-export async function refuseFileAbove(bucket: S3Bucket, name: string): Promise<void> {
+/**
+ * Throws 409 when a name above `name` is a file; checks them all at once. `isFile` is the lookup
+ * (a HEAD of its own, or one shared by the commits asking at the same time: ClashChecks).
+ */
+export async function refuseFileAbove(name: string, isFile: (key: string) => Promise<boolean>): Promise<void> {
   const above = ancestorsOf(name);
-  const heads = await Promise.all(above.map((dir) => bucket.head(dir)));
-  const file = above.find((_, i) => heads[i] !== null);
+  const files = await Promise.all(above.map(isFile));
+  const file = above.find((_, i) => files[i]);
   if (file !== undefined) throw conflict(`${file} exists and is not a directory`);
 }
+
+/** True when `key` is an object (one HEAD). */
+export const isObject = async (bucket: S3Bucket, key: string): Promise<boolean> => (await bucket.head(key)) !== null;
 
 /** True when some key lies below `name` (it is a directory). */
 export async function isDirectory(bucket: S3Bucket, name: string): Promise<boolean> {
@@ -43,7 +49,7 @@ export async function isDirectory(bucket: S3Bucket, name: string): Promise<boole
 
 /** Throws 409 when `name` cannot become a file: a file above it, or keys below it. */
 export async function refuseClash(bucket: S3Bucket, name: string): Promise<void> {
-  const [, below] = await Promise.all([refuseFileAbove(bucket, name), isDirectory(bucket, name)]);
+  const [, below] = await Promise.all([refuseFileAbove(name, (key) => isObject(bucket, key)), isDirectory(bucket, name)]);
   if (below) throw conflict(`${name} exists and is a directory`);
 }
 
@@ -63,18 +69,15 @@ export class ClashChecks {
   private isFile(key: string): Promise<boolean> {
     let head = this.heads.get(key);
     if (head === undefined) {
-      head = this.bucket.head(key).then((h) => h !== null).finally(() => this.heads.delete(key));
+      head = isObject(this.bucket, key).finally(() => this.heads.delete(key));
       this.heads.set(key, head);
     }
     return head;
   }
 
   /** Throws 409 when a name above `name` is a file. */
-  async refuseFileAbove(name: string): Promise<void> {
-    const above = ancestorsOf(name);
-    const files = await Promise.all(above.map((dir) => this.isFile(dir)));
-    const file = above.find((_, i) => files[i]);
-    if (file !== undefined) throw conflict(`${file} exists and is not a directory`);
+  refuseFileAbove(name: string): Promise<void> {
+    return refuseFileAbove(name, (key) => this.isFile(key));
   }
 
   /** True when some key lies below `name`; the names of one directory asked in one turn share a LIST. */
@@ -102,8 +105,10 @@ export class ClashChecks {
       return;
     }
     const listed = await listNameRange(this.bucket, dir, asked.map((a) => a.name), this.options);
-    const late = asked.filter((a) => listed.unreached.has(a.name));
-    const lateAnswers = await Promise.all(late.map((a) => isDirectory(this.bucket, a.name)));
-    for (const a of asked) a.resolve(listed.directories.has(a.name) || lateAnswers[late.indexOf(a)] === true);
+    // The names the listing did not reach, each asked once however many commits asked it.
+    const lateNames = [...listed.unreached];
+    const lateAnswers = await Promise.all(lateNames.map((name) => isDirectory(this.bucket, name)));
+    const late = new Map(lateNames.map((name, i) => [name, lateAnswers[i] === true]));
+    for (const a of asked) a.resolve(listed.directories.has(a.name) || late.get(a.name) === true);
   }
 }

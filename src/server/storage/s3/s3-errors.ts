@@ -68,3 +68,16 @@ export function toStatusError(error: unknown, kind: S3CallKind, what: string, ti
   const detail = status !== undefined ? ` (HTTP ${status})` : (error as SdkError | null)?.message ? ` (${(error as SdkError).message})` : '';
   return new StatusError(500, ERROR_CODE.INTERNAL, `the object store failed ${what}: ${code}${detail}`);
 }
+
+/**
+ * A conditional PUT that lost: 412, or 409 ConditionalRequestConflict (AWS), or the 500 (ECANCELED)
+ * RGW sends to many losing racers (design notes §4). The loser's body is never stored; callers that
+ * must know (leases) HEAD afterwards and decide by their nonce.
+ */
+export function isConditionFailure(error: unknown): boolean {
+  const status = httpStatusOf(error);
+  return status === 412 || status === 409 || (status === 500 && s3CodeOf(error) !== 'QuotaExceeded');
+}
+
+/** The store answered 404 (no such key, or no such upload). */
+export const is404 = (error: unknown): boolean => httpStatusOf(error) === 404;

@@ -6,7 +6,7 @@
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE } from '../../../protocol/constants.js';
 import type { S3Bucket } from './s3-bucket.js';
-import { isDirectory, refuseFileAbove } from './s3-clash.js';
+import { isDirectory, isObject, refuseFileAbove } from './s3-clash.js';
 import { Lease } from './s3-lease.js';
 import { SavableMd5, HASHER_ID } from './s3-md5.js';
 import { landedMetadata, type ObjectFacts } from './s3-metadata.js';
@@ -50,7 +50,7 @@ export async function openMultipart(bucket: S3Bucket, req: MultipartRequest): Pr
   const leases = [lease];
   try {
     // Refused before any byte is sent, as on disk; commit looks again just before Complete.
-    await refuseFileAbove(bucket, req.name);
+    await refuseFileAbove(req.name, (key) => isObject(bucket, key));
     const kept = await keptPartial(bucket, req);
     let target = kept?.state.target ?? req.name;
     const directory = kept === null && (await isDirectory(bucket, target));

@@ -11,7 +11,8 @@ import { numberedName, splitSafeFilename } from '../../uploads/names.js';
 import type {
   ByteRange, CheckQuery, CheckResult, ExpiryOptions, ListOptions, ListPage, Storage, StoredFile, Upload, UploadRequest,
 } from '../storage.js';
-import { createS3Client, S3Bucket } from './s3-bucket.js';
+import { S3Bucket } from './s3-bucket.js';
+import { createS3Client } from './s3-client.js';
 import { ClashChecks } from './s3-clash.js';
 import { checkS3 } from './s3-check.js';
 import { httpStatusOf } from './s3-errors.js';
