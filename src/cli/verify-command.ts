@@ -35,7 +35,7 @@ export function isLocalTarget(text: string): boolean {
 
 function describeResult(r: VerifyResult): string {
   const what = r.state === 'corrupt' ? `CORRUPT: ${r.message ?? ''}${r.recorded ? ` (recorded ${r.recorded}, read ${r.md5 ?? '?'})` : ''}`
-    : r.state === 'missing' ? 'MISSING' : `unrecorded: no md5 was recorded at upload; read ${r.md5 ?? '?'}`;
+    : r.state === 'missing' ? 'MISSING' : `unrecorded: ${r.message ?? 'no md5 was recorded at upload'}; read ${r.md5 ?? '?'}`;
   return `${r.filename}: ${what}`;
 }
 

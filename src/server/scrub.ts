@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { VerifyResult, VerifySummary } from '../protocol/read-replies.js';
 import type { ReadRate } from './limits/read-rate.js';
-import type { Storage } from './storage/storage.js';
+import type { Readable } from 'node:stream';
+import type { Storage, StoredFile } from './storage/storage.js';
 
 /** What the scrub reports while it runs. */
 export interface ScrubEvents {
@@ -20,10 +21,27 @@ const PAGE = 1000;
 /** Recorded names stated between two turns of the event loop. */
 const YIELD_EVERY = 200;
 
-async function scrubFile(storage: Pick<Storage, 'read'>, name: string, recorded: string | null, rate: ReadRate, events: ScrubEvents, total: { bytes: number }): Promise<VerifyResult> {
+/** The record a file's bytes are judged against, as its listing (or stat) gave it. */
+type Recorded = Pick<StoredFile, 'size' | 'mtime' | 'md5'>;
+
+/** What the scrub says of a file whose record changed while its bytes were read (not a verdict). */
+const CHANGED_DURING_VERIFY = 'changed during verify: replaced while it was read (its record changed); verify it again';
+
+/** Opens `name`; a file replaced between the read's look-up and its first byte (409 changed) is opened again. */
+async function open(storage: ScrubStorage, name: string): Promise<Readable | null> {
+  try {
+    return await storage.read(name);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'changed') throw error;
+    return storage.read(name);
+  }
+}
+
+/** Reads `name` whole at the scrub's rate: its md5 and size, or the result that ends its scrub. */
+async function readWhole(storage: ScrubStorage, name: string, rate: ReadRate, events: ScrubEvents, total: { bytes: number }): Promise<{ md5: string; size: number } | VerifyResult> {
   let stream;
   try {
-    stream = await storage.read(name);
+    stream = await open(storage, name);
   } catch (error) {
     return { filename: name, state: 'corrupt', message: `cannot be read: ${(error as Error).message}` };
   }
@@ -41,10 +59,30 @@ async function scrubFile(storage: Pick<Storage, 'read'>, name: string, recorded:
   } catch (error) {
     return { filename: name, state: 'corrupt', size, message: `read failed: ${(error as Error).message}` };
   }
-  const md5 = hash.digest('hex');
-  if (recorded === null) return { filename: name, state: 'unrecorded', size, md5 };
-  if (recorded === md5) return { filename: name, state: 'ok', size, md5 };
-  return { filename: name, state: 'corrupt', size, md5, recorded, message: 'the stored bytes no longer match the md5 recorded at landing' };
+  return { md5: hash.digest('hex'), size };
+}
+
+const sameRecord = (a: Recorded, b: Recorded): boolean => a.size === b.size && a.mtime === b.mtime && a.md5 === b.md5;
+
+/**
+ * Judges what was read against the record read before it. A mismatch is corruption only when the
+ * record, read again now, is unchanged: a file replaced meanwhile (put --force, a write by other
+ * means) was read as its new version, which is judged against the new record, or not at all.
+ */
+async function judge(storage: ScrubStorage, name: string, recorded: Recorded, read: { md5: string; size: number }): Promise<VerifyResult> {
+  const { md5, size } = read;
+  if (recorded.md5 === null) return { filename: name, state: 'unrecorded', size, md5 };
+  if (recorded.md5 === md5) return { filename: name, state: 'ok', size, md5 };
+  const now = await storage.stat(name).catch(() => recorded);
+  if (now === null) return { filename: name, state: 'missing', message: 'removed while it was verified' };
+  if (now.md5 === md5) return { filename: name, state: 'ok', size, md5 };
+  if (!sameRecord(now, recorded)) return { filename: name, state: 'unrecorded', size, md5, message: CHANGED_DURING_VERIFY };
+  return { filename: name, state: 'corrupt', size, md5, recorded: recorded.md5, message: 'the stored bytes no longer match the md5 recorded at landing' };
+}
+
+async function scrubFile(storage: ScrubStorage, name: string, recorded: Recorded, rate: ReadRate, events: ScrubEvents, total: { bytes: number }): Promise<VerifyResult> {
+  const read = await readWhole(storage, name, rate, events, total);
+  return 'state' in read ? read : judge(storage, name, recorded, read);
 }
 
 /** What scrub() needs of a storage. */
@@ -54,7 +92,7 @@ type ScrubStorage = Pick<Storage, 'stat' | 'read' | 'list' | 'recordedNames'>;
  * Reads every file the listing of the directory `dir` shows; false when there is no such directory.
  * Adds to `missed` the names that vanished between their listing and their read.
  */
-async function scrubListed(storage: ScrubStorage, dir: string, scrubOne: (name: string, md5: string | null) => Promise<VerifyResult>, missed: Set<string>): Promise<boolean> {
+async function scrubListed(storage: ScrubStorage, dir: string, scrubOne: (name: string, recorded: Recorded) => Promise<VerifyResult>, missed: Set<string>): Promise<boolean> {
   let cursor: string | null | undefined;
   let first = true;
   do {
@@ -63,7 +101,7 @@ async function scrubListed(storage: ScrubStorage, dir: string, scrubOne: (name: 
     first = false;
     for (const entry of page.entries) {
       if (entry.type !== 'file') continue;
-      const result = await scrubOne(entry.name, entry.md5 ?? null);
+      const result = await scrubOne(entry.name, { size: entry.size, mtime: entry.mtime, md5: entry.md5 ?? null });
       if (result.state === 'missing') missed.add(entry.name);
     }
     cursor = page.nextCursor;
@@ -108,14 +146,14 @@ export async function scrub(storage: ScrubStorage, path: string, rate: ReadRate,
     summary[result.state] += 1;
     events.result(result);
   };
-  const scrubOne = async (name: string, md5: string | null): Promise<VerifyResult> => {
-    const result = await scrubFile(storage, name, md5, rate, events, total);
+  const scrubOne = async (name: string, recorded: Recorded): Promise<VerifyResult> => {
+    const result = await scrubFile(storage, name, recorded, rate, events, total);
     tell(result);
     return result;
   };
   const single = path === '' ? null : await storage.stat(path);
   if (single) {
-    await scrubOne(path, single.md5);
+    await scrubOne(path, single);
   } else {
     const missed = new Set<string>();
     const listed = await scrubListed(storage, path, scrubOne, missed);
