@@ -98,6 +98,32 @@ describe('a directory swapped for a symlink to an outside place', () => {
     });
   });
 
+  it('between the walk and the landing of a batch, right after another batch landed there: refused, nothing outside', async () => {
+    await withServer({}, async (fixture) => {
+      await mkdir(join(fixture.root, 'd'));
+      const [first, second, marker] = [randomBytes(4096), randomBytes(4096), randomBytes(10)];
+      const peer = await connectPeer(fixture);
+      // The first batch's landing walks to d again and passes: a check not to be trusted after its turn.
+      peer.send({ action: 'putmany', id: 1, files: [{ filename: 'd/first.bin', size: first.length, md5: md5(first), overwrite: false }] });
+      peer.sendRaw(first);
+      expect(await peer.frame()).toMatchObject({ status: 200, files: [{ status: 200 }] });
+      peer.send({
+        action: 'putmany', id: 2, files: [
+          { filename: 'd/second.bin', size: second.length, md5: md5(second), overwrite: false },
+          { filename: 'mark/m.bin', size: marker.length, md5: md5(marker), overwrite: false },
+        ],
+      });
+      // Files are opened in order: once mark/ exists, d has been walked to for d/second.bin.
+      await eventually(() => exists(join(fixture.root, 'mark')));
+      const outside = await swapForSymlink(fixture, 'd');
+      peer.sendRaw(Buffer.concat([second, marker]));
+      const verdict = await peer.frame();
+      peer.destroy();
+      expect(verdict).toMatchObject({ status: 200, files: [{ status: 403, code: 'forbidden_path' }, { status: 200 }] });
+      expect(await filesUnder(outside)).toEqual(['first.bin']);
+    });
+  });
+
   it('right after another put resolved the same directory (the former 2 s cache): refused', async () => {
     await withServer({}, async (fixture) => {
       await mkdir(join(fixture.root, 'd'));

@@ -5,14 +5,17 @@
  * directory under it is reached by opening one component at a time with O_DIRECTORY|O_NOFOLLOW
  * through its parent's fd: a symlink is never followed, and a directory swapped for a symlink
  * after the walk does not redirect anything. Every create, link, rename, mkdir, rmdir and unlink
- * then names `/proc/self/fd/<dirfd>/<name>`. Nothing is cached: each use walks again. Before a
- * file lands, the walk is repeated and must lead to the very directory held open (dev/inode), else
- * the landing is refused: a directory moved away while its file arrived is never landed in.
+ * then names `/proc/self/fd/<dirfd>/<name>`. Nothing is cached across turns: each use walks again.
+ * Before a file lands, the walk is repeated and must lead to the very directory held open
+ * (dev/inode), else the landing is refused: a directory moved away while its file arrived is never
+ * landed in. That second walk passed for a directory serves the other files landing there in the
+ * same event-loop turn (a putmany batch: turn-cache.ts).
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, rmdirSync, statSync, type BigIntStats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StatusError, UsageError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
+import { TurnCache } from './turn-cache.js';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 /** Longest path the system calls accept (PATH_MAX, its NUL included). */
@@ -39,8 +42,10 @@ const identity = (info: BigIntStats): string => `${info.dev}:${info.ino}`;
 export class ServedRoot {
   /** Identities (dev:ino) of the server's own directories: never entered through a client's name. */
   private readonly own = new Set<string>();
+  /** Directory (as dirs.join('/')) → identity an OpenDir.verify() walk reached there in this turn. */
+  readonly passedWalks = new TurnCache<string>();
 
-  private constructor(readonly path: string, readonly fd: number) {}
+  private constructor(readonly path: string, readonly fd: number, private readonly rootId: string) {}
 
   /** Opens the root (a real path). Needs Linux's /proc/self/fd; refuses to start without it. */
   static open(path: string): ServedRoot {
@@ -52,11 +57,12 @@ export class ServedRoot {
         return undefined;
       }
     })();
-    if (viaProc !== identity(fstatSync(fd, { bigint: true }))) {
+    const rootId = identity(fstatSync(fd, { bigint: true }));
+    if (viaProc !== rootId) {
       closeSync(fd);
       throw new UsageError('ftx serve needs Linux with /proc mounted (it reaches files through /proc/self/fd to stay inside the served directory)');
     }
-    return new ServedRoot(path, fd);
+    return new ServedRoot(path, fd, rootId);
   }
 
   /** Closes the root's fd (the server is stopping). */
@@ -82,14 +88,15 @@ export class ServedRoot {
    */
   walk(dirs: string[]): OpenDir {
     let fd = this.fd;
+    let id: string | undefined = this.rootId;
     try {
       for (let i = 0; i < dirs.length; i++) {
-        const next = this.openChild(fd, dirs[i]!, dirs.slice(0, i + 1).join('/'));
-        if (next === undefined) return new OpenDir(this, dirs, [fd], dirs.slice(i));
+        const next = this.enter(fd, dirs[i]!, dirs.slice(0, i + 1).join('/'));
+        if (next === undefined) return new OpenDir(this, dirs, [fd], dirs.slice(i), id);
         if (fd !== this.fd) closeSync(fd);
-        fd = next;
+        ({ fd, id } = next);
       }
-      return new OpenDir(this, dirs, [fd], []);
+      return new OpenDir(this, dirs, [fd], [], id);
     } catch (error) {
       if (fd !== this.fd) closeSync(fd);
       throw error;
@@ -98,6 +105,11 @@ export class ServedRoot {
 
   /** Opens directory `name` below `parentFd`; undefined when it does not exist. */
   openChild(parentFd: number, name: string, shown: string): number | undefined {
+    return this.enter(parentFd, name, shown)?.fd;
+  }
+
+  /** openChild, with the directory's identity when it was read (to refuse the server's own). */
+  private enter(parentFd: number, name: string, shown: string): { fd: number; id: string | undefined } | undefined {
     let fd: number;
     try {
       fd = openSync(inDir(parentFd, name), DIR_FLAGS);
@@ -110,11 +122,13 @@ export class ServedRoot {
       }
       throw conflict(`${shown} exists and is not a directory`);
     }
-    if (this.own.size > 0 && this.own.has(identity(fstatSync(fd, { bigint: true })))) {
+    if (this.own.size === 0) return { fd, id: undefined };
+    const id = identity(fstatSync(fd, { bigint: true }));
+    if (this.own.has(id)) {
       closeSync(fd);
       throw forbidden(`${shown} is the server's own state directory`);
     }
-    return fd;
+    return { fd, id };
   }
 }
 
@@ -130,8 +144,14 @@ export class OpenDir {
   private created: boolean[] = [];
   private closed = false;
 
-  /** chain[0] is the deepest existing directory, chain[i + 1] the i-th created below it. */
-  constructor(private readonly root: ServedRoot, readonly dirs: string[], private chain: number[], private missing: string[]) {}
+  /**
+   * chain[0] is the deepest existing directory, chain[i + 1] the i-th created below it; `heldId` is
+   * the identity of the deepest one open, when the walk read it.
+   */
+  constructor(
+    private readonly root: ServedRoot, readonly dirs: string[], private chain: number[], private missing: string[],
+    private heldId: string | undefined,
+  ) {}
 
   /** The directory's path under the root as a client names it (absolute; symlinks never involved). */
   get path(): string {
@@ -171,6 +191,7 @@ export class OpenDir {
       if (fd === undefined) throw Object.assign(new Error(`${shown} vanished while being created`), { code: 'ENOENT' });
       this.chain.push(fd);
       this.created.push(made);
+      this.heldId = undefined;
     }
   }
 
@@ -188,6 +209,7 @@ export class OpenDir {
       if (!this.created[i]) continue;
       try {
         rmdirSync(inDir(this.chain[i]!, this.missing[i]!));
+        this.root.passedWalks.clear();
       } catch {
         // not empty, or already gone: leave it
       }
@@ -196,16 +218,24 @@ export class OpenDir {
   }
 
   /**
-   * Walks from the root again: the path must still lead to this very directory. Returns 'removed'
+   * Walks from the root again (or trusts a walk that reached this very directory in this turn): the
+   * path must still lead to this very directory. Returns 'removed'
    * when this directory was deleted meanwhile (a pruned tree); throws 403 if it was moved or replaced.
    */
   verify(): DirPlace {
+    const key = this.dirs.join('/');
+    if (!this.incomplete && this.heldId !== undefined && this.root.passedWalks.get(key) === this.heldId) return 'same';
     const held = fstatSync(this.fd, { bigint: true });
     if (held.nlink === 0n) return 'removed';
     let now: OpenDir | undefined;
     try {
       now = this.root.walk(this.dirs);
-      if (!now.incomplete && identity(fstatSync(now.fd, { bigint: true })) === identity(held)) return 'same';
+      const reached = now.incomplete ? undefined : now.heldId ?? identity(fstatSync(now.fd, { bigint: true }));
+      if (reached === identity(held)) {
+        this.heldId = reached;
+        this.root.passedWalks.set(key, reached);
+        return 'same';
+      }
     } catch (error) {
       if (!(error instanceof StatusError)) throw error;
     } finally {
@@ -221,6 +251,7 @@ export class OpenDir {
     this.closed = false;
     this.chain = fresh.chain;
     this.missing = fresh.missing;
+    this.heldId = fresh.heldId;
     this.created = [];
     this.createMissing();
   }

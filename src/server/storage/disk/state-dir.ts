@@ -1,13 +1,15 @@
 /**
  * The server's own state directory `<root>/.ftx-state` (and its `partials/`), held open and reached
  * only through its fds, so no client name and no symlink ever leads into it. Before each use the
- * name `.ftx-state` is looked at again (never followed): removed while the server runs, it is
- * created anew; replaced by anything that is not the directory the server made, it is refused.
+ * name `.ftx-state` is looked at again (never followed; a look that passed serves the rest of the
+ * event-loop turn: turn-cache.ts): removed while the server runs, it is created anew; replaced by
+ * anything that is not the directory the server made, it is refused.
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type BigIntStats } from 'node:fs';
 import { StatusError, UsageError } from '../../../errors.js';
 import { ERROR_CODE, RESERVED_PREFIX, STATUS } from '../../../protocol/constants.js';
 import { inDir, type ServedRoot } from './served-root.js';
+import { TurnCache } from './turn-cache.js';
 
 /** Directory under the root that holds the server's own state (partials, digest index). */
 export const STATE_DIR = `${RESERVED_PREFIX}state`;
@@ -29,6 +31,8 @@ interface Opened {
 export class StateDir {
   /** Replaced fds, closed a while later (or at close()). */
   private readonly retired = new Map<Opened, NodeJS.Timeout>();
+  /** The fds whose names were checked in this turn. */
+  private readonly checked = new TurnCache<Opened>();
 
   private constructor(private readonly root: ServedRoot, private opened: Opened) {}
 
@@ -49,9 +53,13 @@ export class StateDir {
 
   private current(): Opened {
     const { opened, root } = this;
+    if (this.checked.get(STATE_DIR) === opened) return opened;
     const state = lstatSync(inDir(root.fd, STATE_DIR), { bigint: true, throwIfNoEntry: false });
     const partials = state && lstatSync(inDir(opened.state, PARTIALS), { bigint: true, throwIfNoEntry: false });
-    if (same(state, opened.stateInfo) && same(partials, opened.partialsInfo)) return opened;
+    if (same(state, opened.stateInfo) && same(partials, opened.partialsInfo)) {
+      this.checked.set(STATE_DIR, opened);
+      return opened;
+    }
     if (state !== undefined && !same(state, opened.stateInfo)) {
       throw new StatusError(STATUS.INTERNAL, ERROR_CODE.INTERNAL,
         `the server's state directory ${STATE_DIR} was replaced by something the server did not create; ` +
