@@ -4,11 +4,11 @@
  * many files are checked together.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Bucket } from '../../src/server/storage/s3/s3-bucket.js';
 import { ClashChecks } from '../../src/server/storage/s3/s3-clash.js';
 import { S3Storage } from '../../src/server/storage/s3/s3-storage.js';
+import { counted } from './helpers/counted.js';
 import { freshBucket, testClient } from './helpers/store.js';
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
@@ -18,17 +18,6 @@ const EMPTY_MD5 = Buffer.from(md5(empty), 'hex');
 let store: Awaited<ReturnType<typeof freshBucket>>;
 beforeAll(async () => { store = await freshBucket(); });
 afterAll(async () => { await store?.remove(); });
-
-/** Counts the S3 commands a client sends, by name. */
-function counted(client: S3Client): Map<string, number> {
-  const counts = new Map<string, number>();
-  client.middlewareStack.add((next, context) => async (args) => {
-    const name = (context as { commandName?: string }).commandName ?? '?';
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-    return next(args);
-  }, { step: 'initialize', name: 'ftxTestCount' });
-  return counts;
-}
 
 /** Lands `files` as putmany does: every upload opened, written, then all committed at once. */
 async function landTogether(storage: S3Storage, files: { name: string; data: Buffer }[]): Promise<PromiseSettledResult<unknown>[]> {

@@ -17,6 +17,7 @@ import { ClashChecks } from './s3-clash.js';
 import { checkS3 } from './s3-check.js';
 import { httpStatusOf } from './s3-errors.js';
 import { ensureBackstopRule } from './s3-lifecycle.js';
+import { ListWindows } from './s3-list-window.js';
 import { listS3 } from './s3-listing.js';
 import { factsOf, type ObjectFacts } from './s3-metadata.js';
 import { openMultipart } from './s3-multipart-begin.js';
@@ -56,10 +57,12 @@ export class S3Storage implements Storage {
   readonly owner = `ftx-${randomBytes(6).toString('hex')}`;
   private readonly open = new Map<string, OpenUpload & { upload: Upload }>();
   private readonly clash: ClashChecks;
+  private readonly listings: ListWindows;
 
   constructor(readonly bucket: S3Bucket, private readonly options: S3StorageOptions = {}) {
     this.location = `s3://${bucket.bucket}/${bucket.prefix}`;
     this.clash = new ClashChecks(bucket);
+    this.listings = new ListWindows(bucket);
   }
 
   /** Connects and checks that the bucket answers (credentials, endpoint) before serving. */
@@ -192,7 +195,7 @@ export class S3Storage implements Storage {
 
   async list(dir: string, options: ListOptions): Promise<ListPage | null> {
     if (dir !== '' && !isClientName(dir)) return null;
-    return listS3(this.bucket, dir, options);
+    return listS3(this.listings, dir, options);
   }
 
   async close(): Promise<void> {
