@@ -30,6 +30,8 @@ const busy = (name: string): StatusError =>
 /** The names reserved on one server. */
 export class Reservations {
   private readonly held = new Map<string, Reservation>();
+  /** Declared sizes of the held reservations: promisedBytes() never exceeds it (a size never changes). */
+  private declared = 0;
 
   /**
    * Reserves `wanted.name`, taking it over from an older attempt of the same upload if need be;
@@ -41,12 +43,15 @@ export class Reservations {
     if (this.held.has(wanted.name)) throw busy(wanted.name);
     const reservation = { ...wanted };
     this.held.set(wanted.name, reservation);
+    this.declared += reservation.size ?? 0;
     return reservation;
   }
 
   /** Lets go of a reservation (idempotent; a newer holder of the name is left alone). */
   release(reservation: Reservation): void {
-    if (this.held.get(reservation.name) === reservation) this.held.delete(reservation.name);
+    if (this.held.get(reservation.name) !== reservation) return;
+    this.held.delete(reservation.name);
+    this.declared -= reservation.size ?? 0;
   }
 
   /** The upload open under `name`, if any. */
@@ -62,6 +67,14 @@ export class Reservations {
   /** Every upload open now. */
   uploads(): Upload[] {
     return [...this.held.values()].flatMap((r) => (r.upload ? [r.upload] : []));
+  }
+
+  /**
+   * At most how many bytes the other reserved uploads still have to write: their declared sizes, a
+   * running total (the exact figure, promisedBytes, costs a pass over every reservation).
+   */
+  promisedAtMost(except: Reservation): number {
+    return this.declared - (this.held.get(except.name) === except ? except.size ?? 0 : 0);
   }
 
   /** Bytes the other reserved uploads still have to write (space promised to them). */

@@ -97,6 +97,8 @@ export class Uploads {
   private async checkSpace(name: string, needed: number, own: Reservation): Promise<void> {
     if (needed <= 0 || !this.storage.freeSpace) return;
     const available = await this.storage.freeSpace(name, needed);
+    // What the others may still write fits anyway: no pass over them (per file of a batch, it added up).
+    if (needed <= available - this.reservations.promisedAtMost(own)) return;
     const promised = this.reservations.promisedBytes(own);
     if (needed > available - promised) {
       throw new StatusError(STATUS.INSUFFICIENT_STORAGE, ERROR_CODE.INSUFFICIENT_STORAGE,
