@@ -68,6 +68,28 @@ describe('multipart uploads', () => {
     expect(await store.bucket.getBuffer(partialKey('bad.bin'))).toBeNull();
   });
 
+  it('a wrong md5 leaves no state even when the state write of the last part is still on its way', async () => {
+    // Every PutObject of a partial state takes 400 ms longer (a loaded store): the commit's md5 check
+    // fails while the write queued by the first part is in flight, and the discard must come after it.
+    const slow = testClient();
+    slow.middlewareStack.add((next, context) => async (args) => {
+      const input = (args as { input?: { Key?: string } }).input;
+      if ((context as { commandName?: string }).commandName === 'PutObjectCommand' && input?.Key === `served/${partialKey('late.bin')}`) {
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      return next(args);
+    }, { step: 'initialize', name: 'ftxTestSlowState' });
+    const bucket = new S3Bucket(slow, store.location);
+    const data = randomBytes(6 * MiB);
+    const upload = await openMultipart(bucket, request('late.bin', data));
+    await feed(upload, data, 0, data.length);
+    await expect(upload.commit(md5hex(Buffer.from('x')))).rejects.toMatchObject({ status: 422 });
+    await new Promise((r) => setTimeout(r, 1_000)); // any state write still on its way has landed by now
+    expect(await store.bucket.getBuffer(partialKey('late.bin'))).toBeNull();
+    expect((await store.bucket.listMultipart()).uploads.filter((u) => u.key === 'late.bin')).toEqual([]);
+    slow.destroy();
+  });
+
   it('resumes after a suspend from another client at the last recorded part, and the md5 continues', async () => {
     const data = randomBytes(17 * MiB + 12_345);
     const first = await openMultipart(store.bucket, request('resume.bin', data));

@@ -259,6 +259,7 @@ export class MultipartUpload {
     await this.drain();
     this.fill = null;
     if (this.lost === 'lost') return;
+    await this.stateWrite; // a state write still on its way would bring the deleted state back
     await this.s.bucket.abortMultipart(this.key, this.s.state.s3UploadId).catch(() => undefined);
     await deletePartialState(this.s.bucket, this.s.state.name).catch(() => undefined);
     for (const lease of this.s.leases) await lease.release().catch(() => undefined);
