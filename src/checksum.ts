@@ -43,6 +43,12 @@ export async function md5File(path: string, size?: number): Promise<string> {
   }
 }
 
+/** Hex md5 of bytes held in memory (a small file): one-shot `crypto.hash` where Node has it (20.12+), else a Hash object. */
+export function md5Hex(data: Buffer): string {
+  const oneShot = (crypto as { hash?: (algorithm: string, data: Buffer) => string }).hash;
+  return oneShot ? oneShot('md5', data) : createHash('md5').update(data).digest('hex');
+}
+
 /** Hex sha256 of a short string: one-shot `crypto.hash` where Node has it (20.12+), else a Hash object. */
 export function sha256Hex(text: string): string {
   const oneShot = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;

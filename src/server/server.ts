@@ -113,7 +113,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clients: new ClientRegistry(),
     logTransfer: (record) => {
       options.onTransfer?.(record);
-      log(formatTransferRecord(record));
+      // A quiet server (no log) does not format a line per file only to drop it.
+      if (options.log) log(formatTransferRecord(record));
     },
   };
   const sockets = new Set<Socket>();

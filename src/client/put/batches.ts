@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { createMd5 } from '../../checksum.js';
+import { md5Hex } from '../../checksum.js';
 import { LocalFileError, StatusError, VerificationError } from '../../errors.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_FILE_BYTES, MAX_BATCH_FILES, MAX_BATCH_NAME_BYTES, STATUS } from '../../protocol/constants.js';
 import { parsePutManyReply, type BatchFile, type PutManyReply, type PutManyRequest } from '../../protocol/messages.js';
@@ -96,7 +96,7 @@ export async function putBatches(link: ClientConnection, files: SmallFile[], han
       [batch, bytes, nameBytes] = [[], 0, 0];
     }
     const entry: BatchFile = {
-      filename: file.remoteName, size: data.length, md5: createMd5().update(data).digest('hex'),
+      filename: file.remoteName, size: data.length, md5: md5Hex(data),
       overwrite: file.overwrite, rename: file.rename, mtime: file.mtime,
       ...(file.mode !== undefined ? { mode: file.mode } : {}),
     };

@@ -3,7 +3,7 @@
  * then one landing worker writes, fsyncs and links it, and the directory fsync is shared with the
  * other files landing there (docs/PROTOCOL.md §6.10).
  */
-import { createMd5 } from '../../../checksum.js';
+import { md5Hex } from '../../../checksum.js';
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE, MAX_BATCH_FILE_BYTES, STATUS } from '../../../protocol/constants.js';
 import type { DigestIndex } from './digest-index.js';
@@ -46,9 +46,8 @@ export class SmallUpload implements Upload {
   readonly size: number;
   received = 0;
   landing: Promise<void> | undefined;
-  /** The body as it arrives (a copy: a chunk may be the connection's reusable read buffer). */
+  /** The body as it arrives (a copy: a chunk may be the connection's reusable read buffer), hashed whole at commit. */
   private readonly body: Buffer;
-  private readonly hash = createMd5();
   private closed = false;
 
   constructor(private readonly plan: SmallUploadPlan) {
@@ -58,7 +57,6 @@ export class SmallUpload implements Upload {
   }
 
   write(chunk: Buffer): undefined {
-    this.hash.update(chunk);
     this.received += chunk.copy(this.body, this.received);
     return undefined;
   }
@@ -68,7 +66,7 @@ export class SmallUpload implements Upload {
     const work = (async (): Promise<StoredReceipt> => {
       const { plan } = this;
       try {
-        const md5 = this.hash.digest('hex');
+        const md5 = md5Hex(this.body.subarray(0, this.received));
         if (md5 !== claimedMd5) {
           throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
             `md5 mismatch: the received data hashes to ${md5}, the client sent ${claimedMd5}; nothing was stored`);

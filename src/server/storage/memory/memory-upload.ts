@@ -1,5 +1,5 @@
 /** One upload into a MemoryStorage: bytes gathered in memory, landed whole once the md5 matches. */
-import { createMd5 } from '../../../checksum.js';
+import { md5Hex } from '../../../checksum.js';
 import { StatusError } from '../../../errors.js';
 import { ERROR_CODE, STATUS } from '../../../protocol/constants.js';
 import type { SourceIdentity, StoredFile, StoredReceipt, Upload, UploadRequest } from '../storage.js';
@@ -54,7 +54,7 @@ export class MemoryUpload implements Upload {
       this.closed = true;
       const data = Buffer.concat(this.parts);
       this.parts = [];
-      const md5 = createMd5().update(data).digest('hex');
+      const md5 = md5Hex(data);
       if (md5 !== claimedMd5) {
         throw new StatusError(STATUS.CHECKSUM_MISMATCH, ERROR_CODE.CHECKSUM_MISMATCH,
           `md5 mismatch: the stored data hashes to ${md5}, the client sent ${claimedMd5}; nothing was stored`);

@@ -77,7 +77,7 @@ interface Pending {
 /** One worker with the jobs assigned to it: `queue` waits for the batch it has in hand (`inFlight`). */
 interface Slot {
   worker: Worker;
-  queue: (SmallLandingJob & { id: number })[];
+  queue: { id: number; job: SmallLandingJob }[];
   inFlight: number;
   /** Jobs handed to this worker since it started (LandingPool.load). */
   assigned: number;
@@ -134,7 +134,7 @@ export class LandingPool {
     const slot = this.slots.reduce((best, s) => (s.queue.length + s.inFlight < best.queue.length + best.inFlight ? s : best));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      slot.queue.push({ id, ...job });
+      slot.queue.push({ id, job });
       slot.assigned++;
       if (!this.dispatchQueued) {
         this.dispatchQueued = true;
@@ -154,12 +154,16 @@ export class LandingPool {
     slot.inFlight = jobs.length;
     // All the batch's bytes in one buffer whose memory moves to the worker: one transfer per batch
     // (a socket chunk is a view into a larger buffer, and posting a view would clone all of it).
-    const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, job) => sum + job.data.length, 0));
+    const bytes = Buffer.allocUnsafeSlow(jobs.reduce((sum, { job }) => sum + job.data.length, 0));
     let at = 0;
-    const batch = jobs.map(({ data, ...job }): WorkerJob => {
+    // Every field by name, one object shape: object spread and rest cost microseconds per file here.
+    const batch = jobs.map(({ id, job }): WorkerJob => {
       const start = at;
-      at += data.copy(bytes, at);
-      return { ...job, start, size: data.length };
+      at += job.data.copy(bytes, at);
+      return {
+        id, dir: job.dir, temp: job.temp, final: job.final, start, size: job.data.length, mode: job.mode, mtime: job.mtime,
+        overwrite: job.overwrite, rename: job.rename, digest: job.digest,
+      };
     });
     slot.worker.postMessage({ batch, bytes: bytes.buffer as ArrayBuffer } satisfies WorkerBatch, [bytes.buffer as ArrayBuffer]);
   }
