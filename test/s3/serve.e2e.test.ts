@@ -62,6 +62,24 @@ describe('ftx serve s3://', () => {
     });
   });
 
+  it('takes its credentials and region from AWS_PROFILE and the shared files, as the AWS tools do', async () => {
+    const vars = storeEnv();
+    const credentials = join(tmp.dir, 'aws-credentials');
+    const config = join(tmp.dir, 'aws-config');
+    await writeFile(credentials, `[ftx-e2e]\naws_access_key_id = ${vars.AWS_ACCESS_KEY_ID}\naws_secret_access_key = ${vars.AWS_SECRET_ACCESS_KEY}\n`);
+    await writeFile(config, `[profile ftx-e2e]\nregion = ${vars.AWS_REGION}\n`);
+    const server = await spawnServe([`s3://${store.name}/e2e`, '--port', '0'], {
+      ...vars, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined,
+      AWS_PROFILE: 'ftx-e2e', AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: config,
+    });
+    servers.push(server);
+    const file = await source('profiled.txt', 1234);
+    const run = await runFtx(['put', file.path, `127.0.0.1:${server.port}`, '--no-progress']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(md5((await stored('profiled.txt')) ?? Buffer.alloc(0))).toBe(md5(file.data));
+    await server.stop();
+  });
+
   it('lands small and large files verified, and a second run finds them identical', async () => {
     const server = await serve();
     const small = await source('small.txt', 3000);

@@ -16,6 +16,21 @@ export const PART_MIN_TIMEOUT_MS = 30_000;
 
 const SILENT = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
+const nonEmpty = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
+
+/**
+ * The region: ftx's setting, AWS_REGION or AWS_DEFAULT_REGION, else what the SDK's own chain finds
+ * (the profile's `region` in the shared config file; read by a client built for nothing else, once),
+ * else us-east-1 (RGW and MinIO take any region).
+ */
+function regionOf(settings: S3ClientSettings, env: NodeJS.ProcessEnv): string | (() => Promise<string>) {
+  const set = settings.region ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
+  if (set !== undefined) return set;
+  const probe = new S3Client(settings.profile !== undefined ? { profile: settings.profile } : {});
+  let found: Promise<string> | undefined;
+  return () => (found ??= probe.config.region().catch(() => 'us-east-1').finally(() => probe.destroy()));
+}
+
 /** Builds the SDK client from the standard AWS variables and files plus ftx's own settings. */
 export function createS3Client(settings: S3ClientSettings, env: NodeJS.ProcessEnv = process.env): S3Client {
   // ftx pins the SDK (package.json), so its warning about *later* versions needing Node 22 does not
@@ -27,7 +42,7 @@ export function createS3Client(settings: S3ClientSettings, env: NodeJS.ProcessEn
   const client = new S3Client({
     ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
     ...(settings.profile !== undefined ? { profile: settings.profile } : {}),
-    region: settings.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    region: regionOf(settings, env),
     forcePathStyle: usesPathStyle(settings, env),
     // ftx sends Content-MD5 itself; the SDK's default CRC trailers (aws-chunked) break RGW Pacific.
     ...(env.AWS_REQUEST_CHECKSUM_CALCULATION === undefined ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const } : {}),
