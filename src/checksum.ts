@@ -43,14 +43,14 @@ export async function md5File(path: string, size?: number): Promise<string> {
   }
 }
 
-/** Hex md5 of bytes held in memory (a small file): one-shot `crypto.hash` where Node has it (20.12+), else a Hash object. */
-export function md5Hex(data: Buffer): string {
-  const oneShot = (crypto as { hash?: (algorithm: string, data: Buffer) => string }).hash;
-  return oneShot ? oneShot('md5', data) : createHash('md5').update(data).digest('hex');
+/** One-shot `crypto.hash` where Node has it (20.12+), else a Hash object: the hex digest of `data`. */
+function hexDigest(algorithm: 'md5' | 'sha256', data: Buffer | string): string {
+  const oneShot = (crypto as { hash?: (algorithm: string, data: Buffer | string) => string }).hash;
+  return oneShot ? oneShot(algorithm, data) : createHash(algorithm).update(data).digest('hex');
 }
 
-/** Hex sha256 of a short string: one-shot `crypto.hash` where Node has it (20.12+), else a Hash object. */
-export function sha256Hex(text: string): string {
-  const oneShot = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;
-  return oneShot ? oneShot('sha256', text) : createHash('sha256').update(text, 'utf8').digest('hex');
-}
+/** Hex md5 of bytes held in memory (a small file). */
+export const md5Hex = (data: Buffer): string => hexDigest('md5', data);
+
+/** Hex sha256 of a short string (UTF-8). */
+export const sha256Hex = (text: string): string => hexDigest('sha256', text);
