@@ -20,6 +20,41 @@ function keepThreadBusy(pool: HashPool): () => Promise<void> {
   };
 }
 
+describe('memory of one upload', () => {
+  it('behind a slow hash thread holds its 5 MiB hash window and the block it fills, and reads on as soon as the oldest block is hashed', async () => {
+    const pool = new HashPool(1);
+    await withTempRoot('ftx-window-', async (root) => {
+      const storage = await DiskStorage.open(root, { hashPool: pool });
+      const stopBusy = keepThreadBusy(pool);
+      try {
+        const data = Buffer.alloc(12 * 1024 * 1024 + 5, 7);
+        const upload = await beginPut(storage, 'one.bin', data);
+        let most = 0;
+        const heldAfterWaits: number[] = [];
+        for (let at = 0; at < data.length; at += 64 * 1024) {
+          const wait = upload.write(data.subarray(at, at + 64 * 1024));
+          const held = blocksHeld(); // read right after each write: exact, not sampled
+          most = Math.max(most, held);
+          await wait;
+          if (wait && held >= 5) heldAfterWaits.push(blocksHeld()); // a wait for the full hash window
+        }
+        // The server's peak memory for a lone upload: 8 MiB of window held 9 blocks (5 MB more RSS).
+        expect(most).toBeLessThanOrEqual(6);
+        // Each wait ends when one block is hashed, the other four still queued on the thread
+        // (behind the 32 MiB ballast it hashes in between): waiting for all of them would leave
+        // the thread without work until the next block is filled, and at most 1 block held here.
+        expect(heldAfterWaits.length).toBeGreaterThan(4);
+        expect(Math.min(...heldAfterWaits)).toBeGreaterThanOrEqual(4);
+        expect((await upload.commit(md5(data))).md5).toBe(md5(data));
+      } finally {
+        await stopBusy();
+        await storage.close();
+        await pool.close();
+      }
+    });
+  });
+});
+
 describe('memory of many uploads at once', () => {
   it('over BLOCK_BUDGET an upload holds at most the block it fills and the one being written and hashed', async () => {
     const pool = new HashPool(1);

@@ -16,10 +16,13 @@ import { BLOCK_BYTES, BlockAccount } from './write-blocks.js';
 /** Ask the writer to wait while this many bytes are pending behind a write in flight. */
 const HIGH_WATER_BYTES = 2 * 1024 * 1024;
 /**
- * Ask the writer to wait while this many bytes are queued but not yet hashed. Higher than the write
- * high water: a slower hash thread should not stall the socket on every block.
+ * Ask the writer to wait while this many bytes are queued but not yet hashed, until the oldest of
+ * them is: the thread always has the next block while the socket is read again, and one upload
+ * holds about this much plus the block it fills (the server's peak memory). 5 MiB: 8 MiB (and
+ * waiting for all of them) cost a lone 1 GiB upload's server 3.4 MB more peak RSS for no speed; 4 MiB
+ * cost its event loop 15 % more CPU (bench/README.md, issue 15).
  */
-const HASH_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+const HASH_HIGH_WATER_BYTES = 5 * 1024 * 1024;
 /**
  * ...but while all uploads together have this many bytes waiting for the hash threads, each waits
  * at the write high water already: memory stays bounded with many uploads on few threads.
@@ -44,6 +47,8 @@ export class BlockWriter {
   failure: StatusError | undefined;
   /** The hash thread's promise for the last block queued (a thread works in order: all before it are done too). */
   private lastHashed: Promise<void> = Promise.resolve();
+  /** The hash thread's promises for the blocks queued and not yet hashed, oldest first. */
+  private readonly hashing: Promise<void>[] = [];
   private unhashedBytes = 0;
   private readonly blocks = new BlockAccount();
 
@@ -75,7 +80,7 @@ export class BlockWriter {
     if (this.pendingBytes >= BLOCK_BYTES) this.startWrite();
     const hashLimit = unhashedTotal >= TOTAL_HASH_HIGH_WATER_BYTES ? HIGH_WATER_BYTES : HASH_HIGH_WATER_BYTES;
     const waitFor = this.pendingBytes >= HIGH_WATER_BYTES && this.inFlight ? this.inFlight
-      : this.unhashedBytes >= hashLimit ? this.lastHashed
+      : this.unhashedBytes >= hashLimit ? this.hashing[0]
         : this.blocks.overBudget ? Promise.all([this.inFlight, this.lastHashed]) : undefined;
     return waitFor?.then(() => {
       if (this.failure) throw this.failure;
@@ -119,9 +124,10 @@ export class BlockWriter {
     this.unhashedBytes += bytes;
     unhashedTotal += bytes;
     this.lastHashed = this.hasher.update(data).then(
-      () => { this.unhashedBytes -= bytes; unhashedTotal -= bytes; },
-      (error: unknown) => { this.failure ??= toStorageError(error); unhashedTotal -= bytes; },
+      () => { this.unhashedBytes -= bytes; unhashedTotal -= bytes; this.hashing.shift(); },
+      (error: unknown) => { this.failure ??= toStorageError(error); unhashedTotal -= bytes; this.hashing.shift(); },
     );
+    this.hashing.push(this.lastHashed);
     this.pending.push(data);
     this.pendingBytes += this.blockFill;
     this.block = undefined;
