@@ -4,6 +4,7 @@ export * from './protocol/index.js';
 export {
   FtxClient, type CheckAnswer, type ClientOptions, type FtxClientOptions, type PutOptions, type PutReceipt, type RetryNotice,
   type RetryPolicy, type SmallFile, type SmallFileHandlers, type SmallFileResult, type StreamPutOptions,
+  type FdInput, type StreamInput,
 } from './client/client.js';
 export { DEFAULT_RETRY_POLICY, NO_RETRIES } from './client/retry.js';
 export * from './client/defaults.js';

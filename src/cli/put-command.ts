@@ -1,9 +1,9 @@
 /** `ftx put <source...> [host[:port]]`: plan from commander's options (pure), then run the upload. */
 import { resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { isatty } from 'node:tty';
 import { parseDestination, type Destination } from '../client/address.js';
 import { clientIdFor } from '../client/client-id.js';
-import { FtxClient } from '../client/client.js';
+import { FtxClient, type StreamInput } from '../client/client.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../client/retry.js';
 import { runUpload, type IfExists, type UploadJob, type UploadSummary } from '../client/tree/upload-tree.js';
 import { DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from '../client/defaults.js';
@@ -161,11 +161,11 @@ export function exitCodeForRun(summary: Pick<UploadSummary, 'sent' | 'skipped' |
  * the server has accepted the upload and whose exit status decides the commit. Neither commits
  * before a signal that came with the end of input has been handled.
  */
-function streamOf(plan: PutPlan, stdin: Readable): { stream?: UploadJob['stream']; producer: () => Producer | undefined } {
+function streamOf(plan: PutPlan, stdin: (() => StreamInput)): { stream?: UploadJob['stream']; producer: () => Producer | undefined } {
   let producer: Producer | undefined;
   const command = plan.producer;
   if (plan.streamName === undefined) return { producer: () => producer };
-  if (command === undefined) return { stream: { input: stdin, name: plan.streamName, beforeEnd: afterPendingSignals }, producer: () => producer };
+  if (command === undefined) return { stream: { input: stdin(), name: plan.streamName, beforeEnd: afterPendingSignals }, producer: () => producer };
   return {
     stream: {
       name: plan.streamName,
@@ -208,8 +208,17 @@ function clientFor(plan: PutPlan, reporter: Reporter): FtxClient {
   });
 }
 
+/**
+ * Stdin as a stream upload reads it: by its file descriptor (a pipe, a socket or a file, read
+ * straight into the frame blocks), except a terminal, which is process.stdin (its modes and
+ * signals stay Node's). process.stdin is not touched otherwise.
+ */
+function stdinInput(): StreamInput {
+  return isatty(0) ? process.stdin : { fd: 0 };
+}
+
 /** Runs a plan; resolves with the exit code. Fatal failures are reported, then thrown. */
-export async function runPut(plan: PutPlan, io: CliIo, stdin: Readable = process.stdin): Promise<number> {
+export async function runPut(plan: PutPlan, io: CliIo, stdin: () => StreamInput = stdinInput): Promise<number> {
   const reporter = reporterFor(plan, io, formatHostPort(plan.destination.host, plan.destination.port));
   const client = clientFor(plan, reporter);
   const job: UploadJob = {

@@ -4,7 +4,6 @@
  * (retry.ts) per the client's policy. The work on the wire is done by put/ and requests.ts, on one
  * ClientConnection at a time.
  */
-import type { Readable } from 'node:stream';
 import { ConnectError, ProtocolError, StatusError } from '../errors.js';
 import { ERROR_CODE } from '../protocol/constants.js';
 import type { CheckQuery, ServerHello } from '../protocol/messages.js';
@@ -12,6 +11,7 @@ import { ClientConnection, type ClientOptions } from './connection.js';
 import { putBatches, type SmallFile, type SmallFileHandlers } from './put/batches.js';
 import { putFile, type PutOptions, type PutReceipt } from './put/file.js';
 import { putStream, type StreamPutOptions } from './put/stream.js';
+import type { StreamInput } from './put/stream-input.js';
 import { resendCutOff } from './put/cut-off.js';
 import { ResumeState } from './put/resume-state.js';
 import { checkFiles, makeDirectory, type CheckAnswer } from './requests.js';
@@ -24,6 +24,7 @@ import { markFirstConnectFailure, NO_RETRIES, withRetries, type RetryHooks, type
 export type { ClientOptions } from './connection.js';
 export type { PutOptions, PutReceipt } from './put/file.js';
 export type { StreamPutOptions } from './put/stream.js';
+export type { FdInput, StreamInput } from './put/stream-input.js';
 export type { SmallFile, SmallFileHandlers, SmallFileResult } from './put/batches.js';
 export type { CheckAnswer } from './requests.js';
 export type { DownloadHandlers, DownloadPlan, DownloadSink } from './download.js';
@@ -97,7 +98,7 @@ export class FtxClient {
    * upload itself is not (a stream cannot be replayed). A function for `input` is called only once
    * the server has accepted the upload.
    */
-  async putStream(input: Readable | (() => Readable), options: StreamPutOptions): Promise<PutReceipt> {
+  async putStream(input: StreamInput | (() => StreamInput), options: StreamPutOptions): Promise<PutReceipt> {
     const link = await this.run(async (connected) => connected);
     if (!link.supports('stream')) throw new ProtocolError('this server does not accept streams of unknown length (no "stream" feature)');
     try {

@@ -3,15 +3,15 @@
  * ended by an empty one (docs/PROTOCOL.md §6.6). Nothing is spooled to disk on either
  * side; the md5 is computed as the bytes pass. A stream cannot be replayed, so it is not resumed.
  */
-import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { HashThreadError, LocalFileError, VerificationError } from '../../errors.js';
-import { sharedBlock } from '../../hashing/hash-file.js';
 import { sharedHashPool, type PooledMd5 } from '../../hashing/md5-pool.js';
 import { DATA_FRAME_HEADER_BYTES } from '../../protocol/constants.js';
 import { parsePutAck, parsePutVerdict, type PutRequest } from '../../protocol/messages.js';
 import { throwEarlyRefusal, type ClientConnection } from '../connection.js';
 import type { PutReceipt } from './file.js';
+import { FrameBlocks } from './frame-blocks.js';
+import { pumpInput, type StreamInput } from './stream-input.js';
 
 /** Options of a stream upload. */
 export interface StreamPutOptions {
@@ -28,12 +28,6 @@ export interface StreamPutOptions {
   beforeEnd?: () => Promise<void>;
 }
 
-/** Framed input is gathered into blocks of about this size before it goes to the socket. */
-const BLOCK_BYTES = 1024 * 1024;
-/** Longest a partly filled block waits for more input. */
-const PARTIAL_BLOCK_DELAY_MS = 10;
-/** Bytes posted to the hash thread but not yet hashed before the input waits. */
-const MAX_UNHASHED_BYTES = 4 * 1024 * 1024;
 /**
  * Largest data frame of a stream unless the caller chose one: a stream is never resumed, so its
  * chunk size only sets the frame size, and a frame costs both sides a header and a call each
@@ -42,78 +36,11 @@ const MAX_UNHASHED_BYTES = 4 * 1024 * 1024;
 export const STREAM_CHUNK_SIZE = 256 * 1024;
 
 /**
- * Gathers input as data frames of at most `chunkSize` payload bytes into large blocks (one copy),
- * so the socket gets one write per block instead of one per 64 KiB piece of a pipe. A block is in
- * shared memory: the hash thread hashes its payloads where they are (PooledMd5.updateFrames). It
- * is reused once the kernel has taken it and the thread has hashed it.
- */
-class FrameBlocks {
-  private readonly free: Buffer[] = [];
-  private block: Buffer;
-  private fill = 0;
-  private payload = 0;
-  private readonly size: number;
-  private unhashed: Array<{ bytes: number; done: Promise<void> }> = [];
-  private unhashedBytes = 0;
-  private failure: Error | undefined;
-
-  constructor(
-    private readonly chunkSize: number,
-    private readonly hash: PooledMd5,
-    private readonly send: (data: Buffer, payload: number, done: () => void) => boolean,
-  ) {
-    this.size = Math.max(BLOCK_BYTES, chunkSize + DATA_FRAME_HEADER_BYTES);
-    this.block = sharedBlock(this.size);
-  }
-
-  /** Adds `data` as frames; returns false if the socket asked to wait (a full block was sent). */
-  add(data: Buffer): boolean {
-    let ok = true;
-    for (let from = 0; from < data.length;) {
-      const length = Math.min(this.chunkSize, data.length - from);
-      if (this.fill + DATA_FRAME_HEADER_BYTES + length > this.size) ok = this.flush() && ok;
-      this.block.writeUInt32BE(length, this.fill);
-      data.copy(this.block, this.fill + DATA_FRAME_HEADER_BYTES, from, from + length);
-      this.fill += DATA_FRAME_HEADER_BYTES + length;
-      this.payload += length;
-      from += length;
-    }
-    return ok;
-  }
-
-  /** Sends what is gathered and hands it to the hash thread; returns false if the socket asked to wait. */
-  flush(): boolean {
-    if (this.fill === 0) return true;
-    const block = this.block;
-    const frames = block.subarray(0, this.fill);
-    let users = 2;
-    const release = (): void => { if (--users === 0) this.free.push(block); };
-    const done = this.hash.updateFrames(frames).then(release, (error: Error) => { this.failure ??= error; });
-    this.unhashed.push({ bytes: frames.length, done });
-    this.unhashedBytes += frames.length;
-    const ok = this.send(frames, this.payload, release);
-    this.block = this.free.pop() ?? sharedBlock(this.size);
-    this.fill = 0;
-    this.payload = 0;
-    return ok;
-  }
-
-  /** Waits while too much is unhashed (`all`: until everything is); throws if the hash thread failed. */
-  async settle(all = false): Promise<void> {
-    while (this.unhashed.length > 0 && (all || this.unhashedBytes > MAX_UNHASHED_BYTES) && !this.failure) {
-      const oldest = this.unhashed.shift()!;
-      await oldest.done;
-      this.unhashedBytes -= oldest.bytes;
-    }
-    if (this.failure) throw this.failure;
-  }
-}
-
-/**
  * Streams `input` to the server under `remoteName`; resolves once landed and verified. A function
  * is called for the input once the server has accepted the upload (a producer starts only then).
+ * A file descriptor ({fd}, e.g. stdin) is read straight into the frame blocks (stream-input.ts).
  */
-export async function putStream(link: ClientConnection, input: Readable | (() => Readable), options: StreamPutOptions): Promise<PutReceipt> {
+export async function putStream(link: ClientConnection, input: StreamInput | (() => StreamInput), options: StreamPutOptions): Promise<PutReceipt> {
   const chunkSize = options.chunkSize ?? STREAM_CHUNK_SIZE;
   const started = performance.now();
   const id = link.nextId();
@@ -141,7 +68,7 @@ interface Sent {
 }
 
 /** The data frames, the end of the data and the trailer; then the verdict, checked against what was sent. */
-async function sendStream(link: ClientConnection, source: Readable, options: StreamPutOptions, request: PutRequest, started: number): Promise<PutReceipt> {
+async function sendStream(link: ClientConnection, source: StreamInput, options: StreamPutOptions, request: PutRequest, started: number): Promise<PutReceipt> {
   const { id } = request;
   let answered = false;
   const verdict = link.expect(id, parsePutVerdict).finally(() => (answered = true));
@@ -169,7 +96,7 @@ async function sendStream(link: ClientConnection, source: Readable, options: Str
 
 /** Frames `source` onto the connection until it ends or the server answers; an input failure abandons the upload. */
 async function sendFrames(
-  link: ClientConnection, source: Readable, options: StreamPutOptions, chunkSize: number, verdict: Promise<unknown>, answered: () => boolean,
+  link: ClientConnection, source: StreamInput, options: StreamPutOptions, chunkSize: number, verdict: Promise<unknown>, answered: () => boolean,
 ): Promise<Sent> {
   const hash = sharedHashPool().open();
   try {
@@ -180,7 +107,7 @@ async function sendFrames(
 }
 
 async function sendFramesHashed(
-  link: ClientConnection, source: Readable, options: StreamPutOptions, chunkSize: number, verdict: Promise<unknown>, answered: () => boolean,
+  link: ClientConnection, source: StreamInput, options: StreamPutOptions, chunkSize: number, verdict: Promise<unknown>, answered: () => boolean,
   hash: PooledMd5,
 ): Promise<Sent> {
   let size = 0;
@@ -192,25 +119,7 @@ async function sendFramesHashed(
       accepted += payload;
       options.onProgress?.(accepted);
     }));
-    // A slow producer's data does not wait for a full block: it goes out after at most 10 ms.
-    let flushTimer: NodeJS.Timeout | undefined;
-    try {
-      for await (const piece of source) {
-        const data = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
-        if (data.length === 0) continue;
-        size += data.length;
-        const ok = blocks.add(data);
-        flushTimer ??= setTimeout(() => {
-          flushTimer = undefined;
-          blocks.flush();
-        }, PARTIAL_BLOCK_DELAY_MS);
-        if (answered()) break;
-        if (!ok) await link.drain();
-        await blocks.settle();
-      }
-    } finally {
-      clearTimeout(flushTimer);
-    }
+    size = await pumpInput(source, blocks, { drain: () => link.drain(), stop: answered });
     blocks.flush();
     await blocks.settle(true);
   } catch (error) {

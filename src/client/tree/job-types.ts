@@ -1,5 +1,5 @@
 /** The vocabulary of a `put` run: the job, the files as reported, results, events, the summary. */
-import type { Readable } from 'node:stream';
+import type { StreamInput } from '../put/stream-input.js';
 import type { StatusError } from '../../errors.js';
 import type { PutReceipt } from '../put/file.js';
 import type { WalkEntry } from './walk.js';
@@ -21,7 +21,7 @@ export interface UploadJob {
   resume: boolean;
   dryRun: boolean;
   /** Upload this stream (stdin, a command's output) under `name` instead of files; as in putStream. `from` says where it comes from (default stdin). */
-  stream?: { input: Readable | (() => Readable); name: string; beforeEnd?: () => Promise<void>; from?: string };
+  stream?: { input: StreamInput | (() => StreamInput); name: string; beforeEnd?: () => Promise<void>; from?: string };
 }
 
 /** A file as the reporter sees it. */
