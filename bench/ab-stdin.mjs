@@ -86,7 +86,7 @@ async function main() {
       };
       for (const kind of kinds) sides.push({ label: `${build.label} ${kind}`, kind, dest, pid: server.child.pid, child: server.child, script: scripts[kind], runs: [] });
     }
-    const floor = { file: [], pipe: [], cat: [] };
+    const floor = { file: [], pipe: [], cat: [], fileWall: [], pipeWall: [] };
     const load = [loadavg()[0]];
     for (let round = 0; round <= Number(opts.runs); round++) {
       for (const side of round % 2 ? [...sides].reverse() : sides) {
@@ -100,9 +100,9 @@ async function main() {
         side.runs.push({ wall, client: await cpuFrom(`${work}/client`), cat: side.kind === 'stdin' ? await cpuFrom(`${work}/cat`) : 0, server });
       }
       if (round === 0) continue;
-      await sh(`${timeBin} -f '@cpu %U %S' -o ${work}/client md5sum ${src} > /dev/null`);
+      floor.fileWall.push(await sh(`${timeBin} -f '@cpu %U %S' -o ${work}/client md5sum ${src} > /dev/null`));
       floor.file.push(await cpuFrom(`${work}/client`));
-      await sh(`${timeBin} -f '@cpu %U %S' -o ${work}/cat cat ${src} | ${timeBin} -f '@cpu %U %S' -o ${work}/client md5sum > /dev/null`);
+      floor.pipeWall.push(await sh(`${timeBin} -f '@cpu %U %S' -o ${work}/cat cat ${src} | ${timeBin} -f '@cpu %U %S' -o ${work}/client md5sum > /dev/null`));
       floor.pipe.push(await cpuFrom(`${work}/client`));
       floor.cat.push(await cpuFrom(`${work}/cat`));
     }
@@ -115,7 +115,11 @@ async function main() {
       const col = (get) => f(s.runs.map(get));
       console.log(`| ${s.label} | ${col((r) => r.wall)} | ${col((r) => r.client)} | ${col((r) => r.cat)} | ${col((r) => r.server.loop)} | ${col((r) => r.server.md5)} | ${col((r) => r.server.other)} | ${s.runs.map((r) => r.wall.toFixed(2)).join(' ')} |`);
     }
-    console.log(`\nFloor, CPU s: md5sum FILE ${f(floor.file)}; cat FILE | md5sum: md5sum ${f(floor.pipe)} + cat ${f(floor.cat)}`);
+    console.log(`\nFloor: md5sum FILE ${f(floor.fileWall)} s wall, ${f(floor.file)} s CPU; cat FILE | md5sum ${f(floor.pipeWall)} s wall (${(median(floor.pipeWall) / median(floor.fileWall)).toFixed(2)}x), CPU md5sum ${f(floor.pipe)} + cat ${f(floor.cat)} s`);
+    for (const build of builds) {
+      const [file, stdin] = ['file', 'stdin'].map((kind) => sides.find((s) => s.label === `${build.label} ${kind}`));
+      if (file && stdin) console.log(`${build.label}: stdin / file wall ${(median(stdin.runs.map((r) => r.wall)) / median(file.runs.map((r) => r.wall))).toFixed(2)}x`);
+    }
     for (const side of sides) if (side.child.exitCode === null) await stopChild(side.child);
   } finally {
     await stopAll();
