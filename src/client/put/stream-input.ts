@@ -11,7 +11,11 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { FrameBlocks } from './frame-blocks.js';
 
-/** A file descriptor to upload from, read without a Readable (stdin: a pipe, a socket, a file). */
+/**
+ * A file descriptor to upload from, read without a Readable (stdin: a pipe, a socket, a file). A
+ * pipe's or socket's descriptor is closed once the stream ends or stops (a net.Socket owns it
+ * then); a file's is left open, at the offset where reading stopped.
+ */
 export interface FdInput {
   fd: number;
 }
